@@ -1,0 +1,40 @@
+"""agentmem: local long-term memory for chatbots and agents.
+
+>>> from agentmem import Memory
+>>> mem = Memory()                                   # in memory; Memory(path=...) persists
+>>> mem.add([{"role": "user", "content": "I moved to Lisbon."}],
+...         user_id="alice", session_id="s1", timestamp="2023-05-20T10:00:00")
+>>> mem.search("Where does Alice live?", user_id="alice")[0].text
+'user: I moved to Lisbon.'
+"""
+
+from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
+from .errors import AgentMemError, BackendError, ConfigError, InvalidInput, LLMError, NotFound
+from .memory import Memory
+from .stores import EpisodicStore, Store
+from .temporal import parse_timestamp
+from .types import AddResult, Hit, MemoryStats, MemoryUnit, Turn
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AddResult",
+    "AgentMemError",
+    "BackendError",
+    "CachedEmbedder",
+    "ConfigError",
+    "Embedder",
+    "EpisodicStore",
+    "Hit",
+    "InvalidInput",
+    "LLMError",
+    "Memory",
+    "MemoryStats",
+    "MemoryUnit",
+    "NotFound",
+    "SentenceTransformerEmbedder",
+    "Store",
+    "Turn",
+    "__version__",
+    "parse_timestamp",
+]

@@ -1,0 +1,138 @@
+"""Content-hash embedding cache kept in SQL: the same text is never embedded twice."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import sqlalchemy as sa
+from tqdm.auto import tqdm
+
+from ..storage.database import Database
+from ..storage.schema import embeddings
+from .base import Embedder
+
+__all__ = ["CachedEmbedder", "content_hash"]
+
+PROGRESS_THRESHOLD = 256
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of the UTF-8 text, hex."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class CachedEmbedder:
+    """Wraps an :class:`Embedder` with a cache by (model name, content hash) in SQL.
+
+    Stored content goes through :meth:`embed_stored` (persisted cache). Queries go
+    through :meth:`embed_query`, cached in process memory only, so nothing about a
+    query is written to disk.
+    """
+
+    def __init__(self, embedder: Embedder, db: Database, *, chunk: int = 256,
+                 query_cache_size: int = 1024) -> None:
+        self.embedder = embedder
+        self.db = db
+        self.chunk = chunk
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_cache_size = query_cache_size
+
+    @property
+    def name(self) -> str:
+        return self.embedder.name
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def lookup(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """Cached vectors for the given hashes (missing ones are absent)."""
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, np.ndarray] = {}
+        with self.db.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    sa.select(embeddings.c.content_hash, embeddings.c.vector).where(
+                        embeddings.c.model == self.name,
+                        embeddings.c.content_hash.in_(wanted[i : i + 500]),
+                    )
+                )
+                for h, blob in rows:
+                    found[h] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def embed_stored(self, texts: Sequence[str], *, progress: bool | None = None) -> np.ndarray:
+        """Vectors for texts that are (about to be) stored; misses are embedded in
+        batches and written to the cache."""
+        hashes = [content_hash(t) for t in texts]
+        vectors = self.lookup(hashes)
+        missing: dict[str, str] = {}
+        for h, t in zip(hashes, texts):
+            if h not in vectors:
+                missing.setdefault(h, t)
+        if missing:
+            items = list(missing.items())
+            show = progress if progress is not None else len(items) >= PROGRESS_THRESHOLD
+            bar = tqdm(total=len(items), desc="embedding", unit="text", disable=not show or None)
+            try:
+                for i in range(0, len(items), self.chunk):
+                    part = items[i : i + self.chunk]
+                    out = self.embedder.embed([t for _, t in part])
+                    rows = [
+                        {"model": self.name, "content_hash": h, "vector": out[j].tobytes()}
+                        for j, (h, _) in enumerate(part)
+                    ]
+                    with self.db.begin() as conn:
+                        existing = set(
+                            conn.execute(
+                                sa.select(embeddings.c.content_hash).where(
+                                    embeddings.c.model == self.name,
+                                    embeddings.c.content_hash.in_([r["content_hash"] for r in rows]),
+                                )
+                            ).scalars()
+                        )
+                        fresh = [r for r in rows if r["content_hash"] not in existing]
+                        if fresh:
+                            conn.execute(sa.insert(embeddings), fresh)
+                    for j, (h, _) in enumerate(part):
+                        vectors[h] = out[j]
+                    bar.update(len(part))
+            finally:
+                bar.close()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([vectors[h] for h in hashes]).astype(np.float32, copy=False)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Vector for a query (in-process LRU cache, never persisted)."""
+        key = content_hash(text)
+        vec = self._queries.get(key)
+        if vec is None:
+            vec = self.embedder.embed([text])[0]
+            self._queries[key] = vec
+            if len(self._queries) > self._query_cache_size:
+                self._queries.popitem(last=False)
+        else:
+            self._queries.move_to_end(key)
+        return vec
+
+    def purge(self, conn: sa.Connection, hashes: Iterable[str]) -> None:
+        """Delete cached vectors of these hashes (all models), inside ``conn``'s
+        transaction. Callers pass only hashes no remaining content uses."""
+        hs = list(set(hashes))
+        for i in range(0, len(hs), 500):
+            conn.execute(sa.delete(embeddings).where(embeddings.c.content_hash.in_(hs[i : i + 500])))
+        self._queries.clear()
+
+    def count(self) -> int:
+        """Cached vectors for this model."""
+        with self.db.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(embeddings).where(
+                        embeddings.c.model == self.name)
+                ).scalar_one()
+            )

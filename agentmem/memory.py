@@ -1,0 +1,501 @@
+"""The :class:`Memory` facade: the episodic log in SQL, its units indexed in Chroma
+(dense) and FTS5 (lexical), searched per user with reciprocal-rank fusion."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from tqdm.auto import tqdm
+
+from . import transfer
+from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder, content_hash
+from .errors import AgentMemError, ConfigError, InvalidInput, NotFound
+from .index import ChromaIndex, FtsIndex, reciprocal_rank_fusion
+from .inputs import check_id, check_positive_int, check_text, validate_messages
+from .storage import repository as repo
+from .storage.database import DB_FILENAME, Database
+from .storage.schema import embeddings, index_tombstones, sessions, turns, unit_turns, units, users
+from .stores import EpisodicStore
+from .temporal import parse_timestamp
+from .types import GRANULARITIES, SEARCH_MODES, AddResult, Hit, MemoryStats, MemoryUnit, Turn
+
+__all__ = ["Memory"]
+
+log = logging.getLogger("agentmem")
+
+_SYNC_CHUNK = 512
+_PROGRESS_THRESHOLD = 256
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Memory:
+    """Long-term memory for one application, holding any number of users.
+
+    ``Memory(path="./memdata")`` keeps a SQLite file and a Chroma folder under
+    ``path`` (created if absent). ``Memory()`` (``path=None``) is fully in memory.
+    ``Memory(url="postgresql+psycopg://...", chroma_host="...", chroma_port=8000)``
+    uses a server database and a Chroma server; with ``url`` and no Chroma location,
+    vectors are kept in memory and rebuilt from SQL on open.
+
+    Args:
+        path: folder for the embedded default (SQLite + Chroma), or None.
+        url: any SQLAlchemy database URL; overrides the SQLite file under ``path``.
+        chroma_host, chroma_port: a Chroma server; overrides the folder under ``path``.
+        embedder: an :class:`~agentmem.embed.Embedder` (default: all-MiniLM-L6-v2).
+        granularity: ``"turn"``, ``"round"`` (default) or ``"session"``: the unit the
+            episodic store indexes. Fixed when the memory is created.
+        candidates: how many candidates each retriever contributes before fusion.
+        chroma_prefix: prefix of this memory's Chroma collection names.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        url: str | None = None,
+        chroma_host: str | None = None,
+        chroma_port: int = 8000,
+        embedder: Embedder | None = None,
+        granularity: str | None = None,
+        candidates: int = 50,
+        chroma_prefix: str = "agentmem",
+    ) -> None:
+        if path is not None and not isinstance(path, (str, Path)):
+            raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
+        if url is not None and not isinstance(url, str):
+            raise InvalidInput("url", f"must be a string, got {type(url).__name__}")
+        if chroma_host is not None and not isinstance(chroma_host, str):
+            raise InvalidInput("chroma_host", "must be a string")
+        check_positive_int(chroma_port, "chroma_port")
+        self.candidates = check_positive_int(candidates, "candidates")
+        if granularity is not None and granularity not in GRANULARITIES:
+            raise InvalidInput(
+                "granularity", f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}"
+            )
+        self.path = Path(path) if path is not None else None
+        if self.path is not None:
+            if self.path.exists() and not self.path.is_dir():
+                raise InvalidInput("path", f"{str(self.path)!r} exists and is not a folder")
+            self.path.mkdir(parents=True, exist_ok=True)
+        db_url = url or (f"sqlite:///{self.path / DB_FILENAME}" if self.path else "sqlite://")
+        self._lock = threading.RLock()
+        self._closed = True
+        self.db = Database(db_url)
+        try:
+            self.lexical: FtsIndex | None = FtsIndex(self.db.engine) if self.db.is_sqlite else None
+            if self.lexical is None:
+                warnings.warn(
+                    f"no lexical index for the {self.db.engine.dialect.name} dialect yet: "
+                    "search uses dense vectors only",
+                    stacklevel=2,
+                )
+            self.dense = ChromaIndex(
+                path=(self.path / "chroma") if (self.path and chroma_host is None) else None,
+                host=chroma_host,
+                port=chroma_port,
+                prefix=chroma_prefix,
+            )
+            self.embedder = CachedEmbedder(embedder or SentenceTransformerEmbedder(), self.db)
+            self.store = EpisodicStore(self._settle("granularity", granularity, "round"))
+            self._closed = False
+            stored_embedder = self.db.get_meta("embedder")
+            if stored_embedder is None:
+                self.db.set_meta("embedder", self.embedder.name)
+            elif stored_embedder != self.embedder.name:
+                log.warning("embedder changed from %s to %s: rebuilding the dense index",
+                            stored_embedder, self.embedder.name)
+                self.db.set_meta("embedder", self.embedder.name)
+                self._mark_all_pending(drop=True)
+            elif self.dense.ephemeral and not self.db.in_memory:
+                self._mark_all_pending(drop=False)
+            self._sync_index()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- set-up ---------------------------------------------------------------------
+
+    def _settle(self, key: str, wanted: str | None, default: str) -> str:
+        stored = self.db.get_meta(key)
+        if stored is None:
+            value = wanted or default
+            self.db.set_meta(key, value)
+            return value
+        if wanted is not None and wanted != stored:
+            raise ConfigError(
+                f"{key}: this memory was created with {key}={stored!r}; open it with that "
+                f"value (or omit {key}), or export it and import into a new memory"
+            )
+        return stored
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AgentMemError("this Memory is closed")
+
+    # -- writing --------------------------------------------------------------------
+
+    def add(
+        self,
+        messages: Sequence[dict[str, Any]],
+        *,
+        user_id: str,
+        session_id: str,
+        timestamp: str | datetime | None = None,
+    ) -> AddResult:
+        """Store messages of one session (one SQL transaction), then index them.
+
+        ``messages`` is a list of ``{"role": "user"|"assistant"|"system", "content":
+        str}`` dicts, optionally with ``name`` (the speaker's name), ``timestamp`` and
+        ``metadata`` (a JSON-serialisable dict). ``timestamp`` (ISO 8601, a datetime,
+        LongMemEval's ``2023/05/20 (Sat) 10:00``, or LoCoMo's ``1:56 pm on 8 May,
+        2023``) dates every message that has none; it defaults to now (UTC).
+        Invalid input raises :class:`InvalidInput` and writes nothing.
+        """
+        self._check_open()
+        user_id = check_id(user_id, "user_id")
+        session_id = check_id(session_id, "session_id")
+        when = _utcnow() if timestamp is None else parse_timestamp(timestamp)
+        msgs = validate_messages(messages, when)
+        with self._lock:
+            with self.db.begin() as conn:
+                pos = repo.next_position(conn, user_id, session_id)
+                new_turns = [
+                    Turn(id=uuid.uuid4().hex, user_id=user_id, session_id=session_id,
+                         position=pos + i, role=m.role, content=m.content,
+                         timestamp=m.timestamp, name=m.name, metadata=m.metadata)
+                    for i, m in enumerate(msgs)
+                ]
+                tail = repo.session_tail(conn, user_id, session_id, self.store.name,
+                                         self.store.tail_size())
+                derivation = self.store.derive(tail, new_turns)
+                repo.ensure_user(conn, user_id, _utcnow())
+                repo.ensure_session(conn, user_id, session_id,
+                                    min(t.timestamp for t in new_turns))
+                repo.insert_turns(conn, new_turns)
+                self._drop_units(conn, derivation.replaced_unit_ids)
+                self._insert_units(conn, user_id, session_id, self.store.name,
+                                   derivation.new_units)
+            self._sync_index()
+        return AddResult(
+            user_id=user_id,
+            session_id=session_id,
+            turn_ids=tuple(t.id for t in new_turns),
+            unit_ids=tuple(d.id for d in derivation.new_units),
+        )
+
+    def _insert_units(self, conn: sa.Connection, user_id: str, session_id: str, store: str,
+                      drafts: Sequence[Any]) -> None:
+        texts = [d.text for d in drafts]
+        rowids: list[int | None] = (
+            list(self.lexical.add(conn, [(user_id, t) for t in texts]))
+            if self.lexical else [None] * len(drafts)
+        )
+        repo.insert_units(conn, user_id=user_id, session_id=session_id, store=store,
+                          drafts=drafts, hashes=[content_hash(t) for t in texts],
+                          lex_rowids=rowids)
+
+    def _drop_units(self, conn: sa.Connection, unit_ids: Sequence[str]) -> list[repo.DeletedUnit]:
+        """Delete units in SQL and the lexical index; queue their vectors for removal."""
+        gone = repo.delete_units(conn, unit_ids)
+        if self.lexical:
+            self.lexical.delete(conn, [g.lex_rowid for g in gone if g.lex_rowid is not None])
+        repo.add_tombstones(
+            conn, [(g.id, self.dense.collection_name(g.store, g.user_id)) for g in gone])
+        return gone
+
+    # -- index synchronisation --------------------------------------------------------
+
+    def _sync_index(self) -> None:
+        """Bring the dense index in line with SQL: remove tombstoned vectors, embed and
+        upsert pending units. Runs after every write and on open (crash repair)."""
+        with self._lock:
+            with self.db.connect() as conn:
+                tombs = conn.execute(sa.select(index_tombstones)).all()
+                pending = conn.execute(
+                    sa.select(units.c.id, units.c.user_id, units.c.store, units.c.text)
+                    .where(units.c.dense_pending.is_(True))
+                    .order_by(units.c.user_id, units.c.session_id, units.c.position)
+                ).all()
+            if tombs:
+                by_col: dict[str, list[str]] = defaultdict(list)
+                for t in tombs:
+                    by_col[t.collection].append(t.unit_id)
+                for col, ids in by_col.items():
+                    self.dense.delete(col, ids)
+                with self.db.begin() as conn:
+                    for part in range(0, len(tombs), 500):
+                        conn.execute(sa.delete(index_tombstones).where(
+                            index_tombstones.c.unit_id.in_(
+                                [t.unit_id for t in tombs[part : part + 500]])))
+            if not pending:
+                return
+            bar = tqdm(total=len(pending), desc="indexing", unit="unit",
+                       disable=len(pending) < _PROGRESS_THRESHOLD or None)
+            try:
+                for i in range(0, len(pending), _SYNC_CHUNK):
+                    part = pending[i : i + _SYNC_CHUNK]
+                    vectors = self.embedder.embed_stored([p.text for p in part], progress=False)
+                    groups: dict[str, list[int]] = defaultdict(list)
+                    for j, p in enumerate(part):
+                        groups[self.dense.collection_name(p.store, p.user_id)].append(j)
+                    for col, idx in groups.items():
+                        self.dense.upsert(col, [part[j].id for j in idx], vectors[idx])
+                    with self.db.begin() as conn:
+                        conn.execute(sa.update(units).where(units.c.id.in_([p.id for p in part]))
+                                     .values(dense_pending=False))
+                    bar.update(len(part))
+            finally:
+                bar.close()
+
+    def _mark_all_pending(self, *, drop: bool) -> None:
+        if drop:
+            self.dense.drop_all()
+        with self.db.begin() as conn:
+            conn.execute(sa.update(units).values(dense_pending=True))
+
+    def reindex(self) -> None:
+        """Rebuild every index from SQL: the lexical rows and the dense vectors (from
+        the embedding cache where possible)."""
+        self._check_open()
+        with self._lock:
+            if self.lexical:
+                with self.db.begin() as conn:
+                    self.lexical.clear(conn)
+                    rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.text)
+                                        .order_by(units.c.id)).all()
+                    rowids = self.lexical.add(conn, [(r.user_id, r.text) for r in rows])
+                    for r, rid in zip(rows, rowids):
+                        conn.execute(sa.update(units).where(units.c.id == r.id)
+                                     .values(lex_rowid=rid))
+                    self.lexical.optimize(conn)
+            self._mark_all_pending(drop=True)
+            self._sync_index()
+
+    # -- reading --------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str,
+        k: int = 5,
+        mode: str = "hybrid",
+        candidates: int | None = None,
+    ) -> list[Hit]:
+        """The ``k`` units of ``user_id`` most relevant to ``query``, best first.
+
+        ``mode``: ``"hybrid"`` (dense + lexical, reciprocal-rank fused; default),
+        ``"dense"`` or ``"lexical"``. ``candidates``: how many each retriever returns
+        before fusion (default: the memory's setting, at least ``k``).
+        """
+        self._check_open()
+        query = check_text(query, "query")
+        user_id = check_id(user_id, "user_id")
+        k = check_positive_int(k, "k")
+        if mode not in SEARCH_MODES:
+            raise InvalidInput("mode", f"must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
+        n = max(k, check_positive_int(candidates, "candidates") if candidates else self.candidates)
+        store = self.store.name
+        rankings: list[list[str]] = []
+        dense_scores: dict[str, float] = {}
+        lex_scores: dict[str, float] = {}
+        if mode in ("hybrid", "dense") or self.lexical is None:
+            vector = self.embedder.embed_query(query)
+            pairs = self.dense.query(self.dense.collection_name(store, user_id), vector, n)
+            dense_scores = dict(pairs)
+            rankings.append([i for i, _ in pairs])
+        if mode in ("hybrid", "lexical") and self.lexical is not None:
+            with self.db.connect() as conn:
+                lex = self.lexical.search(conn, user_id, query, n)
+                ids_by_row = dict(
+                    conn.execute(
+                        sa.select(units.c.lex_rowid, units.c.id).where(
+                            units.c.user_id == user_id,
+                            units.c.lex_rowid.in_([r for r, _ in lex]),
+                        )
+                    ).all()
+                ) if lex else {}
+            ranked = [(ids_by_row[r], s) for r, s in lex if r in ids_by_row]
+            lex_scores = dict(ranked)
+            rankings.append([i for i, _ in ranked])
+        fused = reciprocal_rank_fusion(rankings) if len(rankings) > 1 else [
+            (i, dense_scores.get(i, lex_scores.get(i, 0.0))) for i in rankings[0]]
+        head = fused[: k + 16]
+        with self.db.connect() as conn:
+            found = repo.load_units(conn, [i for i, _ in head], user_id=user_id)
+        hits: list[Hit] = []
+        for uid, score in head:
+            unit = found.get(uid)
+            if unit is None or unit.user_id != user_id:
+                continue
+            scores = {}
+            if uid in dense_scores:
+                scores["dense"] = dense_scores[uid]
+            if uid in lex_scores:
+                scores["lexical"] = lex_scores[uid]
+            hits.append(Hit(id=unit.id, kind=unit.kind, user_id=unit.user_id,
+                            session_id=unit.session_id, text=unit.text,
+                            timestamp=unit.timestamp, score=float(score), store=unit.store,
+                            turns=unit.turns, scores=scores))
+            if len(hits) == k:
+                break
+        return hits
+
+    def get(self, id: str) -> MemoryUnit:
+        """The memory unit with this id, with its turns. Raises :class:`NotFound`."""
+        self._check_open()
+        id = check_id(id, "id")
+        with self.db.connect() as conn:
+            found = repo.load_units(conn, [id])
+        if id not in found:
+            raise NotFound(f"no memory unit with id {id!r}")
+        return found[id]
+
+    # -- deleting -------------------------------------------------------------------
+
+    def delete(self, id: str) -> None:
+        """Delete a memory unit and the turns it holds, from SQL, the lexical index,
+        the dense index and the embedding cache; no trace of the text stays on disk.
+        Other units built from the same turns are deleted too. Raises :class:`NotFound`."""
+        self._check_open()
+        id = check_id(id, "id")
+        with self._lock:
+            with self.db.begin() as conn:
+                turn_ids = list(conn.execute(
+                    sa.select(unit_turns.c.turn_id).where(unit_turns.c.unit_id == id)).scalars())
+                if conn.execute(sa.select(units.c.id).where(units.c.id == id)).first() is None:
+                    raise NotFound(f"no memory unit with id {id!r}")
+                linked = set(conn.execute(sa.select(unit_turns.c.unit_id).where(
+                    unit_turns.c.turn_id.in_(turn_ids))).scalars()) if turn_ids else set()
+                gone = self._drop_units(conn, sorted(linked | {id}))
+                repo.delete_turns(conn, turn_ids)
+                self.embedder.purge(conn, repo.unused_hashes(conn, [g.content_hash for g in gone]))
+                if self.lexical:
+                    self.lexical.optimize(conn)
+            self._sync_index()
+            self.db.scrub()
+
+    def forget_user(self, user_id: str) -> int:
+        """Remove every trace of ``user_id`` from every store and index: turns, units,
+        sessions, lexical rows, vectors and cached embeddings. Returns the number of
+        turns removed (0 for an unknown user)."""
+        self._check_open()
+        user_id = check_id(user_id, "user_id")
+        with self._lock:
+            with self.db.begin() as conn:
+                unit_ids = list(conn.execute(
+                    sa.select(units.c.id).where(units.c.user_id == user_id)).scalars())
+                gone = self._drop_units(conn, unit_ids)
+                turn_ids = list(conn.execute(
+                    sa.select(turns.c.id).where(turns.c.user_id == user_id)).scalars())
+                repo.delete_turns(conn, turn_ids)
+                conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
+                conn.execute(sa.delete(users).where(users.c.id == user_id))
+                self.embedder.purge(conn, repo.unused_hashes(conn, [g.content_hash for g in gone]))
+                if self.lexical:
+                    self.lexical.optimize(conn)
+            self._sync_index()
+            for store in {g.store for g in gone} | {self.store.name}:
+                self.dense.drop(self.dense.collection_name(store, user_id))
+            self.db.scrub()
+        return len(turn_ids)
+
+    # -- export / import --------------------------------------------------------------
+
+    def export(self, path: str | Path, *, user_id: str | None = None) -> int:
+        """Write the memory (or one user's part) as JSONL; returns the records written.
+        Lossless: :meth:`import_` of the file rebuilds the same turns and units."""
+        self._check_open()
+        if user_id is not None:
+            user_id = check_id(user_id, "user_id")
+        with self.db.connect() as conn:
+            return transfer.export_jsonl(conn, Path(path), user_id=user_id,
+                                         granularity=self.store.granularity,
+                                         embedder=self.embedder.name)
+
+    def import_(self, path: str | Path) -> int:
+        """Load a JSONL export (validated whole first; one transaction), then index it.
+        Ids already present raise :class:`InvalidInput` and nothing is written.
+        Returns the records read."""
+        self._check_open()
+        records = transfer.read_jsonl(Path(path))
+        if records.header.get("granularity") != self.store.granularity:
+            raise InvalidInput(
+                "granularity",
+                f"the file holds {records.header.get('granularity')!r} units; this memory "
+                f"uses {self.store.granularity!r}: import into a Memory created with "
+                f"granularity={records.header.get('granularity')!r}",
+            )
+        with self._lock:
+            with self.db.begin() as conn:
+                count = transfer.import_records(conn, records, insert_units=self._insert_units)
+            self._sync_index()
+        return count
+
+    # -- status ---------------------------------------------------------------------
+
+    def stats(self) -> MemoryStats:
+        """Counts of users, sessions, turns and units, cache and repair state."""
+        self._check_open()
+        with self.db.connect() as conn:
+            def count(table: sa.Table, *where: Any) -> int:
+                return int(conn.execute(
+                    sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
+
+            by_kind = dict(conn.execute(
+                sa.select(units.c.kind, sa.func.count()).group_by(units.c.kind)).all())
+            stats = MemoryStats(
+                users=count(users),
+                sessions=count(sessions),
+                turns=count(turns),
+                units={str(k): int(v) for k, v in by_kind.items()},
+                embeddings_cached=count(embeddings, embeddings.c.model == self.embedder.name),
+                pending_index_repairs=count(units, units.c.dense_pending.is_(True))
+                + count(index_tombstones),
+                granularity=self.store.granularity,
+                embedder=self.embedder.name,
+                storage_bytes=self.db.size_bytes(),
+                database_url=self.db.engine.url.render_as_string(hide_password=True),
+            )
+        return stats
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the database and index handles (in-memory data is discarded)."""
+        if getattr(self, "_released", False) or not hasattr(self, "db"):
+            return
+        self._released = True
+        self._closed = True
+        dense = getattr(self, "dense", None)
+        try:
+            if dense is not None:
+                dense.close()
+        finally:
+            self.db.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path else self.db.engine.url.render_as_string(
+            hide_password=True)
+        return f"Memory({where!r}, granularity={self.store.granularity!r})" if hasattr(
+            self, "store") else f"Memory({where!r})"

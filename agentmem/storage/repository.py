@@ -1,0 +1,284 @@
+"""Reads and writes of the episodic log and the units derived from it.
+
+Functions take an open connection so callers decide the transaction boundaries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..types import MemoryUnit, Turn
+from .schema import index_tombstones, sessions, turns, unit_turns, units, users
+
+__all__ = [
+    "DeletedUnit",
+    "delete_turns",
+    "delete_units",
+    "ensure_session",
+    "ensure_user",
+    "insert_turns",
+    "insert_units",
+    "load_turns",
+    "load_units",
+    "next_position",
+    "session_tail",
+]
+
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+@dataclass(frozen=True)
+class DeletedUnit:
+    """What must follow a unit's deletion outside SQL."""
+
+    id: str
+    user_id: str
+    store: str
+    lex_rowid: int | None
+    content_hash: str
+
+
+def ensure_user(conn: sa.Connection, user_id: str, now: datetime) -> None:
+    """Create the user row if absent."""
+    if conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is None:
+        conn.execute(sa.insert(users).values(id=user_id, created_at=now))
+
+
+def ensure_session(conn: sa.Connection, user_id: str, session_id: str, started_at: datetime) -> None:
+    """Create the session row if absent; keep its start at the earliest turn."""
+    row = conn.execute(
+        sa.select(sessions.c.started_at).where(
+            sessions.c.user_id == user_id, sessions.c.id == session_id
+        )
+    ).first()
+    if row is None:
+        conn.execute(sa.insert(sessions).values(user_id=user_id, id=session_id,
+                                                started_at=started_at))
+    elif started_at < row[0]:
+        conn.execute(
+            sa.update(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.id == session_id)
+            .values(started_at=started_at)
+        )
+
+
+def next_position(conn: sa.Connection, user_id: str, session_id: str) -> int:
+    """Position for the next turn of a session."""
+    top = conn.execute(
+        sa.select(sa.func.max(turns.c.position)).where(
+            turns.c.user_id == user_id, turns.c.session_id == session_id
+        )
+    ).scalar()
+    return 0 if top is None else int(top) + 1
+
+
+def insert_turns(conn: sa.Connection, new: Sequence[Turn]) -> None:
+    """Insert turns (their session and user rows must exist)."""
+    if new:
+        conn.execute(
+            sa.insert(turns),
+            [
+                {
+                    "id": t.id,
+                    "user_id": t.user_id,
+                    "session_id": t.session_id,
+                    "position": t.position,
+                    "role": t.role,
+                    "name": t.name,
+                    "content": t.content,
+                    "timestamp": t.timestamp,
+                    "metadata": t.metadata,
+                }
+                for t in new
+            ],
+        )
+
+
+def _turn(row: Any) -> Turn:
+    return Turn(
+        id=row.id,
+        user_id=row.user_id,
+        session_id=row.session_id,
+        position=row.position,
+        role=row.role,
+        content=row.content,
+        timestamp=row.timestamp,
+        name=row.name,
+        metadata=dict(row.metadata or {}),
+    )
+
+
+def load_turns(conn: sa.Connection, unit_ids: Sequence[str]) -> dict[str, list[Turn]]:
+    """The turns of each unit, in order."""
+    out: dict[str, list[Turn]] = defaultdict(list)
+    for part in _chunks(list(unit_ids)):
+        rows = conn.execute(
+            sa.select(unit_turns.c.unit_id, turns)
+            .join(turns, turns.c.id == unit_turns.c.turn_id)
+            .where(unit_turns.c.unit_id.in_(part))
+            .order_by(unit_turns.c.unit_id, unit_turns.c.ordinal)
+        )
+        for row in rows:
+            out[row.unit_id].append(_turn(row))
+    return out
+
+
+def session_tail(
+    conn: sa.Connection, user_id: str, session_id: str, store: str, n: int | None
+) -> list[tuple[str, list[Turn]]]:
+    """The session's last ``n`` units of ``store`` (all if None), oldest first."""
+    if n == 0:
+        return []
+    q = (
+        sa.select(units.c.id)
+        .where(units.c.user_id == user_id, units.c.session_id == session_id,
+               units.c.store == store)
+        .order_by(units.c.position.desc())
+    )
+    if n is not None:
+        q = q.limit(n)
+    ids = list(conn.execute(q).scalars())[::-1]
+    tt = load_turns(conn, ids)
+    return [(uid, tt.get(uid, [])) for uid in ids]
+
+
+def insert_units(
+    conn: sa.Connection,
+    *,
+    user_id: str,
+    session_id: str,
+    store: str,
+    drafts: Sequence[Any],
+    hashes: Sequence[str],
+    lex_rowids: Sequence[int | None],
+) -> None:
+    """Insert units (``drafts``: objects with id, kind, text, timestamp, position, turns)."""
+    if not drafts:
+        return
+    conn.execute(
+        sa.insert(units),
+        [
+            {
+                "id": d.id,
+                "user_id": user_id,
+                "session_id": session_id,
+                "store": store,
+                "kind": d.kind,
+                "text": d.text,
+                "content_hash": h,
+                "timestamp": d.timestamp,
+                "position": d.position,
+                "lex_rowid": r,
+                "dense_pending": True,
+            }
+            for d, h, r in zip(drafts, hashes, lex_rowids)
+        ],
+    )
+    conn.execute(
+        sa.insert(unit_turns),
+        [
+            {"unit_id": d.id, "turn_id": t.id, "ordinal": i}
+            for d in drafts
+            for i, t in enumerate(d.turns)
+        ],
+    )
+
+
+def _unit(row: Any, turn_list: Sequence[Turn]) -> MemoryUnit:
+    return MemoryUnit(
+        id=row.id,
+        kind=row.kind,
+        user_id=row.user_id,
+        session_id=row.session_id,
+        text=row.text,
+        timestamp=row.timestamp,
+        store=row.store,
+        turns=tuple(turn_list),
+    )
+
+
+def load_units(
+    conn: sa.Connection, ids: Sequence[str], *, user_id: str | None = None
+) -> dict[str, MemoryUnit]:
+    """Units by id with their turns; with ``user_id``, only that user's units."""
+    found: dict[str, MemoryUnit] = {}
+    rows: list[Any] = []
+    for part in _chunks(list(ids)):
+        q = sa.select(units).where(units.c.id.in_(part))
+        if user_id is not None:
+            q = q.where(units.c.user_id == user_id)
+        rows.extend(conn.execute(q))
+    tt = load_turns(conn, [r.id for r in rows])
+    for r in rows:
+        found[r.id] = _unit(r, tt.get(r.id, []))
+    return found
+
+
+def delete_units(conn: sa.Connection, unit_ids: Sequence[str]) -> list[DeletedUnit]:
+    """Delete units and their turn links (not the turns). Returns what indexes must drop."""
+    gone: list[DeletedUnit] = []
+    for part in _chunks(list(unit_ids)):
+        rows = conn.execute(
+            sa.select(units.c.id, units.c.user_id, units.c.store, units.c.lex_rowid,
+                      units.c.content_hash).where(units.c.id.in_(part))
+        ).all()
+        gone.extend(DeletedUnit(r.id, r.user_id, r.store, r.lex_rowid, r.content_hash)
+                    for r in rows)
+        conn.execute(sa.delete(unit_turns).where(unit_turns.c.unit_id.in_(part)))
+        conn.execute(sa.delete(units).where(units.c.id.in_(part)))
+    return gone
+
+
+def delete_turns(conn: sa.Connection, turn_ids: Sequence[str]) -> None:
+    """Delete turns, then sessions left without turns."""
+    keys: set[tuple[str, str]] = set()
+    for part in _chunks(list(turn_ids)):
+        keys.update(
+            (r.user_id, r.session_id)
+            for r in conn.execute(
+                sa.select(turns.c.user_id, turns.c.session_id).where(turns.c.id.in_(part))
+            )
+        )
+        conn.execute(sa.delete(unit_turns).where(unit_turns.c.turn_id.in_(part)))
+        conn.execute(sa.delete(turns).where(turns.c.id.in_(part)))
+    for user_id, session_id in keys:
+        left = conn.execute(
+            sa.select(turns.c.id).where(turns.c.user_id == user_id,
+                                        turns.c.session_id == session_id).limit(1)
+        ).first()
+        if left is None:
+            conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id,
+                                                   sessions.c.id == session_id))
+
+
+def unused_hashes(conn: sa.Connection, hashes: Iterable[str]) -> list[str]:
+    """Those of ``hashes`` that no remaining unit uses."""
+    hs = list(set(hashes))
+    used: set[str] = set()
+    for part in _chunks(hs):
+        used.update(conn.execute(
+            sa.select(units.c.content_hash).where(units.c.content_hash.in_(part))).scalars())
+    return [h for h in hs if h not in used]
+
+
+def add_tombstones(conn: sa.Connection, items: Sequence[tuple[str, str]]) -> None:
+    """Record (unit id, collection) pairs whose vectors must leave the dense index."""
+    if items:
+        existing = set()
+        for part in _chunks([i for i, _ in items]):
+            existing.update(conn.execute(sa.select(index_tombstones.c.unit_id).where(
+                index_tombstones.c.unit_id.in_(part))).scalars())
+        rows = [{"unit_id": u, "collection": c} for u, c in items if u not in existing]
+        if rows:
+            conn.execute(sa.insert(index_tombstones), rows)

@@ -1,0 +1,107 @@
+"""SQL tables: the episodic log (source of truth), memory units, the embedding cache
+and the bookkeeping that lets indexes be repaired after a crash."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "embeddings",
+    "index_tombstones",
+    "meta",
+    "metadata",
+    "sessions",
+    "turns",
+    "unit_turns",
+    "units",
+    "users",
+]
+
+SCHEMA_VERSION = "1"
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "agentmem_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(256), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("user_id", sa.String(256), sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("id", sa.String(256), primary_key=True),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+)
+
+turns = sa.Table(
+    "turns",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("session_id", sa.String(256), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", sa.Text, nullable=True),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("timestamp", sa.DateTime, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.ForeignKeyConstraint(["user_id", "session_id"], ["sessions.user_id", "sessions.id"]),
+    sa.UniqueConstraint("user_id", "session_id", "position", name="uq_turn_position"),
+)
+
+units = sa.Table(
+    "units",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.String(256), nullable=False, index=True),
+    sa.Column("session_id", sa.String(256), nullable=False),
+    sa.Column("store", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("timestamp", sa.DateTime, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    # rowid of the unit's row in the lexical index (SQLite FTS5), when it has one.
+    sa.Column("lex_rowid", sa.Integer, nullable=True, index=True),
+    # True until the vector is in the dense index: repaired on the next open.
+    sa.Column("dense_pending", sa.Boolean, nullable=False, default=True),
+    sa.Index("ix_units_user_session", "user_id", "session_id", "position"),
+    sa.Index("ix_units_pending", "dense_pending"),
+)
+
+unit_turns = sa.Table(
+    "unit_turns",
+    metadata,
+    sa.Column("unit_id", sa.String(32), sa.ForeignKey("units.id"), primary_key=True),
+    sa.Column("turn_id", sa.String(32), sa.ForeignKey("turns.id"), primary_key=True),
+    sa.Column("ordinal", sa.Integer, nullable=False),
+    sa.Index("ix_unit_turns_turn", "turn_id"),
+)
+
+embeddings = sa.Table(
+    "embedding_cache",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("content_hash", sa.String(64), primary_key=True),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+)
+
+# Vectors deleted in SQL whose removal from the dense index has not been confirmed.
+# Holds only opaque ids: no text and no raw user id.
+index_tombstones = sa.Table(
+    "index_tombstones",
+    metadata,
+    sa.Column("unit_id", sa.String(32), primary_key=True),
+    sa.Column("collection", sa.String(128), nullable=False),
+)

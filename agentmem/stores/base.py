@@ -1,0 +1,51 @@
+"""The store protocol: a memory strategy that derives retrievable units from turns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ..types import Turn
+
+__all__ = ["Derivation", "Store", "UnitDraft"]
+
+
+@dataclass(frozen=True)
+class UnitDraft:
+    """A unit a store wants indexed: its text, time, and the turns behind it."""
+
+    id: str
+    kind: str
+    text: str
+    timestamp: datetime
+    position: int
+    turns: tuple[Turn, ...]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A store's answer to new turns: units to create and earlier units they replace."""
+
+    new_units: tuple[UnitDraft, ...]
+    replaced_unit_ids: tuple[str, ...] = ()
+
+
+class Store(Protocol):
+    """A memory strategy. The facade stores what :meth:`derive` returns, indexes it
+    densely and lexically, and searches it per user."""
+
+    name: str
+
+    def tail_size(self) -> int | None:
+        """How many of the session's latest units :meth:`derive` needs to see
+        (``None``: all of them)."""
+        ...
+
+    def derive(
+        self, tail: Sequence[tuple[str, Sequence[Turn]]], new_turns: Sequence[Turn]
+    ) -> Derivation:
+        """Units for ``new_turns``. ``tail`` holds the session's latest earlier units as
+        (unit id, turns), oldest first; a store may replace some of them."""
+        ...

@@ -1,0 +1,216 @@
+"""JSONL export and import of a memory: the lossless, human-readable backup format.
+
+One JSON object per line, in this order: a header, then ``user``, ``session``,
+``turn`` and ``unit`` records. Timestamps are ISO 8601. Vectors are not exported:
+they are recomputed (or taken from the embedding cache) on import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from .errors import InvalidInput
+from .inputs import check_id
+from .storage import repository as repo
+from .storage.schema import sessions, turns, unit_turns, units, users
+from .stores.base import UnitDraft
+from .temporal import format_timestamp, parse_timestamp
+from .types import ROLES, Turn
+
+__all__ = ["FORMAT", "VERSION", "export_jsonl", "import_records", "read_jsonl"]
+
+FORMAT = "agentmem-export"
+VERSION = 1
+
+
+def _dump(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True)
+
+
+def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granularity: str,
+                 embedder: str) -> int:
+    """Write the records of every user (or one) to ``path``; returns the count."""
+    def scoped(q: Any, col: Any) -> Any:
+        return q.where(col == user_id) if user_id is not None else q
+
+    n = 0
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(_dump({"type": FORMAT, "version": VERSION, "granularity": granularity,
+                        "embedder": embedder}) + "\n")
+        n += 1
+        for r in conn.execute(scoped(sa.select(users), users.c.id).order_by(users.c.id)):
+            fh.write(_dump({"type": "user", "id": r.id,
+                            "created_at": format_timestamp(r.created_at)}) + "\n")
+            n += 1
+        for r in conn.execute(scoped(sa.select(sessions), sessions.c.user_id)
+                              .order_by(sessions.c.user_id, sessions.c.id)):
+            fh.write(_dump({"type": "session", "user_id": r.user_id, "id": r.id,
+                            "started_at": format_timestamp(r.started_at)}) + "\n")
+            n += 1
+        for r in conn.execute(scoped(sa.select(turns), turns.c.user_id)
+                              .order_by(turns.c.user_id, turns.c.session_id, turns.c.position)):
+            fh.write(_dump({"type": "turn", "id": r.id, "user_id": r.user_id,
+                            "session_id": r.session_id, "position": r.position,
+                            "role": r.role, "name": r.name, "content": r.content,
+                            "timestamp": format_timestamp(r.timestamp),
+                            "metadata": r.metadata or {}}) + "\n")
+            n += 1
+        links: dict[str, list[str]] = {}
+        for r in conn.execute(scoped(
+                sa.select(unit_turns.c.unit_id, unit_turns.c.turn_id)
+                .join(units, units.c.id == unit_turns.c.unit_id), units.c.user_id)
+                .order_by(unit_turns.c.unit_id, unit_turns.c.ordinal)):
+            links.setdefault(r.unit_id, []).append(r.turn_id)
+        for r in conn.execute(scoped(sa.select(units), units.c.user_id).order_by(
+                units.c.user_id, units.c.session_id, units.c.position, units.c.store,
+                units.c.id)):
+            fh.write(_dump({"type": "unit", "id": r.id, "user_id": r.user_id,
+                            "session_id": r.session_id, "store": r.store, "kind": r.kind,
+                            "text": r.text, "timestamp": format_timestamp(r.timestamp),
+                            "position": r.position, "turn_ids": links.get(r.id, [])}) + "\n")
+            n += 1
+    tmp.replace(path)
+    return n
+
+
+@dataclass(frozen=True)
+class _Records:
+    header: dict[str, Any]
+    users: list[dict[str, Any]]
+    sessions: list[dict[str, Any]]
+    turns: list[Turn]
+    units: list[tuple[str, str, str, UnitDraft]]  # user_id, session_id, store, draft
+
+
+def _field(rec: dict[str, Any], key: str, line: int, kind: type | tuple[type, ...] = str,
+           optional: bool = False) -> Any:
+    where = f"line {line}: {key}"
+    if key not in rec or rec[key] is None:
+        if optional:
+            return None
+        raise InvalidInput(where, "is required")
+    value = rec[key]
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        raise InvalidInput(where, f"has the wrong type {type(value).__name__}")
+    if key in ("id", "user_id", "session_id"):
+        check_id(value, where)
+    return value
+
+
+def read_jsonl(path: Path) -> _Records:
+    """Parse and validate a whole export file; raises InvalidInput naming line and field."""
+    if not path.exists():
+        raise InvalidInput("path", f"no such file: {str(path)!r}")
+    out = _Records(header={}, users=[], sessions=[], turns=[], units=[])
+    turn_by_id: dict[str, Turn] = {}
+    unit_ids: set[str] = set()
+    with path.open(encoding="utf-8") as fh:
+        for line, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"line {line}", f"not valid JSON ({exc.msg})") from None
+            if not isinstance(rec, dict):
+                raise InvalidInput(f"line {line}", "must be a JSON object")
+            kind = rec.get("type")
+            if line == 1 or not out.header:
+                if kind != FORMAT:
+                    raise InvalidInput(f"line {line}: type",
+                                       f"the first record must be the {FORMAT!r} header")
+                if rec.get("version") != VERSION:
+                    raise InvalidInput(f"line {line}: version",
+                                       f"unsupported version {rec.get('version')!r}")
+                out.header.update(rec)
+                continue
+            if kind == "user":
+                out.users.append({
+                    "id": _field(rec, "id", line),
+                    "created_at": parse_timestamp(_field(rec, "created_at", line),
+                                                  field=f"line {line}: created_at")})
+            elif kind == "session":
+                out.sessions.append({
+                    "user_id": _field(rec, "user_id", line), "id": _field(rec, "id", line),
+                    "started_at": parse_timestamp(_field(rec, "started_at", line),
+                                                  field=f"line {line}: started_at")})
+            elif kind == "turn":
+                role = _field(rec, "role", line)
+                if role not in ROLES:
+                    raise InvalidInput(f"line {line}: role", f"unknown role {role!r}")
+                t = Turn(
+                    id=_field(rec, "id", line), user_id=_field(rec, "user_id", line),
+                    session_id=_field(rec, "session_id", line),
+                    position=_field(rec, "position", line, int),
+                    role=role, content=_field(rec, "content", line),
+                    timestamp=parse_timestamp(_field(rec, "timestamp", line),
+                                              field=f"line {line}: timestamp"),
+                    name=_field(rec, "name", line, optional=True),
+                    metadata=_field(rec, "metadata", line, dict, optional=True) or {},
+                )
+                if t.id in turn_by_id:
+                    raise InvalidInput(f"line {line}: id", f"duplicate turn id {t.id!r}")
+                turn_by_id[t.id] = t
+                out.turns.append(t)
+            elif kind == "unit":
+                uid = _field(rec, "id", line)
+                if uid in unit_ids:
+                    raise InvalidInput(f"line {line}: id", f"duplicate unit id {uid!r}")
+                unit_ids.add(uid)
+                tids = _field(rec, "turn_ids", line, list)
+                missing = [t for t in tids if t not in turn_by_id]
+                if missing or not tids:
+                    raise InvalidInput(f"line {line}: turn_ids",
+                                       f"unknown turn id {missing[0]!r}" if missing
+                                       else "must not be empty")
+                draft = UnitDraft(
+                    id=uid, kind=_field(rec, "kind", line), text=_field(rec, "text", line),
+                    timestamp=parse_timestamp(_field(rec, "timestamp", line),
+                                              field=f"line {line}: timestamp"),
+                    position=_field(rec, "position", line, int),
+                    turns=tuple(turn_by_id[t] for t in tids))
+                out.units.append((_field(rec, "user_id", line), _field(rec, "session_id", line),
+                                  _field(rec, "store", line), draft))
+            else:
+                raise InvalidInput(f"line {line}: type", f"unknown record type {kind!r}")
+    if not out.header:
+        raise InvalidInput("path", f"{str(path)!r} is empty: no {FORMAT!r} header")
+    return out
+
+
+def import_records(conn: sa.Connection, records: _Records,
+                   insert_units: Callable[[sa.Connection, str, str, str, Sequence[Any]], None],
+                   ) -> int:
+    """Insert validated records in ``conn``'s transaction; conflicts raise InvalidInput."""
+    def clash(table: sa.Table, ids: list[str], what: str) -> None:
+        for i in range(0, len(ids), 500):
+            hit = conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids[i:i + 500]))).first()
+            if hit is not None:
+                raise InvalidInput(f"{what}.id", f"{hit[0]!r} already exists in this memory")
+
+    clash(turns, [t.id for t in records.turns], "turn")
+    clash(units, [u[3].id for u in records.units], "unit")
+    for u in records.users:
+        if conn.execute(sa.select(users.c.id).where(users.c.id == u["id"])).first() is None:
+            conn.execute(sa.insert(users).values(**u))
+    for s in records.sessions:
+        repo.ensure_user(conn, s["user_id"], s["started_at"])
+        repo.ensure_session(conn, s["user_id"], s["id"], s["started_at"])
+    for t in records.turns:
+        repo.ensure_user(conn, t.user_id, t.timestamp)
+        repo.ensure_session(conn, t.user_id, t.session_id, t.timestamp)
+    try:
+        repo.insert_turns(conn, records.turns)
+    except sa.exc.IntegrityError as exc:
+        raise InvalidInput("turn.position", f"conflicts with a stored turn ({exc.orig})") from None
+    for user_id, session_id, store, draft in records.units:
+        insert_units(conn, user_id, session_id, store, [draft])
+    return 1 + len(records.users) + len(records.sessions) + len(records.turns) + len(
+        records.units)

@@ -1,0 +1,108 @@
+"""Value types of the public API (plain dataclasses)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = [
+    "AddResult",
+    "Granularity",
+    "Hit",
+    "MemoryStats",
+    "MemoryUnit",
+    "Role",
+    "SearchMode",
+    "Turn",
+]
+
+Role = Literal["user", "assistant", "system"]
+ROLES: tuple[str, ...] = ("user", "assistant", "system")
+Granularity = Literal["turn", "round", "session"]
+GRANULARITIES: tuple[str, ...] = ("turn", "round", "session")
+SearchMode = Literal["hybrid", "dense", "lexical"]
+SEARCH_MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation, as stored in the episodic log."""
+
+    id: str
+    user_id: str
+    session_id: str
+    position: int
+    role: str
+    content: str
+    timestamp: datetime
+    name: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MemoryUnit:
+    """A retrievable unit derived from turns (a turn, a round or a whole session)."""
+
+    id: str
+    kind: str
+    user_id: str
+    session_id: str
+    text: str
+    timestamp: datetime
+    store: str
+    turns: tuple[Turn, ...] = ()
+
+    @property
+    def turn_ids(self) -> tuple[str, ...]:
+        """Ids of the turns this unit was derived from, in conversation order."""
+        return tuple(t.id for t in self.turns)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result, best first. ``score`` is the fused score used for ranking;
+    ``scores`` holds each retriever's own score (``dense``: cosine similarity,
+    ``lexical``: BM25, higher is better) where that retriever found the unit."""
+
+    id: str
+    kind: str
+    user_id: str
+    session_id: str
+    text: str
+    timestamp: datetime
+    score: float
+    store: str
+    turns: tuple[Turn, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def turn_ids(self) -> tuple[str, ...]:
+        """Ids of the turns behind this hit, in conversation order."""
+        return tuple(t.id for t in self.turns)
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What one :meth:`Memory.add` call stored."""
+
+    user_id: str
+    session_id: str
+    turn_ids: tuple[str, ...]
+    unit_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """Counts and settings reported by :meth:`Memory.stats`."""
+
+    users: int
+    sessions: int
+    turns: int
+    units: dict[str, int]
+    embeddings_cached: int
+    pending_index_repairs: int
+    granularity: str
+    embedder: str
+    storage_bytes: int | None
+    database_url: str
