@@ -1,0 +1,106 @@
+"""JSONL export / import: a lossless round trip, validated before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import fill
+
+from agentmem import InvalidInput, Memory, SentenceTransformerEmbedder
+
+
+def test_round_trip_is_lossless(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    first = tmp_path / "first.jsonl"
+    second = tmp_path / "second.jsonl"
+    with Memory(embedder=embedder) as a:
+        fill(a, "alice")
+        fill(a, "bob")
+        a.add([{"role": "user", "content": "Ünïcode ✓ and \"quotes\"", "name": "Zoë",
+                "metadata": {"dia_id": "D1:3", "nested": {"x": [1, 2]}},
+                "timestamp": "2024-03-01T09:15:30.123456"}],
+              user_id="alice", session_id="s3")
+        count = a.export(first)
+        hits_a = [(h.id, h.text) for h in a.search("grey cat", user_id="alice", k=3)]
+    lines = first.read_text(encoding="utf-8").splitlines()
+    assert count == len(lines)
+    assert json.loads(lines[0])["type"] == "agentmem-export"
+    with Memory(embedder=embedder) as b:
+        assert b.import_(first) == count
+        b.export(second)
+        hits_b = [(h.id, h.text) for h in b.search("grey cat", user_id="alice", k=3)]
+        unit = b.search("quotes", user_id="alice", k=1)[0]
+        assert unit.turns[0].metadata == {"dia_id": "D1:3", "nested": {"x": [1, 2]}}
+        assert unit.turns[0].name == "Zoë"
+        assert unit.timestamp.microsecond == 123456
+        stats = b.stats()
+        assert (stats.users, stats.sessions, stats.turns) == (2, 5, 13)
+        assert stats.pending_index_repairs == 0
+    assert second.read_bytes() == first.read_bytes()
+    assert hits_b == hits_a
+
+
+def test_export_one_user(tmp_path: Path, mem: Memory) -> None:
+    fill(mem, "alice")
+    fill(mem, "bob")
+    out = tmp_path / "bob.jsonl"
+    mem.export(out, user_id="bob")
+    records = [json.loads(x) for x in out.read_text().splitlines()[1:]]
+    assert {r.get("user_id", r.get("id")) for r in records} == {"bob"}
+
+
+def _write(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda recs, t: recs.__setitem__(0, {"type": "nope"}), "line 1: type"),
+        (lambda recs, t: recs[-1].__setitem__("turn_ids", ["missing"]), "turn_ids"),
+        (lambda recs, t: recs[t].__setitem__("role", "robot"), "role"),
+        (lambda recs, t: recs[t].__setitem__("timestamp", "soon"), "timestamp"),
+        (lambda recs, t: recs[t].__setitem__("position", "1"), "position"),
+        (lambda recs, t: recs[t].pop("content"), "content"),
+        (lambda recs, t: recs[t].__setitem__("user_id", ""), "user_id"),
+        (lambda recs, t: recs.append({"type": "mystery"}), "type"),
+    ],
+)
+def test_bad_import_names_line_and_field_and_writes_nothing(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder, mutate, field: str) -> None:
+    src = tmp_path / "src.jsonl"
+    with Memory(embedder=embedder) as a:
+        fill(a)
+        a.export(src)
+    records = [json.loads(x) for x in src.read_text().splitlines()]
+    first_turn = next(i for i, r in enumerate(records) if r["type"] == "turn")
+    mutate(records, first_turn)
+    bad = _write(tmp_path / "bad.jsonl", records)
+    with Memory(embedder=embedder) as b:
+        with pytest.raises(InvalidInput) as err:
+            b.import_(bad)
+        assert field in err.value.field
+        assert "line" in str(err.value)
+        s = b.stats()
+        assert (s.users, s.turns, s.units) == (0, 0, {})
+
+
+def test_import_conflict_writes_nothing(tmp_path: Path, mem: Memory) -> None:
+    fill(mem)
+    out = tmp_path / "x.jsonl"
+    mem.export(out)
+    before = mem.stats()
+    with pytest.raises(InvalidInput, match="already exists"):
+        mem.import_(out)
+    assert mem.stats() == before
+
+
+def test_import_not_json(tmp_path: Path, mem: Memory) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    with pytest.raises(InvalidInput, match="line 1"):
+        mem.import_(bad)
+    with pytest.raises(InvalidInput, match="path"):
+        mem.import_(tmp_path / "absent.jsonl")
