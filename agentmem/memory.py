@@ -9,7 +9,7 @@ import uuid
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -38,7 +38,7 @@ _PROGRESS_THRESHOLD = 256
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Memory:
@@ -236,10 +236,10 @@ class Memory:
                 for col, ids in by_col.items():
                     self.dense.delete(col, ids)
                 with self.db.begin() as conn:
-                    for part in range(0, len(tombs), 500):
+                    for start in range(0, len(tombs), 500):
                         conn.execute(sa.delete(index_tombstones).where(
                             index_tombstones.c.unit_id.in_(
-                                [t.unit_id for t in tombs[part : part + 500]])))
+                                [t.unit_id for t in tombs[start : start + 500]])))
             if not pending:
                 return
             bar = tqdm(total=len(pending), desc="indexing", unit="unit",
@@ -277,7 +277,7 @@ class Memory:
                     rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.text)
                                         .order_by(units.c.id)).all()
                     rowids = self.lexical.add(conn, [(r.user_id, r.text) for r in rows])
-                    for r, rid in zip(rows, rowids):
+                    for r, rid in zip(rows, rowids, strict=True):
                         conn.execute(sa.update(units).where(units.c.id == r.id)
                                      .values(lex_rowid=rid))
                     self.lexical.optimize(conn)
@@ -455,7 +455,7 @@ class Memory:
                 return int(conn.execute(
                     sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
 
-            by_kind = dict(conn.execute(
+            by_kind: dict[str, int] = dict(conn.execute(
                 sa.select(units.c.kind, sa.func.count()).group_by(units.c.kind)).all())
             stats = MemoryStats(
                 users=count(users),

@@ -14,7 +14,7 @@ Stored timestamps are naive datetimes; aware inputs are normalised to UTC first.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from .errors import InvalidInput
 
@@ -53,7 +53,7 @@ _MONTHS = {
 
 def _normalise(value: datetime) -> datetime:
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 

@@ -97,7 +97,7 @@ def _field(rec: dict[str, Any], key: str, line: int, kind: type | tuple[type, ..
             return None
         raise InvalidInput(where, "is required")
     value = rec[key]
-    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise InvalidInput(where, f"has the wrong type {type(value).__name__}")
     if key in ("id", "user_id", "session_id"):
         check_id(value, where)

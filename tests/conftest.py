@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from agentmem import Memory, SentenceTransformerEmbedder  # noqa: E402
+from agentmem import Memory, SentenceTransformerEmbedder
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ INGEST = textwrap.dedent(
     path = sys.argv[1]
     with Memory(path) as mem:
         for i in range(10_000):
-            mem.add([{"role": "user", "content": f"Session {i} mentions the token zq{i}qz and a walk."},
+            mem.add([{"role": "user",
+                      "content": f"Session {i} mentions the token zq{i}qz and a walk."},
                      {"role": "assistant", "content": f"Reply {i}: noted."}],
                     user_id="u", session_id=f"s{i}", timestamp="2024-01-01T10:00:00")
             print(f"committed s{i}", flush=True)

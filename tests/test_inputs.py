@@ -87,15 +87,15 @@ def test_search_rejects_bad_input(mem: Memory, kwargs: dict[str, Any], field: st
 
 
 def test_other_methods_name_their_fields(mem: Memory) -> None:
-    with pytest.raises(InvalidInput, match="^id"):
+    with pytest.raises(InvalidInput, match=r"^id"):
         mem.get("")
-    with pytest.raises(InvalidInput, match="^id"):
+    with pytest.raises(InvalidInput, match=r"^id"):
         mem.delete(None)  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="^user_id"):
+    with pytest.raises(InvalidInput, match=r"^user_id"):
         mem.forget_user("")
-    with pytest.raises(InvalidInput, match="^granularity"):
+    with pytest.raises(InvalidInput, match=r"^granularity"):
         Memory(granularity="paragraph")
-    with pytest.raises(InvalidInput, match="^path"):
+    with pytest.raises(InvalidInput, match=r"^path"):
         Memory(path=3)  # type: ignore[arg-type]
 
 

@@ -70,7 +70,7 @@ class CachedEmbedder:
         hashes = [content_hash(t) for t in texts]
         vectors = self.lookup(hashes)
         missing: dict[str, str] = {}
-        for h, t in zip(hashes, texts):
+        for h, t in zip(hashes, texts, strict=True):
             if h not in vectors:
                 missing.setdefault(h, t)
         if missing:
@@ -90,7 +90,8 @@ class CachedEmbedder:
                             conn.execute(
                                 sa.select(embeddings.c.content_hash).where(
                                     embeddings.c.model == self.name,
-                                    embeddings.c.content_hash.in_([r["content_hash"] for r in rows]),
+                                    embeddings.c.content_hash.in_(
+                                        [r["content_hash"] for r in rows]),
                                 )
                             ).scalars()
                         )
@@ -124,7 +125,8 @@ class CachedEmbedder:
         transaction. Callers pass only hashes no remaining content uses."""
         hs = list(set(hashes))
         for i in range(0, len(hs), 500):
-            conn.execute(sa.delete(embeddings).where(embeddings.c.content_hash.in_(hs[i : i + 500])))
+            conn.execute(
+                sa.delete(embeddings).where(embeddings.c.content_hash.in_(hs[i : i + 500])))
         self._queries.clear()
 
     def count(self) -> int:

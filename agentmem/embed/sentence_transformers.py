@@ -40,7 +40,8 @@ def _load(model: str, device: str) -> Any:
     try:  # the weight-loading progress bar is noise for a library
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        disable: Any = hf_logging.disable_progress_bar
+        disable()
     except ImportError:  # pragma: no cover
         pass
 
@@ -81,7 +82,7 @@ class SentenceTransformerEmbedder:
     def _read_dim(path: Path) -> int:
         import json
 
-        for cfg in sorted(path.glob("*_Pooling/config.json")) + [path / "config.json"]:
+        for cfg in [*sorted(path.glob("*_Pooling/config.json")), path / "config.json"]:
             if cfg.exists():
                 data = json.loads(cfg.read_text())
                 for key in ("word_embedding_dimension", "hidden_size"):

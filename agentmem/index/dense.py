@@ -96,6 +96,7 @@ class ChromaIndex:
         if not ids:
             return
         col = self._get(collection, create=True)
+        assert col is not None
         try:
             for i in range(0, len(ids), _UPSERT_BATCH):
                 col.upsert(ids=list(ids[i : i + _UPSERT_BATCH]),
@@ -156,7 +157,7 @@ class ChromaIndex:
             raise BackendError(f"Chroma query on {collection!r} failed: {exc}") from exc
         ids = res["ids"][0]
         dists = res["distances"][0] if res.get("distances") else [1.0] * len(ids)
-        return [(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
+        return [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
 
     def count(self, collection: str) -> int:
         """Vectors in a collection (0 if absent)."""

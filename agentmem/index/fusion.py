@@ -21,7 +21,7 @@ def reciprocal_rank_fusion(
     if len(weights) != len(rankings):
         raise ValueError("weights: need one weight per ranking")
     scores: dict[K, float] = {}
-    for ranking, w in zip(rankings, weights):
+    for ranking, w in zip(rankings, weights, strict=True):
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + w / (k + rank)
     order = {item: i for i, item in enumerate(scores)}

@@ -20,13 +20,13 @@ TABLE = "units_fts"
 # Common English function words: dropped from queries (kept if nothing else is left).
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been
-    before being below between both but by can could did do does doing down during each
-    few for from further had has have having he her here hers herself him himself his
-    how i if in into is it its itself just me more most my myself no nor not now of off
-    on once only or other our ours ourselves out over own same she should so some such
-    than that the their theirs them themselves then there these they this those through
-    to too under until up very was we were what when where which while who whom why will
-    with would you your yours yourself yourselves""".split()
+    before being below between both but by can could did do does doing down during
+    each few for from further had has have having he her here hers herself him
+    himself his how i if in into is it its itself just me more most my myself no nor
+    not now of off on once only or other our ours ourselves out over own same she
+    should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where
+    which while who whom why will with would you your yours yourself yourselves""".split()
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -84,7 +84,9 @@ class FtsIndex:
         """Merge the index b-trees so deleted terms are physically dropped."""
         conn.exec_driver_sql(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')")
 
-    def search(self, conn: sa.Connection, user_id: str, text: str, n: int) -> list[tuple[int, float]]:
+    def search(
+        self, conn: sa.Connection, user_id: str, text: str, n: int
+    ) -> list[tuple[int, float]]:
         """Up to ``n`` (rowid, BM25 score) pairs, best first (higher is better)."""
         expr = fts_query(text, owner_token(user_id))
         if expr is None:

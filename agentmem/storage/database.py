@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
@@ -48,7 +48,9 @@ class Database:
             self.engine = sa.create_engine(url, **kwargs)
         except Exception as exc:  # missing driver and the like
             raise ConfigError(f"url: cannot create a database engine for {url!r}: {exc}") from exc
-        self._lock: ContextManager[Any] = threading.RLock() if self.in_memory else nullcontext()
+        self._lock: AbstractContextManager[Any] = (
+            threading.RLock() if self.in_memory else nullcontext()
+        )
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", self._sqlite_pragmas)
         self._create_schema()

@@ -55,7 +55,9 @@ def ensure_user(conn: sa.Connection, user_id: str, now: datetime) -> None:
         conn.execute(sa.insert(users).values(id=user_id, created_at=now))
 
 
-def ensure_session(conn: sa.Connection, user_id: str, session_id: str, started_at: datetime) -> None:
+def ensure_session(
+    conn: sa.Connection, user_id: str, session_id: str, started_at: datetime
+) -> None:
     """Create the session row if absent; keep its start at the earliest turn."""
     row = conn.execute(
         sa.select(sessions.c.started_at).where(
@@ -182,7 +184,7 @@ def insert_units(
                 "lex_rowid": r,
                 "dense_pending": True,
             }
-            for d, h, r in zip(drafts, hashes, lex_rowids)
+            for d, h, r in zip(drafts, hashes, lex_rowids, strict=True)
         ],
     )
     conn.execute(
@@ -275,7 +277,7 @@ def unused_hashes(conn: sa.Connection, hashes: Iterable[str]) -> list[str]:
 def add_tombstones(conn: sa.Connection, items: Sequence[tuple[str, str]]) -> None:
     """Record (unit id, collection) pairs whose vectors must leave the dense index."""
     if items:
-        existing = set()
+        existing: set[str] = set()
         for part in _chunks([i for i, _ in items]):
             existing.update(conn.execute(sa.select(index_tombstones.c.unit_id).where(
                 index_tombstones.c.unit_id.in_(part))).scalars())
