@@ -1,0 +1,62 @@
+"""Quickstart: store a short multi-session conversation, then recall from it.
+
+    make demo            # or: python examples/quickstart.py [--path ./memdata]
+
+Runs fully locally on the embedded default (SQLite + Chroma under --path, or in
+memory with --path ''), with the packaged all-MiniLM-L6-v2 embedder. No LLM needed:
+it prints the memories retrieved for each question, with their dates and scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from agentmem import Memory
+
+DATA = Path(__file__).resolve().parent / "data" / "quickstart_conversation.json"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--path", default=None,
+                    help="memory folder (default: a temporary folder, removed afterwards)")
+    ap.add_argument("--k", type=int, default=3, help="memories to show per question")
+    args = ap.parse_args()
+
+    data = json.loads(DATA.read_text(encoding="utf-8"))
+    tmp = None
+    path = args.path
+    if path is None:
+        tmp = tempfile.mkdtemp(prefix="agentmem-demo-")
+        path = str(Path(tmp) / "memdata")
+    try:
+        with Memory(path=path or None) as mem:
+            user = data["user_id"]
+            mem.forget_user(user)  # make the demo repeatable on an existing folder
+            for session in data["sessions"]:
+                mem.add(session["messages"], user_id=user, session_id=session["session_id"],
+                        timestamp=session["timestamp"])
+            stats = mem.stats()
+            print(f"Stored {stats.turns} turns in {stats.sessions} sessions as "
+                  f"{sum(stats.units.values())} {stats.granularity} units "
+                  f"({path or 'in memory'}).\n")
+            for question in data["questions"]:
+                print(f"Q: {question}")
+                for rank, hit in enumerate(mem.search(question, user_id=user, k=args.k), 1):
+                    when = hit.timestamp.strftime("%Y-%m-%d %H:%M")
+                    parts = ", ".join(f"{k} {v:.3f}" for k, v in sorted(hit.scores.items()))
+                    print(f"  {rank}. [{when}] score {hit.score:.4f} ({parts})")
+                    for line in hit.text.splitlines():
+                        print(f"       {line}")
+                print()
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
