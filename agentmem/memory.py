@@ -9,6 +9,7 @@ import uuid
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -92,6 +93,7 @@ class Memory:
             self.path.mkdir(parents=True, exist_ok=True)
         db_url = url or (f"sqlite:///{self.path / DB_FILENAME}" if self.path else "sqlite://")
         self._lock = threading.RLock()
+        self._executor: ThreadPoolExecutor | None = None
         self._closed = True
         self.db = Database(db_url)
         try:
@@ -308,51 +310,70 @@ class Memory:
         if mode not in SEARCH_MODES:
             raise InvalidInput("mode", f"must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         n = max(k, check_positive_int(candidates, "candidates") if candidates else self.candidates)
-        store = self.store.name
+        collection = self.dense.collection_name(self.store.name, user_id)
+        use_dense = mode in ("hybrid", "dense") or self.lexical is None
+        use_lexical = mode in ("hybrid", "lexical") and self.lexical is not None
+        # The query embedding (torch) and FTS5 (SQLite) both release the GIL: run the
+        # dense side in the worker while the lexical side runs here.
+        dense_job = self._pool().submit(self._dense_candidates, collection, query, n) if (
+            use_dense) else None
         rankings: list[list[str]] = []
-        dense_scores: dict[str, float] = {}
         lex_scores: dict[str, float] = {}
-        if mode in ("hybrid", "dense") or self.lexical is None:
-            vector = self.embedder.embed_query(query)
-            pairs = self.dense.query(self.dense.collection_name(store, user_id), vector, n)
-            dense_scores = dict(pairs)
-            rankings.append([i for i, _ in pairs])
-        if mode in ("hybrid", "lexical") and self.lexical is not None:
-            with self.db.connect() as conn:
-                lex = self.lexical.search(conn, user_id, query, n)
-                ids_by_row = dict(
-                    conn.execute(
-                        sa.select(units.c.lex_rowid, units.c.id).where(
-                            units.c.user_id == user_id,
-                            units.c.lex_rowid.in_([r for r, _ in lex]),
-                        )
-                    ).all()
-                ) if lex else {}
-            ranked = [(ids_by_row[r], s) for r, s in lex if r in ids_by_row]
-            lex_scores = dict(ranked)
-            rankings.append([i for i, _ in ranked])
+        if use_lexical:
+            lex_scores = self._lexical_candidates(user_id, query, n)
+            rankings.append(list(lex_scores))
+        dense_scores: dict[str, float] = dense_job.result() if dense_job else {}
+        if dense_job:
+            rankings.insert(0, list(dense_scores))
         fused = reciprocal_rank_fusion(rankings) if len(rankings) > 1 else [
             (i, dense_scores.get(i, lex_scores.get(i, 0.0))) for i in rankings[0]]
-        head = fused[: k + 16]
-        with self.db.connect() as conn:
-            found = repo.load_units(conn, [i for i, _ in head], user_id=user_id)
         hits: list[Hit] = []
-        for uid, score in head:
-            unit = found.get(uid)
-            if unit is None or unit.user_id != user_id:
-                continue
-            scores = {}
-            if uid in dense_scores:
-                scores["dense"] = dense_scores[uid]
-            if uid in lex_scores:
-                scores["lexical"] = lex_scores[uid]
-            hits.append(Hit(id=unit.id, kind=unit.kind, user_id=unit.user_id,
-                            session_id=unit.session_id, text=unit.text,
-                            timestamp=unit.timestamp, score=float(score), store=unit.store,
-                            turns=unit.turns, scores=scores))
-            if len(hits) == k:
-                break
-        return hits
+        start = 0
+        while len(hits) < k and start < len(fused):
+            # Units deleted since the index answered are skipped; fetch a few spare.
+            head = fused[start : start + k - len(hits) + 4]
+            start += len(head)
+            with self.db.connect() as conn:
+                found = repo.load_units(conn, [i for i, _ in head], user_id=user_id)
+            hits.extend(self._hit(found[uid], score, dense_scores, lex_scores)
+                        for uid, score in head if uid in found)
+        return hits[:k]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1,
+                                                    thread_name_prefix="agentmem-dense")
+            return self._executor
+
+    def _dense_candidates(self, collection: str, query: str, n: int) -> dict[str, float]:
+        vector = self.embedder.embed_query(query)
+        return dict(self.dense.query(collection, vector, n))
+
+    def _lexical_candidates(self, user_id: str, query: str, n: int) -> dict[str, float]:
+        assert self.lexical is not None
+        with self.db.connect() as conn:
+            lex = self.lexical.search(conn, user_id, query, n)
+            if not lex:
+                return {}
+            ids_by_row = dict(conn.execute(
+                sa.select(units.c.lex_rowid, units.c.id).where(
+                    units.c.user_id == user_id, units.c.lex_rowid.in_([r for r, _ in lex]))
+            ).all())
+        return {ids_by_row[r]: s for r, s in lex if r in ids_by_row}
+
+    @staticmethod
+    def _hit(unit: MemoryUnit, score: float, dense_scores: dict[str, float],
+             lex_scores: dict[str, float]) -> Hit:
+        uid = unit.id
+        scores: dict[str, float] = {}
+        if uid in dense_scores:
+            scores["dense"] = dense_scores[uid]
+        if uid in lex_scores:
+            scores["lexical"] = lex_scores[uid]
+        return Hit(id=unit.id, kind=unit.kind, user_id=unit.user_id,
+                   session_id=unit.session_id, text=unit.text, timestamp=unit.timestamp,
+                   score=float(score), store=unit.store, turns=unit.turns, scores=scores)
 
     def get(self, id: str) -> MemoryUnit:
         """The memory unit with this id, with its turns. Raises :class:`NotFound`."""
@@ -481,6 +502,8 @@ class Memory:
         self._released = True
         self._closed = True
         dense = getattr(self, "dense", None)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         try:
             if dense is not None:
                 dense.close()

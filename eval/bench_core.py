@@ -35,9 +35,9 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from locomo_text import load_questions, load_sessions  # noqa: E402
+from locomo_text import load_questions, load_sessions
 
-from agentmem import Memory, SentenceTransformerEmbedder  # noqa: E402
+from agentmem import Memory, SentenceTransformerEmbedder
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_core.json"
 
@@ -65,7 +65,7 @@ class DerivedEmbedder:
 
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def bench_ingest(real: SentenceTransformerEmbedder, n_turns: int) -> dict[str, float]:

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-__all__ = ["FtsIndex", "fts_query", "owner_token"]
+__all__ = ["FtsIndex", "fts_query", "owner_token", "query_words"]
 
 TABLE = "units_fts"
+TOKENIZE = "'porter unicode61 remove_diacritics 2'"
 
 # Common English function words: dropped from queries (kept if nothing else is left).
 STOPWORDS = frozenset(
@@ -36,35 +37,102 @@ def owner_token(user_id: str) -> str:
     return "u" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:24]
 
 
-def fts_query(text: str, owner: str) -> str | None:
-    """An FTS5 MATCH expression: any of the query's content words, within ``owner``'s rows."""
+def query_words(text: str) -> list[str]:
+    """The query's distinct content words, lowercased (stopwords dropped unless
+    nothing else is left)."""
     words = [w.lower() for w in _WORD.findall(text)]
     content = [w for w in words if w not in STOPWORDS] or words
-    terms = list(dict.fromkeys(content))
-    if not terms:
+    return list(dict.fromkeys(content))
+
+
+def fts_query(words: Sequence[str], owner: str) -> str | None:
+    """An FTS5 MATCH expression: any of ``words``, within ``owner``'s rows."""
+    if not words:
         return None
-    ors = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    ors = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
     return f'owner : "{owner}" AND text : ({ors})'
 
 
 class FtsIndex:
-    """BM25 over unit texts with SQLite FTS5 (porter stemming, unicode61)."""
+    """BM25 over unit texts with SQLite FTS5 (porter stemming, unicode61).
 
-    def __init__(self, engine: sa.Engine) -> None:
+    FTS5 scores every row that matches, so an OR query over common words costs time
+    in proportion to how many rows hold them. To keep latency flat as a memory grows,
+    a query keeps its words rarest first (document frequency from FTS5's vocabulary)
+    while their postings fit in ``budget`` rows; the rarest word is always kept.
+    Words left out are the most common, which BM25 weighs least. Below ``budget``
+    rows in all, every word is used and the ranking is plain BM25.
+    """
+
+    def __init__(self, engine: sa.Engine, *, budget: int = 2000) -> None:
+        if budget < 1:
+            raise ValueError("budget: must be >= 1")
+        self.budget = budget
         with engine.begin() as conn:
             conn.exec_driver_sql(
                 f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
-                "owner, text, tokenize='porter unicode61 remove_diacritics 2')"
+                f"owner, text, tokenize={TOKENIZE})"
+            )
+            conn.exec_driver_sql(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE}_vocab USING fts5vocab({TABLE}, row)"
             )
 
+    def _stems(self, conn: sa.Connection, words: Sequence[str]) -> dict[int, str]:
+        """Each word's index term, by running it through the same tokenizer (a
+        per-connection temporary FTS5 table)."""
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.agentmem_q "
+            f"USING fts5(w, tokenize={TOKENIZE})"
+        )
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.agentmem_qv "
+            "USING fts5vocab(temp, agentmem_q, instance)"
+        )
+        conn.exec_driver_sql("DELETE FROM temp.agentmem_q")
+        conn.exec_driver_sql(
+            "INSERT INTO temp.agentmem_q(rowid, w) VALUES "
+            + ",".join("(?, ?)" for _ in words),
+            tuple(x for i, w in enumerate(words) for x in (i, w)),
+        )
+        rows = conn.exec_driver_sql("SELECT doc, term FROM temp.agentmem_qv").all()
+        conn.exec_driver_sql("DELETE FROM temp.agentmem_q")
+        return {int(d): str(t) for d, t in rows}
+
+    def select_words(self, conn: sa.Connection, words: Sequence[str]) -> list[str]:
+        """The words to match: rarest first, within the postings budget."""
+        if len(words) <= 1:
+            return list(words)
+        stems = self._stems(conn, words)
+        terms = sorted(set(stems.values()))
+        if not terms:
+            return list(words)
+        df: dict[str, int] = dict(conn.exec_driver_sql(
+            f"SELECT term, doc FROM {TABLE}_vocab WHERE term IN ({','.join('?' * len(terms))})",
+            tuple(terms),
+        ).all())
+        ranked = sorted(range(len(words)), key=lambda i: (df.get(stems.get(i, ""), 0), i))
+        chosen: list[int] = []
+        used = 0
+        for i in ranked:
+            cost = int(df.get(stems.get(i, ""), 0))
+            if chosen and used + cost > self.budget:
+                break
+            chosen.append(i)
+            used += cost
+        return [words[i] for i in sorted(chosen)]
+
     def add(self, conn: sa.Connection, rows: Sequence[tuple[str, str]]) -> list[int]:
-        """Index (user_id, text) rows; returns their rowids, in order."""
-        rowids: list[int] = []
-        for user_id, text in rows:
-            res = conn.exec_driver_sql(
-                f"INSERT INTO {TABLE}(owner, text) VALUES (?, ?)", (owner_token(user_id), text)
-            )
-            rowids.append(int(res.lastrowid or 0))
+        """Index (user_id, text) rows in one statement; returns their rowids, in order."""
+        if not rows:
+            return []
+        last = conn.exec_driver_sql(
+            f"SELECT rowid FROM {TABLE} ORDER BY rowid DESC LIMIT 1").first()
+        start = (int(last[0]) if last else 0) + 1
+        rowids = list(range(start, start + len(rows)))
+        conn.exec_driver_sql(
+            f"INSERT INTO {TABLE}(rowid, owner, text) VALUES (?, ?, ?)",
+            [(r, owner_token(u), t) for r, (u, t) in zip(rowids, rows, strict=True)],
+        )
         return rowids
 
     def delete(self, conn: sa.Connection, rowids: Sequence[int]) -> None:
@@ -88,7 +156,7 @@ class FtsIndex:
         self, conn: sa.Connection, user_id: str, text: str, n: int
     ) -> list[tuple[int, float]]:
         """Up to ``n`` (rowid, BM25 score) pairs, best first (higher is better)."""
-        expr = fts_query(text, owner_token(user_id))
+        expr = fts_query(self.select_words(conn, query_words(text)), owner_token(user_id))
         if expr is None:
             return []
         rows = conn.exec_driver_sql(
