@@ -309,7 +309,8 @@ class Memory:
         k = check_positive_int(k, "k")
         if mode not in SEARCH_MODES:
             raise InvalidInput("mode", f"must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
-        n = max(k, check_positive_int(candidates, "candidates") if candidates else self.candidates)
+        n = max(k, self.candidates if candidates is None
+                else check_positive_int(candidates, "candidates"))
         collection = self.dense.collection_name(self.store.name, user_id)
         use_dense = mode in ("hybrid", "dense") or self.lexical is None
         use_lexical = mode in ("hybrid", "lexical") and self.lexical is not None
@@ -356,10 +357,14 @@ class Memory:
             lex = self.lexical.search(conn, user_id, query, n)
             if not lex:
                 return {}
-            ids_by_row = dict(conn.execute(
-                sa.select(units.c.lex_rowid, units.c.id).where(
-                    units.c.user_id == user_id, units.c.lex_rowid.in_([r for r, _ in lex]))
-            ).all())
+            # by rowid only (the owner is checked here: see repository.load_units)
+            ids_by_row = {
+                row.lex_rowid: row.id
+                for row in conn.execute(
+                    sa.select(units.c.lex_rowid, units.c.id, units.c.user_id).where(
+                        units.c.lex_rowid.in_([r for r, _ in lex])))
+                if row.user_id == user_id
+            }
         return {ids_by_row[r]: s for r, s in lex if r in ids_by_row}
 
     @staticmethod
@@ -403,11 +408,16 @@ class Memory:
                     unit_turns.c.turn_id.in_(turn_ids))).scalars()) if turn_ids else set()
                 gone = self._drop_units(conn, sorted(linked | {id}))
                 repo.delete_turns(conn, turn_ids)
-                self.embedder.purge(conn, repo.unused_hashes(conn, [g.content_hash for g in gone]))
-                if self.lexical:
-                    self.lexical.optimize(conn)
+                self._erase(conn, gone)
             self._sync_index()
             self.db.scrub()
+
+    def _erase(self, conn: sa.Connection, gone: Sequence[repo.DeletedUnit]) -> None:
+        """After units are deleted: drop cached vectors no remaining unit uses and merge
+        the FTS5 b-trees so the deleted terms leave the file."""
+        self.embedder.purge(conn, repo.unused_hashes(conn, [g.content_hash for g in gone]))
+        if self.lexical:
+            self.lexical.optimize(conn)
 
     def forget_user(self, user_id: str) -> int:
         """Remove every trace of ``user_id`` from every store and index: turns, units,
@@ -425,9 +435,7 @@ class Memory:
                 repo.delete_turns(conn, turn_ids)
                 conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
                 conn.execute(sa.delete(users).where(users.c.id == user_id))
-                self.embedder.purge(conn, repo.unused_hashes(conn, [g.content_hash for g in gone]))
-                if self.lexical:
-                    self.lexical.optimize(conn)
+                self._erase(conn, gone)
             self._sync_index()
             for store in {g.store for g in gone} | {self.store.name}:
                 self.dense.drop(self.dense.collection_name(store, user_id))

@@ -148,10 +148,8 @@ class ChromaIndex:
         if col is None:
             return []
         try:
-            count = col.count()
-            if count == 0:
-                return []
-            res = col.query(query_embeddings=vector.reshape(1, -1), n_results=min(n, count),
+            # n may exceed the collection's size: Chroma returns what there is.
+            res = col.query(query_embeddings=vector.reshape(1, -1), n_results=n,
                             include=["distances"])
         except Exception as exc:
             raise BackendError(f"Chroma query on {collection!r} failed: {exc}") from exc

@@ -29,6 +29,8 @@ STOPWORDS = frozenset(
     they this those through to too under until up very was we were what when where
     which while who whom why will with would you your yours yourself yourselves""".split()
 )
+# What is left of "what's", "don't", "I'm", "we're", "I've", "we'll", "I'd".
+_CONTRACTIONS = frozenset({"s", "t", "m", "re", "ve", "ll", "d"})
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -41,7 +43,7 @@ def query_words(text: str) -> list[str]:
     """The query's distinct content words, lowercased (stopwords dropped unless
     nothing else is left)."""
     words = [w.lower() for w in _WORD.findall(text)]
-    content = [w for w in words if w not in STOPWORDS] or words
+    content = [w for w in words if w not in STOPWORDS and w not in _CONTRACTIONS] or words
     return list(dict.fromkeys(content))
 
 

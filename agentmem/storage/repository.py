@@ -217,10 +217,10 @@ def load_units(
     found: dict[str, MemoryUnit] = {}
     rows: list[Any] = []
     for part in _chunks(list(ids)):
-        q = sa.select(units).where(units.c.id.in_(part))
-        if user_id is not None:
-            q = q.where(units.c.user_id == user_id)
-        rows.extend(conn.execute(q))
+        # Look up by primary key only and filter the owner here: with a user_id term
+        # SQLite may pick the user index and scan every unit of the user.
+        rows.extend(r for r in conn.execute(sa.select(units).where(units.c.id.in_(part)))
+                    if user_id is None or r.user_id == user_id)
     tt = load_turns(conn, [r.id for r in rows])
     for r in rows:
         found[r.id] = _unit(r, tt.get(r.id, []))

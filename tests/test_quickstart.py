@@ -1,0 +1,29 @@
+"""The main job, `make demo`, runs and answers from memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_prints_dated_scored_memories(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py"), "--path",
+         str(tmp_path / "demo"), "--k", "2"],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    )
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "Stored 16 turns in 4 sessions as 8 round units" in out
+    blocks = {b.splitlines()[0]: b for b in out.split("\n\n") if b.startswith("Q: ")}
+    assert len(blocks) == 5
+    allergy = blocks["Q: What am I allergic to?"].split("  2. ")[0]
+    assert "peanuts" in allergy and "[2024-03-19 20:40]" in allergy
+    assert "Japan" in blocks["Q: When is my trip to Japan, and who is coming?"].split("  2. ")[0]
+    assert "Lisbon" in blocks["Q: Where do I live now?"]
+    assert all("score" in b for b in blocks.values())
