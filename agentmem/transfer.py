@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -198,19 +199,23 @@ def import_records(conn: sa.Connection, records: _Records,
     clash(turns, [t.id for t in records.turns], "turn")
     clash(units, [u[3].id for u in records.units], "unit")
     for u in records.users:
-        if conn.execute(sa.select(users.c.id).where(users.c.id == u["id"])).first() is None:
-            conn.execute(sa.insert(users).values(**u))
-    for s in records.sessions:
-        repo.ensure_user(conn, s["user_id"], s["started_at"])
-        repo.ensure_session(conn, s["user_id"], s["id"], s["started_at"])
-    for t in records.turns:
-        repo.ensure_user(conn, t.user_id, t.timestamp)
-        repo.ensure_session(conn, t.user_id, t.session_id, t.timestamp)
+        repo.ensure_user(conn, u["id"], u["created_at"])
+    # Each session once, starting at its earliest known time (its record or its turns).
+    starts: dict[tuple[str, str], datetime] = {}
+    for key, when in [((x["user_id"], x["id"]), x["started_at"]) for x in records.sessions] + [
+            ((t.user_id, t.session_id), t.timestamp) for t in records.turns]:
+        starts[key] = min(when, starts.get(key, when))
+    for (user_id, session_id), when in starts.items():
+        repo.ensure_user(conn, user_id, when)
+        repo.ensure_session(conn, user_id, session_id, when)
     try:
         repo.insert_turns(conn, records.turns)
     except sa.exc.IntegrityError as exc:
         raise InvalidInput("turn.position", f"conflicts with a stored turn ({exc.orig})") from None
+    groups: dict[tuple[str, str, str], list[UnitDraft]] = {}
     for user_id, session_id, store, draft in records.units:
-        insert_units(conn, user_id, session_id, store, [draft])
+        groups.setdefault((user_id, session_id, store), []).append(draft)
+    for (user_id, session_id, store), drafts in groups.items():
+        insert_units(conn, user_id, session_id, store, drafts)
     return 1 + len(records.users) + len(records.sessions) + len(records.turns) + len(
         records.units)
