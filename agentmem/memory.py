@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from . import transfer
 from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder, content_hash
 from .errors import AgentMemError, ConfigError, InvalidInput, NotFound
-from .index import ChromaIndex, FtsIndex, reciprocal_rank_fusion
+from .index import ChromaIndex, lexical_index_for, reciprocal_rank_fusion
 from .inputs import check_id, check_positive_int, check_text, validate_messages
 from .storage import repository as repo
 from .storage.database import DB_FILENAME, Database
@@ -97,7 +97,7 @@ class Memory:
         self._closed = True
         self.db = Database(db_url)
         try:
-            self.lexical: FtsIndex | None = FtsIndex(self.db.engine) if self.db.is_sqlite else None
+            self.lexical = lexical_index_for(self.db.engine)
             if self.lexical is None:
                 warnings.warn(
                     f"no lexical index for the {self.db.engine.dialect.name} dialect yet: "

@@ -49,3 +49,76 @@ def conversation() -> list[tuple[str, str, list[dict[str, str]]]]:
 def fill(memory: Memory, user_id: str = "alice") -> None:
     for sid, ts, msgs in conversation():
         memory.add(msgs, user_id=user_id, session_id=sid, timestamp=ts)
+
+
+# -- a throwaway PostgreSQL server (Debian's postgresql package) ----------------------
+
+def _pg_bin() -> Path | None:
+    import shutil
+
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    for cand in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (cand / "initdb").exists():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """Starts a PostgreSQL cluster on a free loopback port; yields a base URL
+    (``postgresql+psycopg://agentmem@127.0.0.1:PORT``). Skips where PostgreSQL's server
+    binaries or the psycopg driver are absent."""
+    import shlex
+    import socket
+    import subprocess
+
+    pytest.importorskip("psycopg")
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries (Debian package postgresql) not installed")
+    import shutil
+    import tempfile
+
+    # Not under pytest's tmp folder: that is private to root, and the server runs as
+    # the postgres user when the tests run as root.
+    root = Path(tempfile.mkdtemp(prefix="agentmem-pg-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    data = root / "data"
+
+    def run(cmd: list[str]) -> None:
+        line = " ".join(shlex.quote(c) for c in cmd)
+        full = (["su", "postgres", "-s", "/bin/sh", "-c", line] if os.geteuid() == 0
+                else cmd)  # the server refuses to run as root
+        res = subprocess.run(full, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"{line} failed: {res.stdout}{res.stderr}")
+
+    if os.geteuid() == 0:
+        shutil.chown(root, user="postgres")
+    run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "agentmem"])
+    run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+         f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"])
+    try:
+        yield f"postgresql+psycopg://agentmem@127.0.0.1:{port}"
+    finally:
+        run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A fresh, empty database on the throwaway server."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(f"{pg_server}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return f"{pg_server}/{name}"

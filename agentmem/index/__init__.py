@@ -1,7 +1,25 @@
-"""Indexes rebuilt from SQL: dense vectors (Chroma), lexical BM25 (FTS5), fusion."""
+"""Indexes rebuilt from SQL: dense vectors (Chroma), lexical (SQLite FTS5 or
+PostgreSQL full text), fusion."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
 
 from .dense import ChromaIndex
 from .fusion import reciprocal_rank_fusion
-from .lexical import FtsIndex
+from .lexical import FtsIndex, LexicalIndex
 
-__all__ = ["ChromaIndex", "FtsIndex", "reciprocal_rank_fusion"]
+__all__ = ["ChromaIndex", "FtsIndex", "LexicalIndex", "lexical_index_for",
+           "reciprocal_rank_fusion"]
+
+
+def lexical_index_for(engine: sa.Engine) -> LexicalIndex | None:
+    """The lexical index for the engine's database, or None where there is none yet."""
+    name = engine.dialect.name
+    if name == "sqlite":
+        return FtsIndex(engine)
+    if name == "postgresql":
+        from .pg_text import PgTextIndex
+
+        return PgTextIndex(engine)
+    return None

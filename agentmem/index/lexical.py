@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Protocol
 
 import sqlalchemy as sa
 
-__all__ = ["FtsIndex", "fts_query", "owner_token", "query_words"]
+__all__ = ["FtsIndex", "LexicalIndex", "fts_query", "owner_token", "query_words"]
 
 TABLE = "units_fts"
 TOKENIZE = "'porter unicode61 remove_diacritics 2'"
@@ -32,6 +33,33 @@ STOPWORDS = frozenset(
 # What is left of "what's", "don't", "I'm", "we're", "I've", "we'll", "I'd".
 _CONTRACTIONS = frozenset({"s", "t", "m", "re", "ve", "ll", "d"})
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class LexicalIndex(Protocol):
+    """A lexical index living in the SQL database, written in the caller's transaction.
+    Rows are (user_id, text); each gets an integer rowid the units table records."""
+
+    def add(self, conn: sa.Connection, rows: Sequence[tuple[str, str]]) -> list[int]:
+        """Index rows; return their rowids in order."""
+        ...
+
+    def delete(self, conn: sa.Connection, rowids: Sequence[int]) -> None:
+        """Remove rows by rowid."""
+        ...
+
+    def clear(self, conn: sa.Connection) -> None:
+        """Remove every row."""
+        ...
+
+    def optimize(self, conn: sa.Connection) -> None:
+        """Physically drop deleted entries where the backend keeps them around."""
+        ...
+
+    def search(
+        self, conn: sa.Connection, user_id: str, text: str, n: int
+    ) -> list[tuple[int, float]]:
+        """Up to ``n`` (rowid, score) pairs of ``user_id``'s rows, best first."""
+        ...
 
 
 def owner_token(user_id: str) -> str:
