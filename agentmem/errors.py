@@ -4,6 +4,7 @@ Every error agentmem raises on purpose derives from :class:`AgentMemError`::
 
     AgentMemError
     ├── InvalidInput      bad arguments or data (also a ValueError); names the field
+    │   └── DataError     a data file is missing or malformed; names the file too
     ├── NotFound          no memory with that id (also a LookupError)
     ├── ConfigError       inconsistent or unsupported configuration
     ├── BackendError      the database, Chroma or the embedder failed
@@ -16,6 +17,7 @@ __all__ = [
     "AgentMemError",
     "BackendError",
     "ConfigError",
+    "DataError",
     "InvalidInput",
     "LLMError",
     "NotFound",
@@ -33,6 +35,22 @@ class InvalidInput(AgentMemError, ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+
+class DataError(InvalidInput):
+    """A data file (an evaluation dataset, an export) is missing or malformed.
+
+    ``path`` is the file; ``field`` the first bad field inside it, as a JSON path
+    such as ``[3].haystack_sessions[2][0].role``.
+    """
+
+    def __init__(self, path: str, field: str, message: str) -> None:
+        self.path = path
+        super().__init__(field, message)
+        self.args = (f"{path}: {field}: {message}" if field else f"{path}: {message}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class NotFound(AgentMemError, LookupError):

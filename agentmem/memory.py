@@ -303,14 +303,41 @@ class Memory:
         ``"dense"`` or ``"lexical"``. ``candidates``: how many each retriever returns
         before fusion (default: the memory's setting, at least ``k``).
         """
+        k = check_positive_int(k, "k")
+        ranking = self._ranking(query, user_id=user_id, mode=mode,
+                                n=max(k, self.candidates if candidates is None
+                                      else check_positive_int(candidates, "candidates")))
+        user_id = check_id(user_id, "user_id")
+        fused, dense_scores, lex_scores = ranking
+        hits: list[Hit] = []
+        start = 0
+        while len(hits) < k and start < len(fused):
+            # Units deleted since the index answered are skipped; fetch a few spare.
+            head = fused[start : start + k - len(hits) + 4]
+            start += len(head)
+            with self.db.connect() as conn:
+                found = repo.load_units(conn, [i for i, _ in head], user_id=user_id)
+            hits.extend(self._hit(found[uid], score, dense_scores, lex_scores)
+                        for uid, score in head if uid in found)
+        return hits[:k]
+
+    def rank(self, query: str, *, user_id: str, mode: str = "hybrid",
+             candidates: int | None = None) -> list[tuple[str, float]]:
+        """Unit ids of ``user_id`` with their fused scores, best first, without loading
+        the units: the ranking :meth:`search` reads from. Each retriever contributes
+        ``candidates`` (default: the memory's setting); an id may name a unit deleted
+        since, which :meth:`get` then reports as not found."""
+        n = self.candidates if candidates is None else check_positive_int(
+            candidates, "candidates")
+        return self._ranking(query, user_id=user_id, mode=mode, n=n)[0]
+
+    def _ranking(self, query: str, *, user_id: str, mode: str, n: int
+                 ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float]]:
         self._check_open()
         query = check_text(query, "query")
         user_id = check_id(user_id, "user_id")
-        k = check_positive_int(k, "k")
         if mode not in SEARCH_MODES:
             raise InvalidInput("mode", f"must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
-        n = max(k, self.candidates if candidates is None
-                else check_positive_int(candidates, "candidates"))
         collection = self.dense.collection_name(self.store.name, user_id)
         use_dense = mode in ("hybrid", "dense") or self.lexical is None
         use_lexical = mode in ("hybrid", "lexical") and self.lexical is not None
@@ -328,17 +355,17 @@ class Memory:
             rankings.insert(0, list(dense_scores))
         fused = reciprocal_rank_fusion(rankings) if len(rankings) > 1 else [
             (i, dense_scores.get(i, lex_scores.get(i, 0.0))) for i in rankings[0]]
-        hits: list[Hit] = []
-        start = 0
-        while len(hits) < k and start < len(fused):
-            # Units deleted since the index answered are skipped; fetch a few spare.
-            head = fused[start : start + k - len(hits) + 4]
-            start += len(head)
-            with self.db.connect() as conn:
-                found = repo.load_units(conn, [i for i, _ in head], user_id=user_id)
-            hits.extend(self._hit(found[uid], score, dense_scores, lex_scores)
-                        for uid, score in head if uid in found)
-        return hits[:k]
+        return fused, dense_scores, lex_scores
+
+    def units(self, user_id: str) -> list[MemoryUnit]:
+        """Every unit of ``user_id`` with its turns, in conversation order (by time,
+        then session, then position)."""
+        self._check_open()
+        user_id = check_id(user_id, "user_id")
+        with self.db.connect() as conn:
+            ids = repo.user_unit_ids(conn, user_id)
+            found = repo.load_units(conn, ids, user_id=user_id)
+        return [found[i] for i in ids if i in found]
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:

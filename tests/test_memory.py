@@ -34,6 +34,21 @@ def test_search_modes_each_find_the_answer(mem: Memory) -> None:
     assert "lexical" in mem.search("Miso", user_id="alice", k=1, mode="lexical")[0].scores
 
 
+def test_rank_and_units(mem: Memory) -> None:
+    fill(mem)
+    fill(mem, user_id="bob")
+    units = mem.units("alice")
+    # conversation order: s1's two rounds, then s2's round; only alice's
+    assert [u.session_id for u in units] == ["s1", "s1", "s2"]
+    assert [u.turns[0].position for u in units] == [0, 2, 0]
+    assert all(u.user_id == "alice" for u in units)
+    ranked = mem.rank("Miso the cat", user_id="alice", candidates=10)
+    assert {i for i, _ in ranked} == {u.id for u in units}  # every unit, ids only
+    assert ranked[0][0] == mem.search("Miso the cat", user_id="alice", k=1)[0].id
+    assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
+    assert mem.units("nobody") == []
+
+
 def test_round_spanning_two_add_calls_is_one_unit(mem: Memory) -> None:
     mem.add([{"role": "user", "content": "What should I cook tonight?"}],
             user_id="u", session_id="s", timestamp="2024-01-01T19:00:00")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from ..storage.database import Database
 from ..storage.schema import embeddings
 from .base import Embedder
 
-__all__ = ["CachedEmbedder", "content_hash"]
+__all__ = ["CachedEmbedder", "DiskCachedEmbedder", "content_hash"]
 
 PROGRESS_THRESHOLD = 256
 
@@ -138,3 +139,33 @@ class CachedEmbedder:
                         embeddings.c.model == self.name)
                 ).scalar_one()
             )
+
+
+class DiskCachedEmbedder:
+    """An :class:`Embedder` whose vectors are cached in a SQLite file of its own.
+
+    Every text it embeds — stored content and queries alike — is kept by (model,
+    content hash), so any number of memories built over the same texts (the evaluation
+    harness builds one per question) embed each text once, across runs.
+    """
+
+    def __init__(self, embedder: Embedder, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = Database(f"sqlite:///{path}")
+        self._cache = CachedEmbedder(embedder, self._db)
+        self.name = embedder.name
+        self.dim = embedder.dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for ``texts``: cached ones read back, the rest embedded and cached."""
+        return self._cache.embed_stored(texts, progress=False)
+
+    def count(self) -> int:
+        """Vectors cached for this model."""
+        return self._cache.count()
+
+    def close(self) -> None:
+        """Release the cache file."""
+        self._db.close()

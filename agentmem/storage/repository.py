@@ -227,6 +227,14 @@ def load_units(
     return found
 
 
+def user_unit_ids(conn: sa.Connection, user_id: str) -> list[str]:
+    """Ids of a user's units in conversation order (time, session, position)."""
+    return list(conn.execute(
+        sa.select(units.c.id).where(units.c.user_id == user_id)
+        .order_by(units.c.timestamp, units.c.session_id, units.c.position, units.c.id)
+    ).scalars())
+
+
 def delete_units(conn: sa.Connection, unit_ids: Sequence[str]) -> list[DeletedUnit]:
     """Delete units and their turn links (not the turns). Returns what indexes must drop."""
     gone: list[DeletedUnit] = []

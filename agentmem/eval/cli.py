@@ -1,0 +1,143 @@
+"""``python -m agentmem.eval {longmemeval,locomo}``: the command line of the harness."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+
+from ..errors import AgentMemError
+from ..llm import LLM
+from ..types import GRANULARITIES, SEARCH_MODES
+from .harness import evaluate
+from .runner import RunConfig
+
+__all__ = ["main"]
+
+_EPILOG = """\
+outputs (under --out):
+  predictions.jsonl  one line per question: gold and ranked session/turn ids (first 50),
+                     and in QA mode the hypothesis, verdict and raw judge reply
+  metrics.json       recall_any/recall_all/ndcg_any @1,3,5,10,30,50 at session and turn
+                     level, per question type, QA accuracy, counts
+  report.md          tables and plots (recall_at_k.png, by_type.png)
+  manifest.json      version, commit, configuration, embedder/LLM/judge, data sha256,
+                     counts, wall times, LLM calls and tokens
+  cache/             the embedding cache (reused by later runs; see --cache)
+
+examples:
+  python -m agentmem.eval locomo --data ../shared/data/locomo --out runs/locomo --retrieval-only
+  python -m agentmem.eval longmemeval --data longmemeval_s_cleaned.json --out runs/lme \\
+      --llm openai:http://127.0.0.1:8000/v1@Qwen2.5-7B-Instruct
+"""
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
+    return n
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m agentmem.eval",
+        description="Evaluate agentmem's memory on LongMemEval or LoCoMo: retrieval metrics "
+                    "(LongMemEval's official definitions) and, with an LLM, judged QA.",
+    )
+    sub = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    for name, data_help in (
+        ("longmemeval", "a LongMemEval JSON file (longmemeval_s/_m/_oracle, original or "
+                        "*_cleaned release), downloaded by you"),
+        ("locomo", "LoCoMo files: locomo10.json, one-conversation JSON files, or folders of "
+                   "them (repeatable)"),
+    ):
+        p = sub.add_parser(name, help=f"evaluate on {name}", epilog=_EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--data", required=True, nargs="+", metavar="PATH", help=data_help)
+        p.add_argument("--out", required=True, metavar="DIR",
+                       help="output folder (created if absent)")
+        p.add_argument("--limit", type=_positive, metavar="N",
+                       help="evaluate only the first N questions (after --types)")
+        p.add_argument("--types", nargs="+", metavar="TYPE",
+                       help="only these question types (LongMemEval's question_type, or "
+                            "LoCoMo's multi-hop, temporal, open-domain, single-hop, "
+                            "adversarial)")
+        p.add_argument("--retrieval-only", action="store_true",
+                       help="compute retrieval metrics only: no reader, no judge")
+        p.add_argument("--retriever", choices=("agentmem", "bm25"), default="agentmem",
+                       help="agentmem's memory (default), or the reference BM25 Okapi "
+                            "baseline (pure Python, independent of agentmem's indexes)")
+        p.add_argument("--granularity", choices=GRANULARITIES, default="round",
+                       help="memory unit: a turn, a round (user turn + reply), or a whole "
+                            "session (default: round)")
+        p.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
+                       help="retrieval: dense + lexical fused by reciprocal rank, dense "
+                            "vectors only, or BM25 only (default: hybrid)")
+        p.add_argument("--k", type=_positive, default=5,
+                       help="how many retrieved units the reader sees (default: 5)")
+        p.add_argument("--llm", metavar="SPEC",
+                       help="reader LLM: 'vllm:/path/to/model' or "
+                            "'openai:http://host:port/v1@model-name' (needed for QA)")
+        p.add_argument("--judge", metavar="SPEC",
+                       help="judge LLM, same forms (default: the reader); only a GPT-4o "
+                            "judge is comparable to published numbers")
+        p.add_argument("--no-chain-of-note", action="store_true",
+                       help="ask the reader for the answer directly instead of Chain-of-Note")
+        p.add_argument("--reader-max-tokens", type=_positive, default=512,
+                       help="reader answer length limit (default: 512)")
+        p.add_argument("--batch-size", type=_positive, default=32,
+                       help="questions per LLM batch and per write (default: 32)")
+        p.add_argument("--cache", metavar="DIR",
+                       help="embedding cache folder (default: OUT/cache); share it between "
+                            "runs to embed each text once")
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--resume", action="store_true",
+                           help="continue a run: skip questions already in predictions.jsonl")
+        group.add_argument("--overwrite", action="store_true",
+                           help="remove earlier outputs in --out first (the cache is kept)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _load_llm(spec: str | None) -> LLM | None:
+    if spec is None:
+        return None
+    from ..llm.spec import load_llm
+
+    return load_llm(spec)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the harness; returns the exit status (0 done, 2 bad arguments or data)."""
+    args = _parser().parse_args(argv)
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    command = "python -m agentmem.eval " + " ".join(shlex.quote(a) for a in argv_list)
+    try:
+        config = RunConfig(
+            benchmark=args.benchmark, retriever=args.retriever, granularity=args.granularity,
+            mode=args.mode, k=args.k,
+            retrieval_only=args.retrieval_only, reader_max_tokens=args.reader_max_tokens,
+            chain_of_note=not args.no_chain_of_note, batch_size=args.batch_size)
+        if not args.retrieval_only and args.llm is None:
+            print("error: QA mode needs --llm SPEC (or pass --retrieval-only)", file=sys.stderr)
+            return 2
+        llm = _load_llm(args.llm)
+        judge = _load_llm(args.judge) if args.judge else None
+        result = evaluate(args.benchmark, args.data, args.out, config=config, types=args.types,
+                          limit=args.limit, cache=args.cache, llm=llm, judge=judge,
+                          resume=args.resume, overwrite=args.overwrite,
+                          progress=not args.quiet, command=command)
+    except AgentMemError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: continue later with --resume", file=sys.stderr)
+        return 130
+    print(result.headline())
+    print(f"outputs: {result.out}/ (report.md, metrics.json, predictions.jsonl, manifest.json)")
+    return 0
