@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench eval-locomo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) eval/bench_core.py
+
+eval-locomo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m agentmem.eval locomo --data ../shared/data/locomo \
+		--out eval/results/locomo --retrieval-only --overwrite
 
 clean:
 	rm -rf $(VENV)
