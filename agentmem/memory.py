@@ -23,6 +23,7 @@ from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder, conten
 from .errors import AgentMemError, ConfigError, InvalidInput, NotFound
 from .index import ChromaIndex, lexical_index_for, reciprocal_rank_fusion
 from .inputs import check_id, check_positive_int, check_text, validate_messages
+from .llm import LLM, MeteredLLM
 from .storage import repository as repo
 from .storage.database import DB_FILENAME, Database
 from .storage.schema import embeddings, index_tombstones, sessions, turns, unit_turns, units, users
@@ -60,6 +61,8 @@ class Memory:
             episodic store indexes. Fixed when the memory is created.
         candidates: how many candidates each retriever contributes before fusion.
         chroma_prefix: prefix of this memory's Chroma collection names.
+        llm: an :class:`~agentmem.llm.LLM` for the stores' LLM steps; its calls, tokens
+            and wall time per operation are reported by :meth:`stats`.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Memory:
         granularity: str | None = None,
         candidates: int = 50,
         chroma_prefix: str = "agentmem",
+        llm: LLM | None = None,
     ) -> None:
         if path is not None and not isinstance(path, (str, Path)):
             raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
@@ -86,6 +90,10 @@ class Memory:
             raise InvalidInput(
                 "granularity", f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}"
             )
+        if llm is not None and not isinstance(llm, LLM):
+            raise InvalidInput("llm", "must provide name and complete(requests) "
+                                      "(the agentmem.llm.LLM protocol)")
+        self.llm: MeteredLLM | None = MeteredLLM(llm) if llm is not None else None
         self.path = Path(path) if path is not None else None
         if self.path is not None:
             if self.path.exists() and not self.path.is_dir():
@@ -525,6 +533,8 @@ class Memory:
                 embedder=self.embedder.name,
                 storage_bytes=self.db.size_bytes(),
                 database_url=self.db.engine.url.render_as_string(hide_password=True),
+                llm=self.llm.name if self.llm is not None else None,
+                llm_usage=self.llm.usage() if self.llm is not None else {},
             )
         return stats
 

@@ -106,3 +106,5 @@ class MemoryStats:
     embedder: str
     storage_bytes: int | None
     database_url: str
+    llm: str | None = None
+    llm_usage: dict[str, dict[str, float]] = field(default_factory=dict)

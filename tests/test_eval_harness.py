@@ -135,7 +135,8 @@ class ScriptedStandInLLM:
         out = []
         for r in requests:
             self.requests.append(r)
-            prompt = r.prompt or ""
+            prompt = r.prompt if r.prompt is not None else "\n".join(
+                m["content"] for m in r.as_messages())
             text = self.default
             for key, queue in self.replies.items():
                 if key in prompt and queue:
@@ -347,8 +348,8 @@ def test_qa_mode_with_scripted_stand_in(tmp_path: Path,
     assert qa["overall"] == pytest.approx(1 / 3)
     assert qa["abstention"] == 0.0 and qa["unparsed_verdicts"] == 1
     # the reader prompt: sessions sorted by date, JSON turns, Chain-of-Note
-    dog_prompt = next(r.prompt for r in reader.requests
-                      if r.prompt and "How old is the dog" in r.prompt)
+    texts = [r.as_messages()[-1]["content"] for r in reader.requests]
+    dog_prompt = next(t for t in texts if "How old is the dog" in t)
     assert dog_prompt is not None
     assert "step by step" in dog_prompt and "Current Date: 2023/06/10 (Sat) 12:00" in dog_prompt
     d1 = dog_prompt.index("Session Date: 2023/06/01 (Thu) 07:30")
@@ -357,9 +358,9 @@ def test_qa_mode_with_scripted_stand_in(tmp_path: Path,
     assert '[{"role": "user", "content": "Rex turned five years old yesterday."}' in dog_prompt
     assert dog_prompt.count("### Session ") == 3  # k=3 round units, three sessions
     # the abstention question is judged with the abstention prompt
-    car_judge = [r.prompt for r in judge.requests
-                 if r.prompt and "What colour is my new car?" in r.prompt]
-    assert len(car_judge) == 2 and "unanswerable" in (car_judge[0] or "")
+    car_judge = [t for t in (r.as_messages()[-1]["content"] for r in judge.requests)
+                 if "What colour is my new car?" in t]
+    assert len(car_judge) == 2 and "unanswerable" in car_judge[0]
     usage = result.manifest["llm_usage"]
     assert usage["reader"]["calls"] == 3 and usage["judge"]["calls"] == 5
     assert usage["reader"]["prompt_tokens"] > 0

@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("error: QA mode needs --llm SPEC (or pass --retrieval-only)", file=sys.stderr)
             return 2
         llm = _load_llm(args.llm)
-        judge = _load_llm(args.judge) if args.judge else None
+        judge = _load_llm(args.judge) if args.judge and args.judge != args.llm else None
         result = evaluate(args.benchmark, args.data, args.out, config=config, types=args.types,
                           limit=args.limit, cache=args.cache, llm=llm, judge=judge,
                           resume=args.resume, overwrite=args.overwrite,

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ..embed import DiskCachedEmbedder, Embedder, SentenceTransformerEmbedder
 from ..errors import ConfigError, LLMError
-from ..llm import LLM, LLMRequest, MeteredLLM
+from ..llm import LLM, Completion, LLMRequest, MeteredLLM
 from ..memory import Memory
 from ..reader import build_reader_prompt, items_from_hits
 from ..stores.episodic import decompose, render_turns
@@ -277,29 +277,41 @@ def _prediction(q: Question, hits: Sequence[MemoryUnit]) -> dict[str, Any]:
 
 def _complete(llm: MeteredLLM, requests: list[LLMRequest], state: RunState
               ) -> list[str | None]:
-    """Texts for a batch; if the batch fails, each request is tried alone once and a
-    failure leaves None (recorded, never fatal)."""
+    """Texts for a batch; None for an item without a usable result. If the whole batch
+    fails, each request is tried alone once. Failures are counted, never fatal."""
     try:
-        return [c.text for c in llm.complete(requests)]
+        done = llm.complete(requests)
     except LLMError:
-        texts: list[str | None] = []
+        done = []
         for r in requests:
             try:
-                texts.append(llm.complete([r])[0].text)
-            except LLMError:
-                state.llm_errors += 1
-                texts.append(None)
-        return texts
+                done.extend(llm.complete([r]))
+            except LLMError as exc:
+                done.append(Completion(text="", error=str(exc)))
+    texts: list[str | None] = []
+    for c in done:
+        if c.ok:
+            texts.append(c.text)
+        else:
+            state.llm_errors += 1
+            texts.append(None)
+    return texts
+
+
+def _ask(prompt: str, max_tokens: int, operation: str) -> LLMRequest:
+    """A chat request of one user message (the model's chat template applies)."""
+    return LLMRequest(messages=({"role": "user", "content": prompt},), max_tokens=max_tokens,
+                      operation=operation)
 
 
 def _read(chunk: Sequence[Question], rankings: Sequence[Sequence[MemoryUnit]],
           rows: list[dict[str, Any]], config: RunConfig, reader: MeteredLLM,
           state: RunState) -> None:
     requests = [
-        LLMRequest(prompt=build_reader_prompt(q.question, items_from_hits(hits[: config.k]),
-                                              question_date=q.question_date,
-                                              chain_of_note=config.chain_of_note),
-                   max_tokens=config.reader_max_tokens, operation="reader")
+        _ask(build_reader_prompt(q.question, items_from_hits(hits[: config.k]),
+                                 question_date=q.question_date,
+                                 chain_of_note=config.chain_of_note),
+             config.reader_max_tokens, "reader")
         for q, hits in zip(chunk, rankings, strict=True)
     ]
     for row, text in zip(rows, _complete(reader, requests, state), strict=True):
@@ -319,13 +331,13 @@ def _judge(chunk: Sequence[Question], rows: list[dict[str, Any]], config: RunCon
         for i in todo
     }
     raws = dict(zip(todo, _complete(judge, [
-        LLMRequest(prompt=prompts[i], max_tokens=config.judge_max_tokens, operation="judge")
-        for i in todo], state), strict=True))
+        _ask(prompts[i], config.judge_max_tokens, "judge") for i in todo], state),
+        strict=True))
     retry = [i for i in todo if raws[i] is None or parse_verdict(raws[i] or "") is None]
     if retry:  # one retry, with a reminder of the expected form
         again = _complete(judge, [
-            LLMRequest(prompt=prompts[i] + _JUDGE_REMINDER, max_tokens=config.judge_max_tokens,
-                       operation="judge") for i in retry], state)
+            _ask(prompts[i] + _JUDGE_REMINDER, config.judge_max_tokens, "judge")
+            for i in retry], state)
         for i, text in zip(retry, again, strict=True):
             if text is not None:
                 raws[i] = text

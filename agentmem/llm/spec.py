@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ConfigError
 from .base import LLM
@@ -50,10 +52,18 @@ def parse_llm_spec(spec: str) -> LLMSpec:
     return LLMSpec("openai", url, model)
 
 
-def load_llm(spec: str) -> LLM:
-    """The LLM a spec names."""
+def load_llm(spec: str, **options: Any) -> LLM:
+    """The LLM a spec names: a :class:`~agentmem.llm.VLLMEngine` for ``vllm:PATH`` (the
+    ``options`` go to ``vllm.LLM``), an :class:`~agentmem.llm.OpenAICompatibleLLM` for
+    ``openai:URL@MODEL`` (the ``options`` go to its constructor; the API key, if any,
+    is read from ``AGENTMEM_LLM_API_KEY`` or ``OPENAI_API_KEY``)."""
     parsed = parse_llm_spec(spec)
-    raise ConfigError(
-        f"llm spec {spec!r}: the {parsed.backend} backend is not part of this version yet "
-        "(the LLM layer is tracked in issue 4); pass an LLM object to "
-        "agentmem.eval.evaluate() instead")
+    if parsed.backend == "vllm":
+        from .vllm_engine import VLLMEngine
+
+        return VLLMEngine(parsed.target, **options)
+    from .openai_server import OpenAICompatibleLLM
+
+    assert parsed.model is not None
+    key = os.environ.get("AGENTMEM_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+    return OpenAICompatibleLLM(parsed.target, parsed.model, api_key=key, **options)

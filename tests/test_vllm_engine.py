@@ -1,0 +1,86 @@
+"""The in-process VLLMEngine on SmolLM2-135M-Instruct: a batch of chat requests, a plain
+prompt and schema-constrained JSON, in one engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+from test_eval_harness import longmemeval_items, write_json
+
+from agentmem import SentenceTransformerEmbedder
+from agentmem.eval import RunConfig, evaluate
+from agentmem.llm import LLMRequest, VLLMEngine
+
+pytestmark = pytest.mark.vllm
+
+FACTS = {
+    "type": "object",
+    "properties": {"facts": {"type": "array", "maxItems": 3,
+                             "items": {"type": "string", "maxLength": 60}}},
+    "required": ["facts"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture(scope="module")
+def engine(smollm2_dir: Path) -> Iterator[VLLMEngine]:
+    eng = VLLMEngine(smollm2_dir)
+    yield eng
+    eng.close()
+
+
+def chat(text: str, **kw: object) -> LLMRequest:
+    return LLMRequest(messages=({"role": "user", "content": text},), **kw)  # type: ignore[arg-type]
+
+
+def test_chat_batch_and_plain_prompt(engine: VLLMEngine) -> None:
+    out = engine.complete([
+        chat("What is the capital of France?", max_tokens=24),
+        chat("Name a fruit.", max_tokens=16),
+        LLMRequest(prompt="One, two, three,", max_tokens=8),
+    ])
+    assert [c.ok for c in out] == [True, True, True]
+    assert "Paris" in out[0].text
+    assert all(c.text.strip() and c.prompt_tokens > 0 and c.completion_tokens > 0
+               for c in out)
+    assert out[2].completion_tokens <= 8
+    assert engine.name == f"vllm:{Path(engine.model).name}"
+
+
+def test_schema_requests_decode_valid_json(engine: VLLMEngine) -> None:
+    out = engine.complete([
+        chat("Extract short facts about the user as JSON: I moved to Lisbon and I have a "
+             "cat named Miso.", max_tokens=160, json_schema=FACTS),
+        chat("Extract short facts as JSON: My sister Ana visits in June.", max_tokens=160,
+             json_schema=FACTS),
+    ])
+    for c in out:
+        assert c.ok, (c.error, c.text)
+        jsonschema.validate(c.parsed, FACTS)
+
+
+def test_harness_qa_mode_with_the_real_engine(engine: VLLMEngine, tmp_path: Path,
+                                              embedder: SentenceTransformerEmbedder) -> None:
+    """The harness's QA path end to end on a real model: reader, judge, usage."""
+    data = write_json(tmp_path / "longmemeval_s.json", longmemeval_items())
+    result = evaluate("longmemeval", [data], tmp_path / "qa", llm=engine, embedder=embedder,
+                      progress=False,
+                      config=RunConfig("longmemeval", retrieval_only=False, k=2,
+                                       reader_max_tokens=48))
+    rows = [json.loads(x) for x in (tmp_path / "qa" / "predictions.jsonl").read_text()
+            .splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        assert isinstance(row["hypothesis"], str) and row["hypothesis"].strip()
+        assert isinstance(row["judge_raw"], str)
+        assert row["verdict"] in ("yes", "no", None)
+    usage = result.manifest["llm_usage"]
+    assert usage["reader"]["calls"] == 3 and usage["reader"]["completion_tokens"] > 0
+    assert usage["judge"]["calls"] >= 3
+    assert result.metrics["qa"]["n"] == 3
+    assert result.manifest["judge"]["name"] == engine.name
+    assert result.manifest["judge"]["comparable"] is False
