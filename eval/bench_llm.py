@@ -2,7 +2,7 @@
 backends (in-process VLLMEngine and an OpenAI-compatible `vllm` server), with the small
 packaged model SmolLM2-135M-Instruct.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python eval/bench_llm.py [--n 64] [--max-tokens 64]
+    HF_HUB_OFFLINE=1 .venv/bin/python eval/bench_llm.py [--n 64] [--max-tokens 128]
 
 Prints the figures and writes eval/results/bench_llm.json. The prompts are fact
 extractions (JSON schema) over the first turns of the LoCoMo dev conversations.
@@ -79,14 +79,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def compare_dtypes(model: Path, reqs: list[LLMRequest], dtypes: list[str], out: Path
+                   ) -> None:
+    result: dict[str, Any] = {"model": model.name, "n": len(reqs), "cpus": os.cpu_count(),
+                              "machine": platform.machine(), "batched": {}}
+    for dtype in dtypes:
+        engine = VLLMEngine(model, dtype=dtype)
+        engine.complete(reqs[:2])  # warm-up
+        start = time.perf_counter()
+        done = engine.complete(reqs)
+        wall = time.perf_counter() - start
+        engine.close()
+        tokens = sum(c.completion_tokens for c in done)
+        result["batched"][dtype] = {"wall_s": round(wall, 2), "completion_tokens": tokens,
+                                    "tokens_per_s": round(tokens / wall, 1)}
+        print(f"  {dtype:<10} {wall:7.1f} s  {tokens:6d} tokens  {tokens / wall:7.1f} tok/s",
+              flush=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=64)
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "bench_llm.json"))
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--out", default=None,
+                        help="JSON output (default eval/results/bench_llm.json, or "
+                             "bench_llm_dtype.json with --dtypes)")
+    parser.add_argument("--dtypes", nargs="+", metavar="DTYPE",
+                        help="instead: the in-process engine's batched throughput under each "
+                             "dtype (e.g. float32 bfloat16), one engine after the other")
     args = parser.parse_args()
     model = prepare_smollm2()
     reqs = prompts(args.n, args.max_tokens)
+    if args.dtypes:
+        compare_dtypes(model, reqs, args.dtypes, Path(args.out or ROOT / "eval" / "results"
+                                                      / "bench_llm_dtype.json"))
+        return
+    args.out = args.out or str(ROOT / "eval" / "results" / "bench_llm.json")
     result: dict[str, Any] = {"model": model.name, "n": len(reqs),
                               "max_tokens": args.max_tokens, "cpus": os.cpu_count(),
                               "machine": platform.machine()}
@@ -106,8 +136,8 @@ def main() -> None:
         [sys.executable, "-W", "ignore::DeprecationWarning", "-m",
          "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
          "--port", str(port), "--served-model-name", "smollm2", "--max-model-len", "2048",
-         "--enforce-eager"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-        start_new_session=True)
+         "--enforce-eager", "--dtype", "float32"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
         while True:
             if proc.poll() is not None:

@@ -49,7 +49,7 @@ def server(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
              "vllm.entrypoints.openai.api_server", "--model", str(smollm2_dir),
              "--host", "127.0.0.1", "--port",
              str(port), "--served-model-name", SERVED, "--max-model-len", "2048",
-             "--enforce-eager"],
+             "--enforce-eager", "--dtype", "float32"],
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
