@@ -13,7 +13,7 @@ from .errors import AgentMemError, BackendError, ConfigError, InvalidInput, LLME
 from .memory import Memory
 from .stores import EpisodicStore, Store
 from .temporal import parse_timestamp
-from .types import AddResult, Hit, MemoryStats, MemoryUnit, Turn
+from .types import AddResult, Hit, MemoryStats, MemoryUnit, TimeRange, Turn
 
 __version__ = "0.1.0"
 
@@ -34,6 +34,7 @@ __all__ = [
     "NotFound",
     "SentenceTransformerEmbedder",
     "Store",
+    "TimeRange",
     "Turn",
     "__version__",
     "parse_timestamp",

@@ -20,22 +20,55 @@ from tqdm.auto import tqdm
 
 from . import transfer
 from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder, content_hash
-from .errors import AgentMemError, ConfigError, InvalidInput, NotFound
-from .index import ChromaIndex, lexical_index_for, reciprocal_rank_fusion
+from .errors import AgentMemError, ConfigError, InvalidInput, LLMError, NotFound
+from .index import (
+    ChromaIndex,
+    lexical_index_for,
+    reciprocal_rank_fusion,
+    score_fusion,
+    session_context,
+)
 from .inputs import check_id, check_positive_int, check_text, validate_messages
-from .llm import LLM, MeteredLLM
+from .llm import LLM, LLMRequest, MeteredLLM
+from .reader import build_reader_prompt, format_date, format_history, items_from_hits
 from .storage import repository as repo
 from .storage.database import DB_FILENAME, Database
-from .storage.schema import embeddings, index_tombstones, sessions, turns, unit_turns, units, users
+from .storage.schema import (
+    embeddings,
+    index_tombstones,
+    sessions,
+    turns,
+    unit_events,
+    unit_turns,
+    units,
+    users,
+)
 from .stores import EpisodicStore
-from .temporal import parse_timestamp
-from .types import GRANULARITIES, SEARCH_MODES, AddResult, Hit, MemoryStats, MemoryUnit, Turn
+from .temporal import (
+    WIDEN_DAYS,
+    find_time_ranges,
+    move_ahead,
+    parse_timestamp,
+    question_time_range,
+)
+from .types import (
+    GRANULARITIES,
+    SEARCH_MODES,
+    AddResult,
+    Answer,
+    Hit,
+    MemoryStats,
+    MemoryUnit,
+    TimeRange,
+    Turn,
+)
 
 __all__ = ["Memory"]
 
 log = logging.getLogger("agentmem")
 
 _SYNC_CHUNK = 512
+FUSIONS: tuple[str, ...] = ("score", "rrf")
 _PROGRESS_THRESHOLD = 256
 
 
@@ -63,6 +96,13 @@ class Memory:
         chroma_prefix: prefix of this memory's Chroma collection names.
         llm: an :class:`~agentmem.llm.LLM` for the stores' LLM steps; its calls, tokens
             and wall time per operation are reported by :meth:`stats`.
+        fusion: how hybrid search combines dense and lexical candidates: ``"score"``
+            (default: each retriever's scores z-normalised over the candidates, then
+            summed) or ``"rrf"`` (reciprocal-rank fusion).
+        session_weight: in hybrid search, each unit also gets this share of its
+            session's match (the mean of the session's best three fused scores among
+            the candidates), so evidence spread over one session rises together; 0
+            turns it off.
     """
 
     def __init__(
@@ -77,6 +117,8 @@ class Memory:
         candidates: int = 50,
         chroma_prefix: str = "agentmem",
         llm: LLM | None = None,
+        fusion: str = "score",
+        session_weight: float = 1.0,
     ) -> None:
         if path is not None and not isinstance(path, (str, Path)):
             raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
@@ -90,6 +132,13 @@ class Memory:
             raise InvalidInput(
                 "granularity", f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}"
             )
+        if fusion not in FUSIONS:
+            raise InvalidInput("fusion", f"must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        self.fusion = fusion
+        if isinstance(session_weight, bool) or not isinstance(session_weight, (int, float)) \
+                or not 0 <= session_weight < float("inf"):
+            raise InvalidInput("session_weight", f"must be a number >= 0, got {session_weight!r}")
+        self.session_weight = float(session_weight)
         if llm is not None and not isinstance(llm, LLM):
             raise InvalidInput("llm", "must provide name and complete(requests) "
                                       "(the agentmem.llm.LLM protocol)")
@@ -216,6 +265,8 @@ class Memory:
         repo.insert_units(conn, user_id=user_id, session_id=session_id, store=store,
                           drafts=drafts, hashes=[content_hash(t) for t in texts],
                           lex_rowids=rowids)
+        repo.insert_unit_events(conn, user_id, [
+            (d.id, r) for d in drafts for r in find_time_ranges(d.text, d.timestamp)])
 
     def _drop_units(self, conn: sa.Connection, unit_ids: Sequence[str]) -> list[repo.DeletedUnit]:
         """Delete units in SQL and the lexical index; queue their vectors for removal."""
@@ -291,8 +342,21 @@ class Memory:
                         conn.execute(sa.update(units).where(units.c.id == r.id)
                                      .values(lex_rowid=rid))
                     self.lexical.optimize(conn)
+            self._rebuild_events()
             self._mark_all_pending(drop=True)
             self._sync_index()
+
+    def _rebuild_events(self) -> None:
+        """Re-derive every unit's dated events from its text and timestamp."""
+        with self.db.begin() as conn:
+            conn.execute(sa.delete(unit_events))
+            rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.text,
+                                          units.c.timestamp)).all()
+            by_user: dict[str, list[tuple[str, TimeRange]]] = defaultdict(list)
+            for r in rows:
+                by_user[r.user_id] += [(r.id, e) for e in find_time_ranges(r.text, r.timestamp)]
+            for user, events in by_user.items():
+                repo.insert_unit_events(conn, user, events)
 
     # -- reading --------------------------------------------------------------------
 
@@ -304,17 +368,28 @@ class Memory:
         k: int = 5,
         mode: str = "hybrid",
         candidates: int | None = None,
+        now: str | datetime | None = None,
+        question_date: str | datetime | None = None,
+        time_aware: bool = True,
     ) -> list[Hit]:
         """The ``k`` units of ``user_id`` most relevant to ``query``, best first.
 
         ``mode``: ``"hybrid"`` (dense + lexical, reciprocal-rank fused; default),
         ``"dense"`` or ``"lexical"``. ``candidates``: how many each retriever returns
         before fusion (default: the memory's setting, at least ``k``).
+
+        Time-aware (LongMemEval's query expansion): when the query names a period ("last
+        week", "in May", "two days ago"), resolved against ``now`` (alias
+        ``question_date``; default: the current UTC time), the candidates dated inside it
+        (±2 days) — by their timestamp or a date their text mentions — move ahead of the
+        rest, in the same relative order; none is dropped. ``time_aware=False`` turns
+        this off. Ranking order is then the authority; ``score`` stays the fused score.
         """
         k = check_positive_int(k, "k")
         ranking = self._ranking(query, user_id=user_id, mode=mode,
                                 n=max(k, self.candidates if candidates is None
-                                      else check_positive_int(candidates, "candidates")))
+                                      else check_positive_int(candidates, "candidates")),
+                                period=self._period(query, now, question_date, time_aware))
         user_id = check_id(user_id, "user_id")
         fused, dense_scores, lex_scores = ranking
         hits: list[Hit] = []
@@ -330,16 +405,34 @@ class Memory:
         return hits[:k]
 
     def rank(self, query: str, *, user_id: str, mode: str = "hybrid",
-             candidates: int | None = None) -> list[tuple[str, float]]:
+             candidates: int | None = None, now: str | datetime | None = None,
+             question_date: str | datetime | None = None, time_aware: bool = True
+             ) -> list[tuple[str, float]]:
         """Unit ids of ``user_id`` with their fused scores, best first, without loading
-        the units: the ranking :meth:`search` reads from. Each retriever contributes
-        ``candidates`` (default: the memory's setting); an id may name a unit deleted
-        since, which :meth:`get` then reports as not found."""
+        the units: the ranking :meth:`search` reads from (same options). Each retriever
+        contributes ``candidates`` (default: the memory's setting); an id may name a
+        unit deleted since, which :meth:`get` then reports as not found."""
         n = self.candidates if candidates is None else check_positive_int(
             candidates, "candidates")
-        return self._ranking(query, user_id=user_id, mode=mode, n=n)[0]
+        return self._ranking(query, user_id=user_id, mode=mode, n=n,
+                             period=self._period(query, now, question_date, time_aware))[0]
 
-    def _ranking(self, query: str, *, user_id: str, mode: str, n: int
+    @staticmethod
+    def _period(query: str, now: str | datetime | None, question_date: str | datetime | None,
+                time_aware: bool) -> TimeRange | None:
+        """The period ``query`` asks about, or None (time-awareness off, or no time
+        named)."""
+        if now is not None and question_date is not None:
+            raise InvalidInput("question_date", "give at most one of now and question_date")
+        if not time_aware or not isinstance(query, str):
+            return None
+        when = now if now is not None else question_date
+        anchor = _utcnow() if when is None else parse_timestamp(
+            when, field="now" if now is not None else "question_date")
+        return question_time_range(query, anchor)
+
+    def _ranking(self, query: str, *, user_id: str, mode: str, n: int,
+                 period: TimeRange | None = None
                  ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float]]:
         self._check_open()
         query = check_text(query, "query")
@@ -361,8 +454,26 @@ class Memory:
         dense_scores: dict[str, float] = dense_job.result() if dense_job else {}
         if dense_job:
             rankings.insert(0, list(dense_scores))
-        fused = reciprocal_rank_fusion(rankings) if len(rankings) > 1 else [
-            (i, dense_scores.get(i, lex_scores.get(i, 0.0))) for i in rankings[0]]
+        if len(rankings) == 1:  # one retriever: its own scores
+            fused = [(i, dense_scores.get(i, lex_scores.get(i, 0.0))) for i in rankings[0]]
+        elif self.fusion == "rrf":
+            fused = reciprocal_rank_fusion(rankings)
+        else:
+            # A unit the lexical side did not return has BM25 0 when it returned every
+            # match (fewer than n); the dense side always fills n when it can.
+            fused = score_fusion(
+                [dense_scores, lex_scores],
+                floors=[min(dense_scores.values(), default=0.0),
+                        0.0 if len(lex_scores) < n else min(lex_scores.values())])
+        if (len(rankings) > 1 and self.session_weight) or period is not None:
+            with self.db.connect() as conn:
+                if len(rankings) > 1 and self.session_weight:
+                    fused = session_context(
+                        fused, repo.unit_sessions(conn, [i for i, _ in fused], user_id),
+                        weight=self.session_weight)
+                if period is not None and fused:
+                    inside = repo.units_in_period(conn, user_id, period.widened(WIDEN_DAYS))
+                    fused = move_ahead(fused, lambda f: f[0] in inside)
         return fused, dense_scores, lex_scores
 
     def units(self, user_id: str) -> list[MemoryUnit]:
@@ -424,6 +535,54 @@ class Memory:
         if id not in found:
             raise NotFound(f"no memory unit with id {id!r}")
         return found[id]
+
+    # -- answering from memory --------------------------------------------------------
+
+    def context(self, query: str, *, user_id: str, k: int = 5,
+                now: str | datetime | None = None,
+                question_date: str | datetime | None = None) -> str:
+        """The memories relevant to ``query`` as LongMemEval's structured reader block:
+        one ``### Session i`` section per session, sorted by date, each with its
+        ``Session Date`` and its retrieved turns as JSON. Paste it into a prompt."""
+        hits = self.search(query, user_id=user_id, k=k, now=now, question_date=question_date)
+        return format_history(items_from_hits(hits))
+
+    def respond(self, query: str, *, user_id: str, llm: LLM | None = None, k: int = 5,
+                now: str | datetime | None = None, chain_of_note: bool = True,
+                max_tokens: int = 512, session_id: str | None = None) -> Answer:
+        """Answer ``query`` from ``user_id``'s memory: search, build the reader prompt
+        (dated sessions as JSON, Chain-of-Note: "first extract the relevant
+        information, then reason to the answer"), and ask ``llm`` (default: the
+        memory's). With ``session_id`` the question and the answer are then added to
+        the memory in that session. A model failure gives an :class:`Answer` with
+        ``error`` set, never an exception, unless no model is configured
+        (:class:`ConfigError`)."""
+        model: LLM | None = llm if llm is not None else self.llm
+        if model is None:
+            raise ConfigError("respond needs an LLM: Memory(llm=...) or respond(llm=...)")
+        if llm is not None and not isinstance(llm, LLM):
+            raise InvalidInput("llm", "must provide name and complete(requests)")
+        if session_id is not None:
+            session_id = check_id(session_id, "session_id")
+        anchor = _utcnow() if now is None else parse_timestamp(now, field="now")
+        hits = self.search(query, user_id=user_id, k=k, now=anchor)
+        prompt = build_reader_prompt(query, items_from_hits(hits),
+                                     question_date=format_date(anchor),
+                                     chain_of_note=chain_of_note)
+        request = LLMRequest(messages=({"role": "user", "content": prompt},),
+                             max_tokens=check_positive_int(max_tokens, "max_tokens"),
+                             operation="reader")
+        try:
+            [done] = model.complete([request])
+        except LLMError as exc:
+            return Answer(text="", hits=tuple(hits), prompt=prompt, error=str(exc))
+        if not done.ok:
+            return Answer(text="", hits=tuple(hits), prompt=prompt, error=done.error)
+        if session_id is not None:
+            self.add([{"role": "user", "content": query},
+                      {"role": "assistant", "content": done.text.strip() or "(no answer)"}],
+                     user_id=user_id, session_id=session_id, timestamp=anchor)
+        return Answer(text=done.text.strip(), hits=tuple(hits), prompt=prompt)
 
     # -- deleting -------------------------------------------------------------------
 

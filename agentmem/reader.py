@@ -20,7 +20,8 @@ from datetime import datetime
 
 from .types import Hit, MemoryUnit
 
-__all__ = ["ReaderItem", "build_reader_prompt", "format_date", "items_from_hits"]
+__all__ = ["ReaderItem", "build_reader_prompt", "format_date", "format_history",
+           "items_from_hits"]
 
 
 def format_date(when: datetime) -> str:
@@ -76,18 +77,24 @@ _CHAIN_OF_NOTE = (
 )
 
 
+def format_history(items: Sequence[ReaderItem]) -> str:
+    """The dated history block: one ``### Session i`` section per item (items already
+    sorted by date), its turns as JSON."""
+    blocks = [
+        f"### Session {i}:\nSession Date: {format_date(it.date)}\nSession Content:\n"
+        f"{json.dumps(list(it.turns), ensure_ascii=False)}\n"
+        for i, it in enumerate(items, start=1)
+    ]
+    return "\n".join(blocks) if blocks else "(no relevant history found)\n"
+
+
 def build_reader_prompt(question: str, items: Sequence[ReaderItem], *,
                         question_date: str | None = None, chain_of_note: bool = True) -> str:
     """The reader prompt for ``question`` over ``items`` (already sorted by date)."""
     speakers = any("speaker" in t for it in items for t in it.turns)
     header = (_HEADER_SPEAKERS if speakers else _HEADER) + (
         _CHAIN_OF_NOTE if chain_of_note else "")
-    blocks = [
-        f"### Session {i}:\nSession Date: {format_date(it.date)}\nSession Content:\n"
-        f"{json.dumps(list(it.turns), ensure_ascii=False)}\n"
-        for i, it in enumerate(items, start=1)
-    ]
-    history = "\n".join(blocks) if blocks else "(no relevant history found)\n"
+    history = format_history(items)
     date_line = f"Current Date: {question_date}\n" if question_date else ""
     answer_cue = "Answer (step by step):" if chain_of_note else "Answer:"
     return (f"{header}\n\n\nHistory Chats:\n\n{history}\n{date_line}"

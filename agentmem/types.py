@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 __all__ = [
     "AddResult",
+    "Answer",
     "Granularity",
     "Hit",
     "MemoryStats",
     "MemoryUnit",
     "Role",
     "SearchMode",
+    "TimeRange",
     "Turn",
 ]
 
@@ -108,3 +110,38 @@ class MemoryStats:
     database_url: str
     llm: str | None = None
     llm_usage: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A closed interval of time: an event's date, or the period a question asks about.
+    ``text`` is the expression it was read from (empty for a session date)."""
+
+    start: datetime
+    end: datetime
+    text: str = ""
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"TimeRange: end {self.end} is before start {self.start}")
+
+    def widened(self, days: float) -> TimeRange:
+        """The range extended by ``days`` on both sides."""
+        pad = timedelta(days=days)
+        return TimeRange(self.start - pad, self.end + pad, self.text)
+
+    def overlaps(self, other: TimeRange) -> bool:
+        """Whether the two ranges share any instant."""
+        return self.start <= other.end and other.start <= self.end
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What :meth:`Memory.respond` answered: the reply ``text``, the memories it read
+    (``hits``, best first), the ``prompt`` sent to the model, and ``error`` when the
+    model gave no usable reply (``text`` is then empty)."""
+
+    text: str
+    hits: tuple[Hit, ...]
+    prompt: str
+    error: str | None = None

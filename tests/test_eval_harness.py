@@ -251,6 +251,12 @@ def test_cli_reports_bad_data_before_any_work(tmp_path: Path,
     assert not out.exists()  # validated before anything was created
     code = main(["longmemeval", "--data", str(path), "--out", str(out)])
     assert code == 2 and "--llm" in capsys.readouterr().err
+    # the data is checked before an LLM is loaded (a vLLM start takes minutes)
+    code = main(["longmemeval", "--data", str(path), "--out", str(out), "--llm",
+                 "vllm:/no/such/model"])
+    err = capsys.readouterr().err
+    assert code == 2 and "haystack_sessions[0][1].content" in err
+    assert "not a model folder" not in err
 
 
 def test_cli_help_explains_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -305,8 +311,16 @@ def test_retrieval_run_outputs_and_resume(tmp_path: Path,
     report = (out / "report.md").read_text()
     assert "## Session-level retrieval" in report and "recall_all" in report
     assert (out / "recall_at_k.png").stat().st_size > 1000
+    # the first invocation embedded the haystack; the resumed one found it cached
+    assert manifest["embedding"]["cached_total"] > 0
+    assert len(manifest["invocations"]) == 2
+    assert manifest["invocations"][0]["embedding"]["embedded_this_run"] > 0
     # the embedding cache under --out holds every text, so a second run embeds nothing
-    assert manifest["embeddings_cached"] > 0
+    again = evaluate("longmemeval", [data], tmp_path / "again", embedder=embedder,
+                     cache=out / "cache", progress=False)
+    assert again.manifest["embedding"]["embedded_this_run"] == 0
+    assert again.manifest["embedding"]["cache_hits"] > 0
+    assert again.metrics["session"] == metrics["session"]
     # a resume with another configuration is refused
     with pytest.raises(ConfigError, match="another configuration"):
         evaluate("longmemeval", [data], out, resume=True, embedder=embedder, progress=False,
@@ -400,6 +414,7 @@ def test_locomo_dense_reference_points(tmp_path: Path,
                                        embedder: SentenceTransformerEmbedder) -> None:
     result = evaluate("locomo", [LOCOMO_DIR], tmp_path / "dense", progress=False,
                       embedder=embedder,
-                      config=RunConfig("locomo", granularity="turn", mode="dense"))
+                      config=RunConfig("locomo", granularity="turn", mode="dense",
+                                        time_aware=False))
     for key, want in REFERENCE["dense"].items():
         assert _points(result.metrics)[key] == pytest.approx(want, abs=0.01), key

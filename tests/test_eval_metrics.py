@@ -120,7 +120,8 @@ def test_qa_summary_task_average_and_abstention() -> None:
     ("no.", "no"), ("\n  No, it only gives part of it", "no"),
     ("INCORRECT", None), ("CORRECT", None), ("Yesterday", None), ("nope", None),
     ("The answer is yes", None), ("I think yes", None), ("", None), ("...", None),
-    ("Noted: yes", None),
+    ("Noted: yes", None), ("Yes/No", None), ("yes-no", None), ("no-brainer: yes", None),
+    ("No\n\nExplanation: it misses the date", "no"), ("(yes)", "yes"),
 ])
 def test_parse_verdict_is_strict(reply: str, verdict: str | None) -> None:
     assert parse_verdict(reply) == verdict
@@ -144,3 +145,7 @@ def test_comparable_judge_names() -> None:
     assert is_comparable_judge("openai:https://api.openai.com/v1@gpt-4o-2024-08-06")
     assert not is_comparable_judge("openai:https://api.openai.com/v1@gpt-4o-mini")
     assert not is_comparable_judge("vllm:/models/SmolLM2-135M-Instruct")
+    assert is_comparable_judge("openai:https://x1.openai.azure.com/v1@gpt-4o")
+    # a local model folder or server alias named like GPT-4o is still a local judge
+    assert not is_comparable_judge("vllm:/models/gpt-4o-clone")
+    assert not is_comparable_judge("openai:http://127.0.0.1:8000/v1@gpt-4o")

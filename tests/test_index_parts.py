@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from agentmem.index import FtsIndex, reciprocal_rank_fusion
@@ -58,3 +59,37 @@ def test_reciprocal_rank_fusion() -> None:
     assert [i for i, _ in fused] == ["a", "c", "b"]
     assert abs(fused[0][1] - (1 / 61 + 1 / 62)) < 1e-12
     assert reciprocal_rank_fusion([["x", "y"], []]) == [("x", 1 / 61), ("y", 1 / 62)]
+
+
+def test_score_fusion_z_normalises_and_uses_floors() -> None:
+    from agentmem.index import score_fusion
+
+    dense = {"a": 0.9, "b": 0.5, "c": 0.1}
+    lexical = {"c": 12.0, "b": 1.0}  # "a" has no lexical match: floor 0
+    fused = dict(score_fusion([dense, lexical], floors=[0.1, 0.0]))
+    # by hand: dense z over (a, b, c) = (0.9, 0.5, 0.1) -> (1.2247, 0, -1.2247);
+    # lexical z over (0, 1, 12) -> mean 4.333, std 5.437 -> (-0.797, -0.613, 1.410)
+    assert fused["a"] == pytest.approx(1.2247 - 0.7970, abs=1e-3)
+    assert fused["b"] == pytest.approx(0.0 - 0.6131, abs=1e-3)
+    assert fused["c"] == pytest.approx(-1.2247 + 1.4101, abs=1e-3)
+    assert [i for i, _ in score_fusion([dense, lexical], floors=[0.1, 0.0])] == ["a", "c", "b"]
+    # weights scale each retriever; a constant retriever adds nothing
+    assert [i for i, _ in score_fusion([dense, {"a": 1.0, "b": 1.0, "c": 1.0}],
+                                       floors=[0, 0])] == ["a", "b", "c"]
+    assert score_fusion([{}, {}], floors=[0, 0]) == []
+    with pytest.raises(ValueError, match="one per retriever"):
+        score_fusion([dense], floors=[0, 0])
+
+
+def test_session_context_lifts_units_of_a_matching_session() -> None:
+    from agentmem.index import session_context
+
+    fused = [("a1", 3.0), ("b1", 2.5), ("b2", 2.4), ("b3", 2.3), ("a2", 0.0)]
+    session_of = {"a1": "A", "a2": "A", "b1": "B", "b2": "B", "b3": "B"}
+    out = session_context(fused, session_of, weight=1.0)
+    # A's bonus: mean(3.0, 0.0) = 1.5; B's: mean(2.5, 2.4, 2.3) = 2.4
+    assert out[0] == ("b1", pytest.approx(4.9)) and out[-1] == ("a2", pytest.approx(1.5))
+    assert [i for i, _ in out] == ["b1", "b2", "b3", "a1", "a2"]
+    assert session_context(fused, session_of, weight=0.0) == fused
+    # a unit of unknown session keeps its score
+    assert dict(session_context([("x", 1.0)], {}, weight=1.0)) == {"x": 1.0}

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from test_eval_harness import longmemeval_items, write_json
 
-from agentmem import SentenceTransformerEmbedder
+from agentmem import Memory, SentenceTransformerEmbedder
 from agentmem.eval import RunConfig, evaluate
 from agentmem.llm import LLMRequest, VLLMEngine
 
@@ -84,3 +84,18 @@ def test_harness_qa_mode_with_the_real_engine(engine: VLLMEngine, tmp_path: Path
     assert result.metrics["qa"]["n"] == 3
     assert result.manifest["judge"]["name"] == engine.name
     assert result.manifest["judge"]["comparable"] is False
+
+
+def test_memory_respond_with_the_real_engine(engine: VLLMEngine,
+                                             embedder: SentenceTransformerEmbedder) -> None:
+    """Memory.respond end to end on a real model: search, reader prompt, answer."""
+    with Memory(embedder=embedder, llm=engine) as mem:
+        mem.add([{"role": "user", "content": "I adopted a grey cat called Miso."},
+                 {"role": "assistant", "content": "Miso is a lovely name."}],
+                user_id="u", session_id="s1", timestamp="2023-06-02T18:30:00")
+        answer = mem.respond("What is my cat called?", user_id="u", max_tokens=48,
+                             now="2023-06-10T09:00:00")
+        assert answer.error is None and answer.text
+        assert "Miso" in answer.prompt and answer.hits[0].session_id == "s1"
+        usage = mem.stats().llm_usage["reader"]
+        assert usage["calls"] == 1 and usage["completion_tokens"] > 0

@@ -40,6 +40,9 @@ class CachedEmbedder:
         self.chunk = chunk
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_cache_size = query_cache_size
+        #: texts served from the cache / embedded by the model, since construction
+        self.hits = 0
+        self.embedded = 0
 
     @property
     def name(self) -> str:
@@ -74,6 +77,8 @@ class CachedEmbedder:
         for h, t in zip(hashes, texts, strict=True):
             if h not in vectors:
                 missing.setdefault(h, t)
+        self.hits += len(vectors)
+        self.embedded += len(missing)
         if missing:
             items = list(missing.items())
             show = progress if progress is not None else len(items) >= PROGRESS_THRESHOLD
@@ -165,6 +170,16 @@ class DiskCachedEmbedder:
     def count(self) -> int:
         """Vectors cached for this model."""
         return self._cache.count()
+
+    @property
+    def hits(self) -> int:
+        """Distinct stored texts served from the cache so far (per call)."""
+        return self._cache.hits
+
+    @property
+    def embedded(self) -> int:
+        """Texts the model embedded so far (cache misses)."""
+        return self._cache.embedded
 
     def close(self) -> None:
         """Release the cache file."""

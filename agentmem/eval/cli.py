@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import AgentMemError
-from ..llm import LLM
 from ..types import GRANULARITIES, SEARCH_MODES
 from .harness import evaluate
 from .runner import RunConfig
@@ -78,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--mode", choices=SEARCH_MODES, default="hybrid",
                        help="retrieval: dense + lexical fused by reciprocal rank, dense "
                             "vectors only, or BM25 only (default: hybrid)")
+        p.add_argument("--fusion", choices=("score", "rrf"), default="score",
+                       help="hybrid fusion: z-normalised score sum (default) or "
+                            "reciprocal rank")
+        p.add_argument("--session-weight", type=float, default=1.0, metavar="W",
+                       help="share of a unit's session match added to its hybrid score "
+                            "(default: 1.0; 0 turns it off)")
+        p.add_argument("--no-time-aware", action="store_true",
+                       help="turn off time-aware re-ranking (units dated inside the period "
+                            "a question names, relative to its question date, move ahead)")
         p.add_argument("--k", type=_positive, default=5,
                        help="how many retrieved units the reader sees (default: 5)")
         p.add_argument("--llm", metavar="SPEC",
@@ -104,14 +112,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_llm(spec: str | None) -> LLM | None:
-    if spec is None:
-        return None
-    from ..llm.spec import load_llm
-
-    return load_llm(spec)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the harness; returns the exit status (0 done, 2 bad arguments or data)."""
     args = _parser().parse_args(argv)
@@ -122,14 +122,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             benchmark=args.benchmark, retriever=args.retriever, granularity=args.granularity,
             mode=args.mode, k=args.k,
             retrieval_only=args.retrieval_only, reader_max_tokens=args.reader_max_tokens,
-            chain_of_note=not args.no_chain_of_note, batch_size=args.batch_size)
+            chain_of_note=not args.no_chain_of_note, batch_size=args.batch_size,
+            time_aware=not args.no_time_aware, fusion=args.fusion,
+            session_weight=args.session_weight)
         if not args.retrieval_only and args.llm is None:
             print("error: QA mode needs --llm SPEC (or pass --retrieval-only)", file=sys.stderr)
             return 2
-        llm = _load_llm(args.llm)
-        judge = _load_llm(args.judge) if args.judge and args.judge != args.llm else None
+        # specs: evaluate() loads the models once the data has been validated
+        judge = args.judge if args.judge and args.judge != args.llm else None
         result = evaluate(args.benchmark, args.data, args.out, config=config, types=args.types,
-                          limit=args.limit, cache=args.cache, llm=llm, judge=judge,
+                          limit=args.limit, cache=args.cache, llm=args.llm, judge=judge,
                           resume=args.resume, overwrite=args.overwrite,
                           progress=not args.quiet, command=command)
     except AgentMemError as exc:

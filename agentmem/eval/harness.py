@@ -88,8 +88,8 @@ def evaluate(
     types: Sequence[str] | None = None,
     limit: int | None = None,
     cache: str | Path | None = None,
-    llm: LLM | None = None,
-    judge: LLM | None = None,
+    llm: LLM | str | None = None,
+    judge: LLM | str | None = None,
     resume: bool = False,
     overwrite: bool = False,
     embedder: Embedder | None = None,
@@ -98,8 +98,10 @@ def evaluate(
 ) -> EvalResult:
     """Run ``benchmark`` over ``data`` and write the outputs under ``out``.
 
-    ``config`` sets the memory and QA options (retrieval-only by default). ``judge``
-    defaults to ``llm``. ``cache`` is the folder of the embedding cache (default
+    ``config`` sets the memory and QA options (retrieval-only by default). ``llm`` and
+    ``judge`` are models or specs (``"vllm:/path"``, ``"openai:URL@model"``), loaded only
+    after the data has been validated; ``judge`` defaults to ``llm``. ``cache`` is the
+    folder of the embedding cache (default
     ``out/cache``). With ``resume`` questions already in ``predictions.jsonl`` are
     skipped; with ``overwrite`` earlier outputs are removed first (the cache is kept).
     """
@@ -111,7 +113,6 @@ def evaluate(
         raise ConfigError(f"limit: must be a positive integer, got {limit!r}")
     if resume and overwrite:
         raise ConfigError("choose one of resume and overwrite")
-    judge = judge or llm
     if not config.retrieval_only and llm is None:
         raise ConfigError("QA mode needs a reader LLM (--llm SPEC), or pass --retrieval-only")
     t0 = time.perf_counter()
@@ -131,21 +132,30 @@ def evaluate(
         raise ConfigError(f"{predictions_path} exists: pass --resume to continue that run or "
                           "--overwrite to start again")
     files = [{"path": str(p), "sha256": _sha256(p)} for p in dataset.files]
-    if resume and manifest_path.exists():
-        before = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if before.get("config") != config.as_dict() or [
-                f["sha256"] for f in before.get("data", {}).get("files", [])] != [
-                f["sha256"] for f in files]:
-            raise ConfigError(f"--resume: {out} holds a run with another configuration or "
-                              "other data; use another --out or --overwrite")
-
+    uses_embedder = config.retriever == "agentmem"
     cache_dir = Path(cache) if cache is not None else out / "cache"
     disk = DiskCachedEmbedder(embedder or SentenceTransformerEmbedder(),
-                              cache_dir / "embeddings.sqlite")
+                              cache_dir / "embeddings.sqlite") if uses_embedder else None
+    llm = _resolve(llm)
+    judge = _resolve(judge) or llm
+    judge_name = judge.name if judge is not None else None
+    identity = {"config": config.as_dict(), "embedder": disk.name if disk else None,
+                "llm": llm.name if llm is not None else None, "judge_name": judge_name,
+                "data": [f["sha256"] for f in files]}
+    previous: dict[str, Any] = {}
+    if resume and manifest_path.exists():
+        previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if _identity(previous) != identity:
+            if disk is not None:
+                disk.close()
+            raise ConfigError(f"--resume: {out} holds a run with another configuration, "
+                              "embedder, LLM, judge or data; use another --out or --overwrite")
+
     reader_llm, judge_llm = as_metered(llm), as_metered(judge)
     selected = {q.id for q in dataset.questions}
-    done = {str(p["question_id"]) for p in read_predictions(predictions_path)} & selected
-    judge_name = judge.name if judge is not None else None
+    # A question whose reader or judge failed is answered again on resume.
+    done = {str(p["question_id"]) for p in read_predictions(predictions_path)
+            if "error" not in p} & selected
     manifest: dict[str, Any] = {
         "benchmark": benchmark,
         "status": "running",
@@ -157,8 +167,8 @@ def evaluate(
         "python": platform.python_version(),
         "config": config.as_dict(),
         "selection": {"types": list(types) if types else None, "limit": limit},
-        "embedder": disk.name,
-        "embedding_cache": str(cache_dir / "embeddings.sqlite"),
+        "embedder": disk.name if disk else None,
+        "embedding_cache": str(cache_dir / "embeddings.sqlite") if disk else None,
         "llm": llm.name if llm is not None else None,
         "judge": {"name": judge_name,
                   "comparable": bool(judge_name) and is_comparable_judge(judge_name or ""),
@@ -177,28 +187,59 @@ def evaluate(
                               reader=reader_llm, judge=judge_llm, done=done,
                               progress=progress)
     finally:
-        cached = disk.count()
-        disk.close()
-    rows = [p for p in read_predictions(predictions_path) if p["question_id"] in selected]
+        embedding = None if disk is None else {
+            "cached_total": disk.count(), "cache_hits": disk.hits,
+            "embedded_this_run": disk.embedded}
+        if disk is not None:
+            disk.close()
+    # the last row of a question wins (a failed one may have been answered again)
+    latest = {p["question_id"]: p for p in read_predictions(predictions_path)}
+    rows = [p for qid, p in latest.items() if qid in selected]
     metrics = compute_metrics(rows)
-    manifest.update(_finish(state, load_s, started, cached))
+    manifest.update(_finish(state, load_s, started, embedding))
     manifest["llm_usage"] = {  # per operation: reader, judge
         **(reader_llm.usage() if reader_llm is not None else {}),
         **(judge_llm.usage() if judge_llm is not None else {}),
     }
+    if previous:  # totals over every invocation of a resumed run
+        manifest["invocations"] = [*previous.get("invocations", [_invocation(previous)]),
+                                   _invocation(manifest)]
     write_report(metrics, manifest, out)
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return EvalResult(out=out, metrics=metrics, manifest=manifest)
 
 
-def _finish(state: RunState, load_s: float, started: float, cached: int) -> dict[str, Any]:
+def _resolve(llm: LLM | str | None) -> LLM | None:
+    if isinstance(llm, str):
+        from ..llm.spec import load_llm
+
+        return load_llm(llm)
+    return llm
+
+
+def _identity(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What must match for a run to be resumed."""
+    return {"config": manifest.get("config"), "embedder": manifest.get("embedder"),
+            "llm": manifest.get("llm"),
+            "judge_name": (manifest.get("judge") or {}).get("name"),
+            "data": [f["sha256"] for f in (manifest.get("data") or {}).get("files", [])]}
+
+
+def _invocation(manifest: dict[str, Any]) -> dict[str, Any]:
+    """One invocation's share of a resumed run: its counts, wall times and LLM usage."""
+    return {k: manifest.get(k) for k in ("started_at", "finished_at", "counts_run",
+                                         "wall_s", "llm_usage", "embedding")}
+
+
+def _finish(state: RunState, load_s: float, started: float,
+            embedding: dict[str, int] | None) -> dict[str, Any]:
     return {
         "status": "complete",
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "counts_run": {"questions": state.questions, "haystacks": state.haystacks,
                        "skipped_empty_turns": state.skipped_empty_turns,
                        "llm_errors": state.llm_errors},
-        "embeddings_cached": cached,
+        "embedding": embedding,
         "wall_s": {"load": round(load_s, 3),
                    **{k: round(v, 3) for k, v in state.wall_s.items()},
                    "total": round(time.perf_counter() - started, 3)},

@@ -90,6 +90,9 @@ def judge_prompt(question_type: str, question: str, answer: str, response: str, 
 
 
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
+# What may follow the verdict word: the end, a space, or closing punctuation/markdown.
+# "Yes/No", "yes-no" or "no-brainer" are not a verdict.
+_AFTER_WORD = re.compile(r"(?:$|[\s.,!;:)\]}*_`\"'])")
 
 
 def parse_verdict(text: str) -> Verdict | None:
@@ -98,10 +101,19 @@ def parse_verdict(text: str) -> Verdict | None:
     m = _FIRST_WORD.search(text)
     if m is None or text[: m.start()].strip(" \t\r\n*_`\"'([{>#-:.") != "":
         return None
+    if not _AFTER_WORD.match(text, m.end()):
+        return None
     word = m.group(0).lower()
     return word if word in ("yes", "no") else None  # type: ignore[return-value]
 
 
+_OPENAI_HOSTS = re.compile(r"^openai:https://(api\.openai\.com|[\w-]+\.openai\.azure\.com)/")
+
+
 def is_comparable_judge(name: str) -> bool:
-    """Whether published LongMemEval numbers (GPT-4o judged) are comparable."""
-    return bool(re.search(r"gpt-4o(?![-\w]*mini)", name.lower()))
+    """Whether published LongMemEval numbers (GPT-4o judged) are comparable: a GPT-4o
+    (not mini) model served by OpenAI or Azure OpenAI, not a local model that happens to
+    carry the name."""
+    lowered = name.lower()
+    return bool(_OPENAI_HOSTS.match(lowered)) and bool(
+        re.search(r"@gpt-4o(?![-\w]*mini)", lowered))

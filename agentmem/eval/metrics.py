@@ -114,7 +114,9 @@ def _is_abstention(p: Mapping[str, object]) -> bool:
 
 def qa_summary(predictions: Sequence[Mapping[str, object]]) -> dict[str, object] | None:
     """QA accuracy: overall, task-averaged (mean of per-type means), per type and on
-    abstention questions. A missing verdict (unparseable judge output) counts as wrong.
+    abstention questions. A missing verdict counts as wrong: ``unparsed_verdicts`` counts
+    judge replies that were no verdict, ``failed`` the questions whose reader or judge
+    call gave no result.
     None when no prediction was judged."""
     judged = [p for p in predictions if "verdict" in p]
     if not judged:
@@ -135,5 +137,7 @@ def qa_summary(predictions: Sequence[Mapping[str, object]]) -> dict[str, object]
         "abstention": acc(abstain) if abstain else None,
         "n": len(judged),
         "n_abstention": len(abstain),
-        "unparsed_verdicts": sum(1 for p in judged if p["verdict"] is None),
+        "unparsed_verdicts": sum(1 for p in judged
+                                 if p["verdict"] is None and "error" not in p),
+        "failed": sum(1 for p in judged if "error" in p),
     }

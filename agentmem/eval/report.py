@@ -168,6 +168,8 @@ def write_report(metrics: Mapping[str, Any], manifest: Mapping[str, Any], out: P
                   f"- task-averaged accuracy: {_f(qa['task_averaged'])}",
                   f"- abstention accuracy: {_f(qa['abstention'])} (n={qa['n_abstention']})",
                   f"- unparseable judge replies (counted wrong): {qa['unparsed_verdicts']}",
+                  f"- reader or judge calls without a result (counted wrong; answered again "
+                  f"by --resume): {qa.get('failed', 0)}",
                   ""]
     if pngs:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in pngs] + [""]

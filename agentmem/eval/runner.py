@@ -46,6 +46,9 @@ class RunConfig:
     judge_max_tokens: int = 10
     chain_of_note: bool = True
     batch_size: int = 32
+    time_aware: bool = True
+    fusion: str = "score"
+    session_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
@@ -63,8 +66,13 @@ class RunConfig:
                 raise ConfigError(f"{name}: must be a positive integer, got {value!r}")
 
     def as_dict(self) -> dict[str, Any]:
-        """The configuration as JSON-ready values."""
-        return asdict(self)
+        """The configuration as JSON-ready values (``mode`` is None for the BM25
+        baseline, which has no search modes)."""
+        values = asdict(self)
+        if self.retriever == "bm25":
+            for key in ("mode", "time_aware", "fusion", "session_weight"):
+                values[key] = None
+        return values
 
 
 @dataclass
@@ -122,7 +130,7 @@ def run_questions(
     config: RunConfig,
     predictions_path: Path,
     *,
-    embedder: Embedder,
+    embedder: Embedder | None,
     reader: MeteredLLM | None = None,
     judge: MeteredLLM | None = None,
     done: set[str] | None = None,
@@ -156,7 +164,7 @@ def run_questions(
                     for chunk in _chunks(questions, config.batch_size):
                         bar.set_postfix_str(f"retrieve {hay_id}"[:40])
                         with _Timer(state, "retrieve"):
-                            rankings = [ranker.rank(q.question) for q in chunk]
+                            rankings = [ranker.rank(q) for q in chunk]
                         rows = [_prediction(q, hits) for q, hits in zip(chunk, rankings,
                                                                          strict=True)]
                         if not config.retrieval_only:
@@ -188,7 +196,7 @@ def _messages(hay: Haystack, state: RunState) -> Iterator[tuple[EvalSession, lis
 
 
 class _Ranker(Protocol):
-    def rank(self, question: str) -> list[MemoryUnit]: ...
+    def rank(self, question: Question) -> list[MemoryUnit]: ...
 
     def close(self) -> None: ...
 
@@ -200,7 +208,9 @@ class _MemoryRanker:
     def __init__(self, hay: Haystack, config: RunConfig, embedder: Embedder,
                  state: RunState) -> None:
         self.mode = config.mode
-        self.mem = Memory(embedder=embedder, granularity=config.granularity)
+        self.time_aware = config.time_aware
+        self.mem = Memory(embedder=embedder, granularity=config.granularity,
+                          fusion=config.fusion, session_weight=config.session_weight)
         try:
             for s, kept in _messages(hay, state):
                 msgs: list[dict[str, Any]] = []
@@ -216,12 +226,18 @@ class _MemoryRanker:
             self.mem.close()
             raise
 
-    def rank(self, question: str) -> list[MemoryUnit]:
+    def rank(self, question: Question) -> list[MemoryUnit]:
         if not self.units:
             return []
-        ranked = self.mem.rank(question, user_id=_EVAL_USER, mode=self.mode,
-                               candidates=len(self.units))
-        return [self.units[i] for i, _ in ranked if i in self.units]
+        ranked = self.mem.rank(question.question, user_id=_EVAL_USER, mode=self.mode,
+                               candidates=len(self.units), time_aware=self.time_aware,
+                               question_date=question.question_date)
+        order = [i for i, _ in ranked if i in self.units]
+        # Lexical search returns only units sharing a word with the question: the rest
+        # follow in conversation order, so the whole corpus is always ranked.
+        seen = set(order)
+        order += [i for i in self.units if i not in seen]
+        return [self.units[i] for i in order]
 
     def close(self) -> None:
         self.mem.close()
@@ -243,19 +259,21 @@ class _BM25Ranker:
                     store="bm25", turns=tuple(group)))
         self.bm25 = BM25Okapi([tokenize(u.text) for u in self.units]) if self.units else None
 
-    def rank(self, question: str) -> list[MemoryUnit]:
+    def rank(self, question: Question) -> list[MemoryUnit]:
         if self.bm25 is None:
             return []
-        return [self.units[i] for i in self.bm25.rank(tokenize(question))]
+        return [self.units[i] for i in self.bm25.rank(tokenize(question.question))]
 
     def close(self) -> None:
         self.units = []
 
 
-def _ranker(hay: Haystack, config: RunConfig, embedder: Embedder, state: RunState
+def _ranker(hay: Haystack, config: RunConfig, embedder: Embedder | None, state: RunState
             ) -> _Ranker:
     if config.retriever == "bm25":
         return _BM25Ranker(hay, config, state)
+    if embedder is None:
+        raise ConfigError("the agentmem retriever needs an embedder")
     return _MemoryRanker(hay, config, embedder, state)
 
 

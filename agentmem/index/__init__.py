@@ -6,11 +6,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .dense import ChromaIndex
-from .fusion import reciprocal_rank_fusion
+from .fusion import reciprocal_rank_fusion, score_fusion, session_context
 from .lexical import FtsIndex, LexicalIndex
 
 __all__ = ["ChromaIndex", "FtsIndex", "LexicalIndex", "lexical_index_for",
-           "reciprocal_rank_fusion"]
+           "reciprocal_rank_fusion", "score_fusion", "session_context"]
 
 
 def lexical_index_for(engine: sa.Engine) -> LexicalIndex | None:

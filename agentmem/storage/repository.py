@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..types import MemoryUnit, Turn
-from .schema import index_tombstones, sessions, turns, unit_turns, units, users
+from ..types import MemoryUnit, TimeRange, Turn
+from .schema import index_tombstones, sessions, turns, unit_events, unit_turns, units, users
 
 __all__ = [
     "DeletedUnit",
@@ -227,6 +227,17 @@ def load_units(
     return found
 
 
+def unit_sessions(conn: sa.Connection, unit_ids: Sequence[str], user_id: str
+                  ) -> dict[str, str]:
+    """Session id of each of the user's units among ``unit_ids`` (by primary key)."""
+    found: dict[str, str] = {}
+    for part in _chunks(list(unit_ids)):
+        found.update((r.id, r.session_id) for r in conn.execute(
+            sa.select(units.c.id, units.c.session_id, units.c.user_id)
+            .where(units.c.id.in_(part))) if r.user_id == user_id)
+    return found
+
+
 def user_unit_ids(conn: sa.Connection, user_id: str) -> list[str]:
     """Ids of a user's units in conversation order (time, session, position)."""
     return list(conn.execute(
@@ -246,8 +257,30 @@ def delete_units(conn: sa.Connection, unit_ids: Sequence[str]) -> list[DeletedUn
         gone.extend(DeletedUnit(r.id, r.user_id, r.store, r.lex_rowid, r.content_hash)
                     for r in rows)
         conn.execute(sa.delete(unit_turns).where(unit_turns.c.unit_id.in_(part)))
+        conn.execute(sa.delete(unit_events).where(unit_events.c.unit_id.in_(part)))
         conn.execute(sa.delete(units).where(units.c.id.in_(part)))
     return gone
+
+
+def insert_unit_events(conn: sa.Connection, user_id: str,
+                       events: Sequence[tuple[str, TimeRange]]) -> None:
+    """Record (unit id, dated event) pairs."""
+    if events:
+        conn.execute(sa.insert(unit_events), [
+            {"unit_id": uid, "user_id": user_id, "start": r.start, "end": r.end}
+            for uid, r in events])
+
+
+def units_in_period(conn: sa.Connection, user_id: str, period: TimeRange) -> set[str]:
+    """Ids of the user's units dated inside ``period``, by their own timestamp or by an
+    event in their text."""
+    by_time = conn.execute(sa.select(units.c.id).where(
+        units.c.user_id == user_id, units.c.timestamp >= period.start,
+        units.c.timestamp <= period.end)).scalars()
+    by_event = conn.execute(sa.select(unit_events.c.unit_id).where(
+        unit_events.c.user_id == user_id, unit_events.c.start <= period.end,
+        unit_events.c.end >= period.start)).scalars()
+    return {*by_time, *by_event}
 
 
 def delete_turns(conn: sa.Connection, turn_ids: Sequence[str]) -> None:

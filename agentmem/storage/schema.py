@@ -13,6 +13,7 @@ __all__ = [
     "metadata",
     "sessions",
     "turns",
+    "unit_events",
     "unit_turns",
     "units",
     "users",
@@ -87,6 +88,20 @@ unit_turns = sa.Table(
     sa.Column("turn_id", sa.String(32), sa.ForeignKey("turns.id"), primary_key=True),
     sa.Column("ordinal", sa.Integer, nullable=False),
     sa.Index("ix_unit_turns_turn", "turn_id"),
+)
+
+# Dated events of a unit besides its own timestamp: time expressions in its text ("last
+# Saturday", "in May") resolved against the unit's timestamp. Derived, rebuilt by
+# reindex(); used by time-aware re-ranking.
+unit_events = sa.Table(
+    "unit_events",
+    metadata,
+    sa.Column("unit_id", sa.String(32), sa.ForeignKey("units.id"), nullable=False,
+              index=True),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("start", sa.DateTime, nullable=False),
+    sa.Column("end", sa.DateTime, nullable=False),
+    sa.Index("ix_unit_events_user_start", "user_id", "start"),
 )
 
 embeddings = sa.Table(

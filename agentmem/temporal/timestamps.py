@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 __all__ = ["format_timestamp", "parse_timestamp"]
 
