@@ -43,7 +43,7 @@ from .storage.schema import (
     units,
     users,
 )
-from .stores import EpisodicStore
+from .stores import EpisodicStore, KeyExpander, KeyExpansion, UnitDraft, purge_expansions
 from .temporal import (
     WIDEN_DAYS,
     find_time_ranges,
@@ -99,6 +99,10 @@ class Memory:
         fusion: how hybrid search combines dense and lexical candidates: ``"score"``
             (default: each retriever's scores z-normalised over the candidates, then
             summed) or ``"rrf"`` (reciprocal-rank fusion).
+        keys: fact-augmented key expansion (:class:`~agentmem.stores.KeyExpansion`):
+            the LLM extracts facts / keyphrases / a summary from each new unit, and the
+            unit is indexed under that text merged with (or replacing) its own; needs
+            ``llm``. A failed extraction leaves the unit indexed by its text.
         session_weight: in hybrid search, each unit also gets this share of its
             session's match (the mean of the session's best three fused scores among
             the candidates), so evidence spread over one session rises together; 0
@@ -119,6 +123,7 @@ class Memory:
         llm: LLM | None = None,
         fusion: str = "score",
         session_weight: float = 1.0,
+        keys: KeyExpansion | None = None,
     ) -> None:
         if path is not None and not isinstance(path, (str, Path)):
             raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
@@ -143,6 +148,11 @@ class Memory:
             raise InvalidInput("llm", "must provide name and complete(requests) "
                                       "(the agentmem.llm.LLM protocol)")
         self.llm: MeteredLLM | None = MeteredLLM(llm) if llm is not None else None
+        if keys is not None and not isinstance(keys, KeyExpansion):
+            raise InvalidInput("keys", "must be a KeyExpansion (or None)")
+        if keys is not None and self.llm is None:
+            raise ConfigError("keys: fact-augmented key expansion needs an LLM (llm=...)")
+        self.keys = keys
         self.path = Path(path) if path is not None else None
         if self.path is not None:
             if self.path.exists() and not self.path.is_dir():
@@ -169,6 +179,8 @@ class Memory:
             )
             self.embedder = CachedEmbedder(embedder or SentenceTransformerEmbedder(), self.db)
             self.store = EpisodicStore(self._settle("granularity", granularity, "round"))
+            self.expander = (KeyExpander(self.llm, self.db, max_tokens=keys.max_tokens)
+                             if keys is not None and self.llm is not None else None)
             self._closed = False
             stored_embedder = self.db.get_meta("embedder")
             if stored_embedder is None:
@@ -247,7 +259,10 @@ class Memory:
                 self._drop_units(conn, derivation.replaced_unit_ids)
                 self._insert_units(conn, user_id, session_id, self.store.name,
                                    derivation.new_units)
-            self._sync_index()
+            if self.expander is None:
+                self._sync_index()
+        if self.expander is not None:
+            self._expand_keys(derivation.new_units)
         return AddResult(
             user_id=user_id,
             session_id=session_id,
@@ -255,15 +270,43 @@ class Memory:
             unit_ids=tuple(d.id for d in derivation.new_units),
         )
 
+    def _expand_keys(self, drafts: Sequence[UnitDraft]) -> None:
+        """Fact-augmented keys for new units: the LLM runs outside the write lock; the
+        keys are then stored, re-indexed lexically, and embedded by the index sync. A
+        unit replaced meanwhile (a round completed by a later add) is skipped."""
+        assert self.expander is not None and self.keys is not None
+        found = self.expander.expand([(d.text, content_hash(d.text), d.timestamp)
+                                      for d in drafts])
+        keyed = {d.id: key for d, e in zip(drafts, found, strict=True)
+                 if (key := self.keys.key(d.text, e)) is not None}
+        with self._lock:
+            if keyed:
+                with self.db.begin() as conn:
+                    self._set_keys(conn, keyed)
+            self._sync_index()
+
+    def _set_keys(self, conn: sa.Connection, keyed: dict[str, str]) -> None:
+        rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.lex_rowid)
+                            .where(units.c.id.in_(list(keyed)))).all()
+        rowids: list[int | None] = [None] * len(rows)
+        if self.lexical:
+            self.lexical.delete(conn, [r.lex_rowid for r in rows if r.lex_rowid is not None])
+            rowids = list(self.lexical.add(conn, [(r.user_id, keyed[r.id]) for r in rows]))
+        for r, rowid in zip(rows, rowids, strict=True):
+            conn.execute(sa.update(units).where(units.c.id == r.id).values(
+                key=keyed[r.id], key_hash=content_hash(keyed[r.id]), lex_rowid=rowid,
+                dense_pending=True))
+
     def _insert_units(self, conn: sa.Connection, user_id: str, session_id: str, store: str,
                       drafts: Sequence[Any]) -> None:
         texts = [d.text for d in drafts]
         rowids: list[int | None] = (
-            list(self.lexical.add(conn, [(user_id, t) for t in texts]))
+            list(self.lexical.add(conn, [(user_id, d.key or d.text) for d in drafts]))
             if self.lexical else [None] * len(drafts)
         )
         repo.insert_units(conn, user_id=user_id, session_id=session_id, store=store,
                           drafts=drafts, hashes=[content_hash(t) for t in texts],
+                          key_hashes=[content_hash(d.key) if d.key else None for d in drafts],
                           lex_rowids=rowids)
         repo.insert_unit_events(conn, user_id, [
             (d.id, r) for d in drafts for r in find_time_ranges(d.text, d.timestamp)])
@@ -286,7 +329,8 @@ class Memory:
             with self.db.connect() as conn:
                 tombs = conn.execute(sa.select(index_tombstones)).all()
                 pending = conn.execute(
-                    sa.select(units.c.id, units.c.user_id, units.c.store, units.c.text)
+                    sa.select(units.c.id, units.c.user_id, units.c.store,
+                              sa.func.coalesce(units.c.key, units.c.text).label("text"))
                     .where(units.c.dense_pending.is_(True))
                     .order_by(units.c.user_id, units.c.session_id, units.c.position)
                 ).all()
@@ -335,8 +379,10 @@ class Memory:
             if self.lexical:
                 with self.db.begin() as conn:
                     self.lexical.clear(conn)
-                    rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.text)
-                                        .order_by(units.c.id)).all()
+                    rows = conn.execute(sa.select(
+                        units.c.id, units.c.user_id,
+                        sa.func.coalesce(units.c.key, units.c.text).label("text"))
+                        .order_by(units.c.id)).all()
                     rowids = self.lexical.add(conn, [(r.user_id, r.text) for r in rows])
                     for r, rid in zip(rows, rowids, strict=True):
                         conn.execute(sa.update(units).where(units.c.id == r.id)
@@ -609,7 +655,10 @@ class Memory:
     def _erase(self, conn: sa.Connection, gone: Sequence[repo.DeletedUnit]) -> None:
         """After units are deleted: drop cached vectors no remaining unit uses and merge
         the FTS5 b-trees so the deleted terms leave the file."""
-        self.embedder.purge(conn, repo.unused_hashes(conn, [g.content_hash for g in gone]))
+        unused = repo.unused_hashes(conn, [h for g in gone
+                                           for h in (g.content_hash, g.key_hash) if h])
+        self.embedder.purge(conn, unused)
+        purge_expansions(conn, unused)
         if self.lexical:
             self.lexical.optimize(conn)
 

@@ -72,10 +72,13 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
         for r in conn.execute(scoped(sa.select(units), units.c.user_id).order_by(
                 units.c.user_id, units.c.session_id, units.c.position, units.c.store,
                 units.c.id)):
-            fh.write(_dump({"type": "unit", "id": r.id, "user_id": r.user_id,
-                            "session_id": r.session_id, "store": r.store, "kind": r.kind,
-                            "text": r.text, "timestamp": format_timestamp(r.timestamp),
-                            "position": r.position, "turn_ids": links.get(r.id, [])}) + "\n")
+            record = {"type": "unit", "id": r.id, "user_id": r.user_id,
+                      "session_id": r.session_id, "store": r.store, "kind": r.kind,
+                      "text": r.text, "timestamp": format_timestamp(r.timestamp),
+                      "position": r.position, "turn_ids": links.get(r.id, [])}
+            if r.key is not None:  # an expanded retrieval key
+                record["key"] = r.key
+            fh.write(_dump(record) + "\n")
             n += 1
     tmp.replace(path)
     return n
@@ -176,7 +179,8 @@ def read_jsonl(path: Path) -> _Records:
                     timestamp=parse_timestamp(_field(rec, "timestamp", line),
                                               field=f"line {line}: timestamp"),
                     position=_field(rec, "position", line, int),
-                    turns=tuple(turn_by_id[t] for t in tids))
+                    turns=tuple(turn_by_id[t] for t in tids),
+                    key=_field(rec, "key", line) if "key" in rec else None)
                 out.units.append((_field(rec, "user_id", line), _field(rec, "session_id", line),
                                   _field(rec, "store", line), draft))
             else:

@@ -44,7 +44,9 @@ class Turn:
 
 @dataclass(frozen=True)
 class MemoryUnit:
-    """A retrievable unit derived from turns (a turn, a round or a whole session)."""
+    """A retrievable unit derived from turns (a turn, a round or a whole session).
+    ``key`` is the text it is indexed under when that differs from ``text`` (an
+    LLM-expanded key), else None."""
 
     id: str
     kind: str
@@ -54,6 +56,7 @@ class MemoryUnit:
     timestamp: datetime
     store: str
     turns: tuple[Turn, ...] = ()
+    key: str | None = None
 
     @property
     def turn_ids(self) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from test_eval_harness import longmemeval_items, write_json
 from agentmem import Memory, SentenceTransformerEmbedder
 from agentmem.eval import RunConfig, evaluate
 from agentmem.llm import LLMRequest, VLLMEngine
+from agentmem.stores import KeyExpansion
 
 pytestmark = pytest.mark.vllm
 
@@ -99,3 +100,22 @@ def test_memory_respond_with_the_real_engine(engine: VLLMEngine,
         assert "Miso" in answer.prompt and answer.hits[0].session_id == "s1"
         usage = mem.stats().llm_usage["reader"]
         assert usage["calls"] == 1 and usage["completion_tokens"] > 0
+
+
+def test_key_expansion_with_the_real_engine(engine: VLLMEngine,
+                                            embedder: SentenceTransformerEmbedder) -> None:
+    """Fact extraction on a real model: schema-constrained JSON becomes the unit's key
+    (or, should the small model fail, the failure is counted and the unit stays
+    indexed by its text)."""
+    with Memory(embedder=embedder, llm=engine, keys=KeyExpansion(max_tokens=160)) as mem:
+        res = mem.add([{"role": "user", "content": "I moved to Lisbon last month for a job "
+                                                   "at a bakery."},
+                       {"role": "assistant", "content": "Congratulations on the move!"}],
+                      user_id="u", session_id="s1", timestamp="2023-06-02T18:30:00")
+        unit = mem.get(res.unit_ids[0])
+        assert mem.expander is not None
+        assert (unit.key is not None and unit.key.endswith(unit.text)) or (
+            mem.expander.failures == 1)
+        usage = mem.stats().llm_usage["key_expansion"]
+        assert usage["calls"] == 1 and usage["completion_tokens"] > 0
+        assert mem.search("Where did I move?", user_id="u", k=1)[0].id == unit.id

@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--session-weight", type=float, default=1.0, metavar="W",
                        help="share of a unit's session match added to its hybrid score "
                             "(default: 1.0; 0 turns it off)")
+        p.add_argument("--keys", metavar="PARTS",
+                       help="fact-augmented keys: the --llm extracts these parts from each "
+                            "unit (comma-separated: facts, keyphrases, summary), indexed "
+                            "with the unit (default: none)")
+        p.add_argument("--key-mode", choices=("merge", "replace"), default="merge",
+                       help="with --keys: expansion text prepended to the unit (merge, "
+                            "default) or instead of it (replace)")
         p.add_argument("--no-time-aware", action="store_true",
                        help="turn off time-aware re-ranking (units dated inside the period "
                             "a question names, relative to its question date, move ahead)")
@@ -124,9 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             retrieval_only=args.retrieval_only, reader_max_tokens=args.reader_max_tokens,
             chain_of_note=not args.no_chain_of_note, batch_size=args.batch_size,
             time_aware=not args.no_time_aware, fusion=args.fusion,
-            session_weight=args.session_weight)
+            session_weight=args.session_weight, keys=args.keys, key_mode=args.key_mode)
         if not args.retrieval_only and args.llm is None:
             print("error: QA mode needs --llm SPEC (or pass --retrieval-only)", file=sys.stderr)
+            return 2
+        if args.keys and args.llm is None:
+            print("error: --keys needs --llm SPEC (the model that extracts them)",
+                  file=sys.stderr)
             return 2
         # specs: evaluate() loads the models once the data has been validated
         judge = args.judge if args.judge and args.judge != args.llm else None

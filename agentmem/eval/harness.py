@@ -115,6 +115,8 @@ def evaluate(
         raise ConfigError("choose one of resume and overwrite")
     if not config.retrieval_only and llm is None:
         raise ConfigError("QA mode needs a reader LLM (--llm SPEC), or pass --retrieval-only")
+    if config.keys and llm is None:
+        raise ConfigError("--keys: key expansion needs an LLM (--llm SPEC)")
     t0 = time.perf_counter()
     dataset = load_dataset(benchmark, data).select(types=types, limit=limit)
     load_s = time.perf_counter() - t0

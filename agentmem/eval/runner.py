@@ -17,6 +17,7 @@ from ..errors import ConfigError, LLMError
 from ..llm import LLM, Completion, LLMRequest, MeteredLLM
 from ..memory import Memory
 from ..reader import build_reader_prompt, items_from_hits
+from ..stores import KeyExpansion
 from ..stores.episodic import decompose, render_turns
 from ..types import GRANULARITIES, SEARCH_MODES, MemoryUnit, Turn
 from .baseline import BM25Okapi, tokenize
@@ -49,6 +50,8 @@ class RunConfig:
     time_aware: bool = True
     fusion: str = "score"
     session_weight: float = 1.0
+    keys: str | None = None
+    key_mode: str = "merge"
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
@@ -60,6 +63,8 @@ class RunConfig:
         if self.mode not in SEARCH_MODES:
             raise ConfigError(f"mode: must be one of {', '.join(SEARCH_MODES)}, "
                               f"got {self.mode!r}")
+        if self.keys is not None:
+            KeyExpansion(parts=tuple(self.keys.split(",")), mode=self.key_mode)  # validates
         for name in ("k", "reader_max_tokens", "judge_max_tokens", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -70,7 +75,7 @@ class RunConfig:
         baseline, which has no search modes)."""
         values = asdict(self)
         if self.retriever == "bm25":
-            for key in ("mode", "time_aware", "fusion", "session_weight"):
+            for key in ("mode", "time_aware", "fusion", "session_weight", "keys", "key_mode"):
                 values[key] = None
         return values
 
@@ -158,7 +163,8 @@ def run_questions(
             for hay_id, questions in todo.items():
                 bar.set_postfix_str(f"ingest {hay_id}"[:40])
                 with _Timer(state, "ingest"):
-                    ranker = _ranker(dataset.haystack(hay_id), config, embedder, state)
+                    ranker = _ranker(dataset.haystack(hay_id), config, embedder, state,
+                                     reader)
                 state.haystacks += 1
                 try:
                     for chunk in _chunks(questions, config.batch_size):
@@ -206,11 +212,14 @@ class _MemoryRanker:
     official metrics rank the whole corpus."""
 
     def __init__(self, hay: Haystack, config: RunConfig, embedder: Embedder,
-                 state: RunState) -> None:
+                 state: RunState, llm: LLM | None = None) -> None:
         self.mode = config.mode
         self.time_aware = config.time_aware
+        keys = (KeyExpansion(parts=tuple(config.keys.split(",")), mode=config.key_mode)
+                if config.keys else None)
         self.mem = Memory(embedder=embedder, granularity=config.granularity,
-                          fusion=config.fusion, session_weight=config.session_weight)
+                          fusion=config.fusion, session_weight=config.session_weight,
+                          llm=llm if keys else None, keys=keys)
         try:
             for s, kept in _messages(hay, state):
                 msgs: list[dict[str, Any]] = []
@@ -268,13 +277,15 @@ class _BM25Ranker:
         self.units = []
 
 
-def _ranker(hay: Haystack, config: RunConfig, embedder: Embedder | None, state: RunState
-            ) -> _Ranker:
+def _ranker(hay: Haystack, config: RunConfig, embedder: Embedder | None, state: RunState,
+            llm: LLM | None = None) -> _Ranker:
     if config.retriever == "bm25":
         return _BM25Ranker(hay, config, state)
     if embedder is None:
         raise ConfigError("the agentmem retriever needs an embedder")
-    return _MemoryRanker(hay, config, embedder, state)
+    if config.keys and llm is None:
+        raise ConfigError("keys: key expansion needs an LLM (--llm SPEC)")
+    return _MemoryRanker(hay, config, embedder, state, llm)
 
 
 def _prediction(q: Question, hits: Sequence[MemoryUnit]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
 from ..errors import BackendError, ConfigError
-from .schema import SCHEMA_VERSION, meta, metadata
+from .schema import ADDED_COLUMNS, SCHEMA_VERSION, meta, metadata
 
 __all__ = ["Database"]
 
@@ -69,6 +69,7 @@ class Database:
         try:
             with self.begin() as conn:
                 metadata.create_all(conn)
+                self._add_missing_columns(conn)
                 row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).first()
                 if row is None:
                     conn.execute(sa.insert(meta).values(key="schema", value=SCHEMA_VERSION))
@@ -79,6 +80,20 @@ class Database:
                     )
         except sa.exc.OperationalError as exc:
             raise BackendError(f"cannot open the database {self.url!r}: {exc}") from exc
+
+    @staticmethod
+    def _add_missing_columns(conn: sa.Connection) -> None:
+        """Columns newer than a database file: added in place (nullable, no data)."""
+        inspector = sa.inspect(conn)
+        for table, name in ADDED_COLUMNS:
+            if name in {c["name"] for c in inspector.get_columns(table.name)}:
+                continue
+            column = table.c[name]
+            type_ = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{name}" {type_}')
+            if column.index:
+                conn.exec_driver_sql(f'CREATE INDEX IF NOT EXISTS ix_{table.name}_{name} '
+                                     f'ON {table.name} ("{name}")')
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:

@@ -47,6 +47,7 @@ class DeletedUnit:
     store: str
     lex_rowid: int | None
     content_hash: str
+    key_hash: str | None = None
 
 
 def ensure_user(conn: sa.Connection, user_id: str, now: datetime) -> None:
@@ -164,8 +165,10 @@ def insert_units(
     drafts: Sequence[Any],
     hashes: Sequence[str],
     lex_rowids: Sequence[int | None],
+    key_hashes: Sequence[str | None] | None = None,
 ) -> None:
-    """Insert units (``drafts``: objects with id, kind, text, timestamp, position, turns)."""
+    """Insert units (``drafts``: objects with id, kind, text, key, timestamp, position,
+    turns)."""
     if not drafts:
         return
     conn.execute(
@@ -183,8 +186,11 @@ def insert_units(
                 "position": d.position,
                 "lex_rowid": r,
                 "dense_pending": True,
+                "key": getattr(d, "key", None),
+                "key_hash": kh,
             }
-            for d, h, r in zip(drafts, hashes, lex_rowids, strict=True)
+            for d, h, r, kh in zip(drafts, hashes, lex_rowids,
+                                   key_hashes or [None] * len(drafts), strict=True)
         ],
     )
     conn.execute(
@@ -207,6 +213,7 @@ def _unit(row: Any, turn_list: Sequence[Turn]) -> MemoryUnit:
         timestamp=row.timestamp,
         store=row.store,
         turns=tuple(turn_list),
+        key=row.key,
     )
 
 
@@ -252,10 +259,10 @@ def delete_units(conn: sa.Connection, unit_ids: Sequence[str]) -> list[DeletedUn
     for part in _chunks(list(unit_ids)):
         rows = conn.execute(
             sa.select(units.c.id, units.c.user_id, units.c.store, units.c.lex_rowid,
-                      units.c.content_hash).where(units.c.id.in_(part))
+                      units.c.content_hash, units.c.key_hash).where(units.c.id.in_(part))
         ).all()
-        gone.extend(DeletedUnit(r.id, r.user_id, r.store, r.lex_rowid, r.content_hash)
-                    for r in rows)
+        gone.extend(DeletedUnit(r.id, r.user_id, r.store, r.lex_rowid, r.content_hash,
+                                r.key_hash) for r in rows)
         conn.execute(sa.delete(unit_turns).where(unit_turns.c.unit_id.in_(part)))
         conn.execute(sa.delete(unit_events).where(unit_events.c.unit_id.in_(part)))
         conn.execute(sa.delete(units).where(units.c.id.in_(part)))
@@ -312,6 +319,8 @@ def unused_hashes(conn: sa.Connection, hashes: Iterable[str]) -> list[str]:
     for part in _chunks(hs):
         used.update(conn.execute(
             sa.select(units.c.content_hash).where(units.c.content_hash.in_(part))).scalars())
+        used.update(conn.execute(
+            sa.select(units.c.key_hash).where(units.c.key_hash.in_(part))).scalars())
     return [h for h in hs if h not in used]
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 __all__ = [
     "SCHEMA_VERSION",
     "embeddings",
+    "expansions",
     "index_tombstones",
     "meta",
     "metadata",
@@ -71,6 +72,10 @@ units = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False, index=True),
+    # The retrieval key when it differs from the text (fact-augmented key expansion);
+    # indexed instead of the text, lexically and densely.
+    sa.Column("key", sa.Text, nullable=True),
+    sa.Column("key_hash", sa.String(64), nullable=True, index=True),
     sa.Column("timestamp", sa.DateTime, nullable=False),
     sa.Column("position", sa.Integer, nullable=False),
     # rowid of the unit's row in the lexical index (SQLite FTS5), when it has one.
@@ -104,6 +109,16 @@ unit_events = sa.Table(
     sa.Index("ix_unit_events_user_start", "user_id", "start"),
 )
 
+# LLM key expansions (facts, keyphrases, summary) of unit texts, cached by (prompt
+# version, model, content hash); purged with the last unit of that content.
+expansions = sa.Table(
+    "expansion_cache",
+    metadata,
+    sa.Column("cache_key", sa.String(64), primary_key=True),
+    sa.Column("content_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
 embeddings = sa.Table(
     "embedding_cache",
     metadata,
@@ -120,3 +135,7 @@ index_tombstones = sa.Table(
     sa.Column("unit_id", sa.String(32), primary_key=True),
     sa.Column("collection", sa.String(128), nullable=False),
 )
+
+# Columns added after their table first shipped: (table, column) created on open by
+# Database when an older file lacks them.
+ADDED_COLUMNS: tuple[tuple[sa.Table, str], ...] = ((units, "key"), (units, "key_hash"))

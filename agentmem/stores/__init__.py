@@ -2,5 +2,7 @@
 
 from .base import Derivation, Store, UnitDraft
 from .episodic import EpisodicStore, decompose, render_turns
+from .expansion import Expansion, KeyExpander, KeyExpansion, purge_expansions
 
-__all__ = ["Derivation", "EpisodicStore", "Store", "UnitDraft", "decompose", "render_turns"]
+__all__ = ["Derivation", "EpisodicStore", "Expansion", "KeyExpander", "KeyExpansion", "Store",
+           "UnitDraft", "decompose", "purge_expansions", "render_turns"]

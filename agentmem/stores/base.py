@@ -14,7 +14,8 @@ __all__ = ["Derivation", "Store", "UnitDraft"]
 
 @dataclass(frozen=True)
 class UnitDraft:
-    """A unit a store wants indexed: its text, time, and the turns behind it."""
+    """A unit a store wants indexed: its text, time, and the turns behind it; ``key``
+    is the text to index instead of ``text`` when it differs (an expanded key)."""
 
     id: str
     kind: str
@@ -22,6 +23,7 @@ class UnitDraft:
     timestamp: datetime
     position: int
     turns: tuple[Turn, ...]
+    key: str | None = None
 
 
 @dataclass(frozen=True)
