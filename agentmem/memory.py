@@ -76,6 +76,22 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _merge_key_rows(fused: list[tuple[str, float]], info: dict[str, tuple[str, str | None]],
+                    dense: dict[str, float], lexical: dict[str, float]
+                    ) -> list[tuple[str, float]]:
+    """Rank merging: each key row counts for its parent unit, which keeps its best
+    place and score (per-retriever scores too)."""
+    merged: dict[str, float] = {}
+    for uid, score in fused:
+        parent = info.get(uid, ("", None))[1] or uid
+        merged.setdefault(parent, score)
+        if parent != uid:
+            for scores in (dense, lexical):
+                if uid in scores:
+                    scores[parent] = max(scores[uid], scores.get(parent, scores[uid]))
+    return list(merged.items())
+
+
 class Memory:
     """Long-term memory for one application, holding any number of users.
 
@@ -262,7 +278,7 @@ class Memory:
             if self.expander is None:
                 self._sync_index()
         if self.expander is not None:
-            self._expand_keys(derivation.new_units)
+            self._expand_keys(user_id, session_id, derivation.new_units)
         return AddResult(
             user_id=user_id,
             session_id=session_id,
@@ -270,10 +286,12 @@ class Memory:
             unit_ids=tuple(d.id for d in derivation.new_units),
         )
 
-    def _expand_keys(self, drafts: Sequence[UnitDraft]) -> None:
+    def _expand_keys(self, user_id: str, session_id: str, drafts: Sequence[UnitDraft]
+                     ) -> None:
         """Fact-augmented keys for new units: the LLM runs outside the write lock; the
-        keys are then stored, re-indexed lexically, and embedded by the index sync. A
-        unit replaced meanwhile (a round completed by a later add) is skipped."""
+        keys are then stored (or, in ``separate`` mode, added as key rows), indexed
+        lexically, and embedded by the index sync. A unit replaced meanwhile (a round
+        completed by a later add) is skipped."""
         assert self.expander is not None and self.keys is not None
         found = self.expander.expand([(d.text, content_hash(d.text), d.timestamp)
                                       for d in drafts])
@@ -282,7 +300,17 @@ class Memory:
         with self._lock:
             if keyed:
                 with self.db.begin() as conn:
-                    self._set_keys(conn, keyed)
+                    alive = set(conn.execute(sa.select(units.c.id).where(
+                        units.c.id.in_(list(keyed)))).scalars())
+                    keyed = {i: k for i, k in keyed.items() if i in alive}
+                    if self.keys.mode != "separate":
+                        self._set_keys(conn, keyed)
+                    else:
+                        self._insert_units(conn, user_id, session_id, self.store.name, [
+                            UnitDraft(id=uuid.uuid4().hex, kind="key", text=keyed[d.id],
+                                      timestamp=d.timestamp, position=d.position,
+                                      turns=d.turns, parent_id=d.id)
+                            for d in drafts if d.id in keyed])
             self._sync_index()
 
     def _set_keys(self, conn: sa.Connection, keyed: dict[str, str]) -> None:
@@ -511,15 +539,20 @@ class Memory:
                 [dense_scores, lex_scores],
                 floors=[min(dense_scores.values(), default=0.0),
                         0.0 if len(lex_scores) < n else min(lex_scores.values())])
-        if (len(rankings) > 1 and self.session_weight) or period is not None:
-            with self.db.connect() as conn:
-                if len(rankings) > 1 and self.session_weight:
-                    fused = session_context(
-                        fused, repo.unit_sessions(conn, [i for i, _ in fused], user_id),
-                        weight=self.session_weight)
-                if period is not None and fused:
-                    inside = repo.units_in_period(conn, user_id, period.widened(WIDEN_DAYS))
-                    fused = move_ahead(fused, lambda f: f[0] in inside)
+        if not fused:
+            return fused, dense_scores, lex_scores
+        with self.db.connect() as conn:
+            info = repo.unit_sessions(conn, [i for i, _ in fused], user_id)
+            if any(parent for _, parent in info.values()):
+                fused = _merge_key_rows(fused, info, dense_scores, lex_scores)
+                info.update(repo.unit_sessions(
+                    conn, [i for i, _ in fused if i not in info], user_id))
+            if len(rankings) > 1 and self.session_weight:
+                fused = session_context(fused, {i: s for i, (s, _) in info.items()},
+                                        weight=self.session_weight)
+            if period is not None:
+                inside = repo.units_in_period(conn, user_id, period.widened(WIDEN_DAYS))
+                fused = move_ahead(fused, lambda f: f[0] in inside)
         return fused, dense_scores, lex_scores
 
     def units(self, user_id: str) -> list[MemoryUnit]:

@@ -78,6 +78,8 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
                       "position": r.position, "turn_ids": links.get(r.id, [])}
             if r.key is not None:  # an expanded retrieval key
                 record["key"] = r.key
+            if r.parent_id is not None:  # a separate key row of that unit
+                record["parent_id"] = r.parent_id
             fh.write(_dump(record) + "\n")
             n += 1
     tmp.replace(path)
@@ -180,7 +182,8 @@ def read_jsonl(path: Path) -> _Records:
                                               field=f"line {line}: timestamp"),
                     position=_field(rec, "position", line, int),
                     turns=tuple(turn_by_id[t] for t in tids),
-                    key=_field(rec, "key", line) if "key" in rec else None)
+                    key=_field(rec, "key", line) if "key" in rec else None,
+                    parent_id=_field(rec, "parent_id", line) if "parent_id" in rec else None)
                 out.units.append((_field(rec, "user_id", line), _field(rec, "session_id", line),
                                   _field(rec, "store", line), draft))
             else:

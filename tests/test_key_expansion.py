@@ -126,3 +126,30 @@ def test_a_database_from_before_keys_gets_the_columns(
     with Memory(path, embedder=embedder) as mem:
         assert mem.search("little guy", user_id="alice", k=1)
         assert mem.units("alice")[0].key is None
+
+
+def test_separate_key_rows_rank_for_their_unit(tmp_path: Path,
+                                               embedder: SentenceTransformerEmbedder) -> None:
+    empty = json.dumps({"facts": [], "keyphrases": [], "summary": ""})
+    stand_in = ScriptedStandInLLM([FACTS, empty])
+    with Memory(tmp_path / "m", embedder=embedder, llm=stand_in,
+                keys=KeyExpansion(parts=("facts", "keyphrases"), mode="separate")) as mem:
+        res = mem.add(PET, user_id="alice", session_id="s1", timestamp="2023-05-20T10:00:00")
+        mem.add([{"role": "user", "content": "The weather is lovely today."}],
+                user_id="alice", session_id="s2", timestamp="2023-05-22T10:00:00")
+        [value, other] = mem.units("alice")  # key rows are not listed as units
+        assert value.id == res.unit_ids[0] and value.key is None
+        assert mem.stats().units == {"round": 2, "key": 1}
+        for mode in ("lexical", "dense", "hybrid"):
+            hits = mem.search("ferret", user_id="alice", k=5, mode=mode)
+            assert hits[0].id == value.id, mode  # the key row's rank, the value's hit
+            assert len({h.id for h in hits}) == len(hits) == (1 if mode == "lexical" else 2)
+        mem.export(tmp_path / "backup.jsonl")
+        # deleting the value deletes its key row
+        mem.delete(value.id)
+        assert mem.stats().units == {"round": 1}
+        assert mem.search("ferret", user_id="alice", k=5, mode="lexical") == []
+    with Memory(embedder=embedder) as other:
+        other.import_(tmp_path / "backup.jsonl")
+        assert other.stats().units == {"round": 2, "key": 1}
+        assert other.search("ferret", user_id="alice", k=1, mode="lexical")[0].id == value.id

@@ -87,9 +87,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="fact-augmented keys: the --llm extracts these parts from each "
                             "unit (comma-separated: facts, keyphrases, summary), indexed "
                             "with the unit (default: none)")
-        p.add_argument("--key-mode", choices=("merge", "replace"), default="merge",
+        p.add_argument("--key-mode", choices=("merge", "replace", "separate"),
+                       default="merge",
                        help="with --keys: expansion text prepended to the unit (merge, "
-                            "default) or instead of it (replace)")
+                            "default), instead of it (replace), or an extra key row whose "
+                            "rank counts for the unit (separate)")
         p.add_argument("--no-time-aware", action="store_true",
                        help="turn off time-aware re-ranking (units dated inside the period "
                             "a question names, relative to its question date, move ahead)")

@@ -188,6 +188,7 @@ def insert_units(
                 "dense_pending": True,
                 "key": getattr(d, "key", None),
                 "key_hash": kh,
+                "parent_id": getattr(d, "parent_id", None),
             }
             for d, h, r, kh in zip(drafts, hashes, lex_rowids,
                                    key_hashes or [None] * len(drafts), strict=True)
@@ -235,12 +236,13 @@ def load_units(
 
 
 def unit_sessions(conn: sa.Connection, unit_ids: Sequence[str], user_id: str
-                  ) -> dict[str, str]:
-    """Session id of each of the user's units among ``unit_ids`` (by primary key)."""
-    found: dict[str, str] = {}
+                  ) -> dict[str, tuple[str, str | None]]:
+    """(session id, parent id) of each of the user's units among ``unit_ids`` (by
+    primary key)."""
+    found: dict[str, tuple[str, str | None]] = {}
     for part in _chunks(list(unit_ids)):
-        found.update((r.id, r.session_id) for r in conn.execute(
-            sa.select(units.c.id, units.c.session_id, units.c.user_id)
+        found.update((r.id, (r.session_id, r.parent_id)) for r in conn.execute(
+            sa.select(units.c.id, units.c.session_id, units.c.parent_id, units.c.user_id)
             .where(units.c.id.in_(part))) if r.user_id == user_id)
     return found
 
@@ -248,15 +250,20 @@ def unit_sessions(conn: sa.Connection, unit_ids: Sequence[str], user_id: str
 def user_unit_ids(conn: sa.Connection, user_id: str) -> list[str]:
     """Ids of a user's units in conversation order (time, session, position)."""
     return list(conn.execute(
-        sa.select(units.c.id).where(units.c.user_id == user_id)
+        sa.select(units.c.id).where(units.c.user_id == user_id, units.c.parent_id.is_(None))
         .order_by(units.c.timestamp, units.c.session_id, units.c.position, units.c.id)
     ).scalars())
 
 
 def delete_units(conn: sa.Connection, unit_ids: Sequence[str]) -> list[DeletedUnit]:
-    """Delete units and their turn links (not the turns). Returns what indexes must drop."""
+    """Delete units, their key rows and their turn links (not the turns). Returns what
+    indexes must drop."""
+    ids = list(dict.fromkeys(unit_ids))
+    for part in _chunks(list(ids)):
+        ids += [c for c in conn.execute(sa.select(units.c.id).where(
+            units.c.parent_id.in_(part))).scalars() if c not in ids]
     gone: list[DeletedUnit] = []
-    for part in _chunks(list(unit_ids)):
+    for part in _chunks(ids):
         rows = conn.execute(
             sa.select(units.c.id, units.c.user_id, units.c.store, units.c.lex_rowid,
                       units.c.content_hash, units.c.key_hash).where(units.c.id.in_(part))
@@ -281,12 +288,14 @@ def insert_unit_events(conn: sa.Connection, user_id: str,
 def units_in_period(conn: sa.Connection, user_id: str, period: TimeRange) -> set[str]:
     """Ids of the user's units dated inside ``period``, by their own timestamp or by an
     event in their text."""
-    by_time = conn.execute(sa.select(units.c.id).where(
+    by_time = conn.execute(sa.select(sa.func.coalesce(units.c.parent_id, units.c.id)).where(
         units.c.user_id == user_id, units.c.timestamp >= period.start,
         units.c.timestamp <= period.end)).scalars()
-    by_event = conn.execute(sa.select(unit_events.c.unit_id).where(
-        unit_events.c.user_id == user_id, unit_events.c.start <= period.end,
-        unit_events.c.end >= period.start)).scalars()
+    by_event = conn.execute(
+        sa.select(sa.func.coalesce(units.c.parent_id, units.c.id))
+        .join(units, units.c.id == unit_events.c.unit_id)
+        .where(unit_events.c.user_id == user_id, unit_events.c.start <= period.end,
+               unit_events.c.end >= period.start)).scalars()
     return {*by_time, *by_event}
 
 

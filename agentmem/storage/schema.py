@@ -76,6 +76,9 @@ units = sa.Table(
     # indexed instead of the text, lexically and densely.
     sa.Column("key", sa.Text, nullable=True),
     sa.Column("key_hash", sa.String(64), nullable=True, index=True),
+    # Set on a separate key row (kind "key"): the unit it stands for. Search merges a
+    # key's rank into its parent's; listing, export order and deletion follow parents.
+    sa.Column("parent_id", sa.String(32), nullable=True, index=True),
     sa.Column("timestamp", sa.DateTime, nullable=False),
     sa.Column("position", sa.Integer, nullable=False),
     # rowid of the unit's row in the lexical index (SQLite FTS5), when it has one.
@@ -138,4 +141,5 @@ index_tombstones = sa.Table(
 
 # Columns added after their table first shipped: (table, column) created on open by
 # Database when an older file lacks them.
-ADDED_COLUMNS: tuple[tuple[sa.Table, str], ...] = ((units, "key"), (units, "key_hash"))
+ADDED_COLUMNS: tuple[tuple[sa.Table, str], ...] = (
+    (units, "key"), (units, "key_hash"), (units, "parent_id"))

@@ -15,7 +15,8 @@ __all__ = ["Derivation", "Store", "UnitDraft"]
 @dataclass(frozen=True)
 class UnitDraft:
     """A unit a store wants indexed: its text, time, and the turns behind it; ``key``
-    is the text to index instead of ``text`` when it differs (an expanded key)."""
+    is the text to index instead of ``text`` when it differs (an expanded key);
+    ``parent_id`` marks a separate key row standing for another unit."""
 
     id: str
     kind: str
@@ -24,6 +25,7 @@ class UnitDraft:
     position: int
     turns: tuple[Turn, ...]
     key: str | None = None
+    parent_id: str | None = None
 
 
 @dataclass(frozen=True)

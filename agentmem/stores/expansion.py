@@ -5,7 +5,9 @@ key used for retrieval is built from them and the value.
 Key modes (:class:`KeyExpansion`):
 
 - ``merge`` — the expansion text, then the value (the paper's best: "key merging");
-- ``replace`` — the expansion text alone.
+- ``replace`` — the expansion text alone;
+- ``separate`` — the value keeps its own key and the expansion text becomes an extra
+  key row pointing at it ("rank merging": a value ranks where its best row ranks).
 
 Extraction is batched through the LLM layer (one request per value, a JSON schema) and
 cached in SQL by (content hash, prompt version, model), so a value is read once. A
@@ -37,7 +39,7 @@ log = logging.getLogger("agentmem")
 
 PROMPT_VERSION = "1"
 KEY_PARTS: tuple[str, ...] = ("facts", "keyphrases", "summary")
-KEY_MODES: tuple[str, ...] = ("merge", "replace")
+KEY_MODES: tuple[str, ...] = ("merge", "replace", "separate")
 EXPANSION_SCHEMA = {
     "type": "object",
     "properties": {
@@ -85,7 +87,8 @@ class Expansion:
 @dataclass(frozen=True)
 class KeyExpansion:
     """How retrieval keys are expanded: which ``parts`` of the extraction (``facts``,
-    ``keyphrases``, ``summary``) and the key ``mode`` (``merge`` or ``replace``)."""
+    ``keyphrases``, ``summary``) and the key ``mode`` (``merge``, ``replace`` or
+    ``separate``)."""
 
     parts: tuple[str, ...] = ("facts",)
     mode: str = "merge"
@@ -100,12 +103,12 @@ class KeyExpansion:
             raise ConfigError(f"max_tokens: must be an int >= 16, got {self.max_tokens!r}")
 
     def key(self, value: str, expansion: Expansion | None) -> str | None:
-        """The retrieval key for ``value``, or None when it is the value itself (no
-        expansion, or an empty one)."""
+        """The retrieval key for ``value`` (for ``separate``: the extra row's text), or
+        None when there is none (no expansion, or an empty one)."""
         extra = expansion.text(self.parts) if expansion is not None else ""
         if not extra:
             return None
-        return extra if self.mode == "replace" else f"{extra}\n{value}"
+        return f"{extra}\n{value}" if self.mode == "merge" else extra
 
 
 def _cache_key(content_hash: str, model: str) -> str:
