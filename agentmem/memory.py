@@ -76,14 +76,24 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _merge_key_rows(fused: list[tuple[str, float]], info: dict[str, tuple[str, str | None]],
+def _kinds(kinds: Sequence[str] | None) -> frozenset[str] | None:
+    if kinds is None:
+        return None
+    if isinstance(kinds, str) or not all(isinstance(k, str) for k in kinds) or not kinds:
+        raise InvalidInput("kinds", f"must be a non-empty list of unit kinds, got {kinds!r}")
+    return frozenset(kinds)
+
+
+def _merge_key_rows(fused: list[tuple[str, float]], info: dict[str, repo.UnitInfo],
                     dense: dict[str, float], lexical: dict[str, float]
                     ) -> list[tuple[str, float]]:
     """Rank merging: each key row counts for its parent unit, which keeps its best
     place and score (per-retriever scores too)."""
     merged: dict[str, float] = {}
     for uid, score in fused:
-        parent = info.get(uid, ("", None))[1] or uid
+        row = info.get(uid)
+        parent = row.parent_id if row is not None and row.is_key_row and row.parent_id \
+            else uid
         merged.setdefault(parent, score)
         if parent != uid:
             for scores in (dense, lexical):
@@ -303,14 +313,17 @@ class Memory:
                     alive = set(conn.execute(sa.select(units.c.id).where(
                         units.c.id.in_(list(keyed)))).scalars())
                     keyed = {i: k for i, k in keyed.items() if i in alive}
-                    if self.keys.mode != "separate":
+                    if self.keys.mode in ("merge", "replace"):
                         self._set_keys(conn, keyed)
-                    else:
+                    else:  # separate: one key row per unit; values: one unit per fact
+                        kind = "key" if self.keys.mode == "separate" else "fact"
                         self._insert_units(conn, user_id, session_id, self.store.name, [
-                            UnitDraft(id=uuid.uuid4().hex, kind="key", text=keyed[d.id],
+                            UnitDraft(id=uuid.uuid4().hex, kind=kind, text=text,
                                       timestamp=d.timestamp, position=d.position,
                                       turns=d.turns, parent_id=d.id)
-                            for d in drafts if d.id in keyed])
+                            for d in drafts if d.id in keyed
+                            for text in (keyed[d.id].split("\n") if kind == "fact"
+                                         else [keyed[d.id]])])
             self._sync_index()
 
     def _set_keys(self, conn: sa.Connection, keyed: dict[str, str]) -> None:
@@ -445,6 +458,7 @@ class Memory:
         now: str | datetime | None = None,
         question_date: str | datetime | None = None,
         time_aware: bool = True,
+        kinds: Sequence[str] | None = None,
     ) -> list[Hit]:
         """The ``k`` units of ``user_id`` most relevant to ``query``, best first.
 
@@ -458,12 +472,17 @@ class Memory:
         (±2 days) — by their timestamp or a date their text mentions — move ahead of the
         rest, in the same relative order; none is dropped. ``time_aware=False`` turns
         this off. Ranking order is then the authority; ``score`` stays the fused score.
+
+        ``kinds`` keeps only units of these kinds (e.g. ``("fact",)`` to search the
+        extracted facts alone); it filters the retrievers' candidates, so raise
+        ``candidates`` when the kind is rare.
         """
         k = check_positive_int(k, "k")
         ranking = self._ranking(query, user_id=user_id, mode=mode,
                                 n=max(k, self.candidates if candidates is None
                                       else check_positive_int(candidates, "candidates")),
-                                period=self._period(query, now, question_date, time_aware))
+                                period=self._period(query, now, question_date, time_aware),
+                                kinds=_kinds(kinds))
         user_id = check_id(user_id, "user_id")
         fused, dense_scores, lex_scores = ranking
         hits: list[Hit] = []
@@ -480,8 +499,8 @@ class Memory:
 
     def rank(self, query: str, *, user_id: str, mode: str = "hybrid",
              candidates: int | None = None, now: str | datetime | None = None,
-             question_date: str | datetime | None = None, time_aware: bool = True
-             ) -> list[tuple[str, float]]:
+             question_date: str | datetime | None = None, time_aware: bool = True,
+             kinds: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """Unit ids of ``user_id`` with their fused scores, best first, without loading
         the units: the ranking :meth:`search` reads from (same options). Each retriever
         contributes ``candidates`` (default: the memory's setting); an id may name a
@@ -489,7 +508,8 @@ class Memory:
         n = self.candidates if candidates is None else check_positive_int(
             candidates, "candidates")
         return self._ranking(query, user_id=user_id, mode=mode, n=n,
-                             period=self._period(query, now, question_date, time_aware))[0]
+                             period=self._period(query, now, question_date, time_aware),
+                             kinds=_kinds(kinds))[0]
 
     @staticmethod
     def _period(query: str, now: str | datetime | None, question_date: str | datetime | None,
@@ -506,7 +526,7 @@ class Memory:
         return question_time_range(query, anchor)
 
     def _ranking(self, query: str, *, user_id: str, mode: str, n: int,
-                 period: TimeRange | None = None
+                 period: TimeRange | None = None, kinds: frozenset[str] | None = None
                  ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float]]:
         self._check_open()
         query = check_text(query, "query")
@@ -542,13 +562,15 @@ class Memory:
         if not fused:
             return fused, dense_scores, lex_scores
         with self.db.connect() as conn:
-            info = repo.unit_sessions(conn, [i for i, _ in fused], user_id)
-            if any(parent for _, parent in info.values()):
+            info = repo.unit_info(conn, [i for i, _ in fused], user_id)
+            if any(x.is_key_row for x in info.values()):
                 fused = _merge_key_rows(fused, info, dense_scores, lex_scores)
-                info.update(repo.unit_sessions(
+                info.update(repo.unit_info(
                     conn, [i for i, _ in fused if i not in info], user_id))
+            if kinds is not None:
+                fused = [f for f in fused if f[0] in info and info[f[0]].kind in kinds]
             if len(rankings) > 1 and self.session_weight:
-                fused = session_context(fused, {i: s for i, (s, _) in info.items()},
+                fused = session_context(fused, {i: x.session_id for i, x in info.items()},
                                         weight=self.session_weight)
             if period is not None:
                 inside = repo.units_in_period(conn, user_id, period.widened(WIDEN_DAYS))
@@ -668,15 +690,19 @@ class Memory:
     def delete(self, id: str) -> None:
         """Delete a memory unit and the turns it holds, from SQL, the lexical index,
         the dense index and the embedding cache; no trace of the text stays on disk.
-        Other units built from the same turns are deleted too. Raises :class:`NotFound`."""
+        Other units built from the same turns are deleted too. A unit derived from
+        another (an extracted fact, a key row) is deleted alone: the conversation it
+        came from stays. Raises :class:`NotFound`."""
         self._check_open()
         id = check_id(id, "id")
         with self._lock:
             with self.db.begin() as conn:
-                turn_ids = list(conn.execute(
-                    sa.select(unit_turns.c.turn_id).where(unit_turns.c.unit_id == id)).scalars())
-                if conn.execute(sa.select(units.c.id).where(units.c.id == id)).first() is None:
+                row = conn.execute(sa.select(units.c.id, units.c.parent_id)
+                                   .where(units.c.id == id)).first()
+                if row is None:
                     raise NotFound(f"no memory unit with id {id!r}")
+                turn_ids = [] if row.parent_id else list(conn.execute(
+                    sa.select(unit_turns.c.turn_id).where(unit_turns.c.unit_id == id)).scalars())
                 linked = set(conn.execute(sa.select(unit_turns.c.unit_id).where(
                     unit_turns.c.turn_id.in_(turn_ids))).scalars()) if turn_ids else set()
                 gone = self._drop_units(conn, sorted(linked | {id}))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmem import ConfigError, Memory, SentenceTransformerEmbedder
+from agentmem import ConfigError, InvalidInput, Memory, SentenceTransformerEmbedder
 from agentmem.llm import BaseLLM, Completion, LLMRequest
 from agentmem.stores import Expansion, KeyExpansion
 
@@ -153,3 +153,25 @@ def test_separate_key_rows_rank_for_their_unit(tmp_path: Path,
         other.import_(tmp_path / "backup.jsonl")
         assert other.stats().units == {"round": 2, "key": 1}
         assert other.search("ferret", user_id="alice", k=1, mode="lexical")[0].id == value.id
+
+
+def test_user_facts_as_values(embedder: SentenceTransformerEmbedder) -> None:
+    two = json.dumps({"facts": ["Alice adopted a ferret named Pip.",
+                                "Alice wanted a pet for a long time."],
+                      "keyphrases": [], "summary": ""})
+    with Memory(embedder=embedder, llm=ScriptedStandInLLM([two]),
+                keys=KeyExpansion(mode="values")) as mem:
+        res = mem.add(PET, user_id="alice", session_id="s1", timestamp="2023-05-20T10:00:00")
+        listed = mem.units("alice")
+        assert sorted(u.kind for u in listed) == ["fact", "fact", "round"]
+        hits = mem.search("ferret name", user_id="alice", k=5, kinds=["fact"])
+        assert [h.kind for h in hits] == ["fact", "fact"]
+        assert hits[0].text == "Alice adopted a ferret named Pip."
+        assert hits[0].turns == mem.get(res.unit_ids[0]).turns  # the source's turns
+        assert {h.kind for h in mem.search("ferret", user_id="alice", k=5)} == {"fact", "round"}
+        with pytest.raises(InvalidInput, match="kinds"):
+            mem.search("ferret", user_id="alice", kinds="fact")
+        mem.delete(hits[1].id)  # a fact alone: the conversation stays
+        assert sorted(u.kind for u in mem.units("alice")) == ["fact", "round"]
+        mem.delete(res.unit_ids[0])  # the source goes, and its facts with it
+        assert mem.units("alice") == [] and mem.stats().units == {}

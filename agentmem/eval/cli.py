@@ -87,11 +87,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="fact-augmented keys: the --llm extracts these parts from each "
                             "unit (comma-separated: facts, keyphrases, summary), indexed "
                             "with the unit (default: none)")
-        p.add_argument("--key-mode", choices=("merge", "replace", "separate"),
+        p.add_argument("--key-mode", choices=("merge", "replace", "separate", "values"),
                        default="merge",
                        help="with --keys: expansion text prepended to the unit (merge, "
-                            "default), instead of it (replace), or an extra key row whose "
-                            "rank counts for the unit (separate)")
+                            "default), instead of it (replace), an extra key row whose "
+                            "rank counts for the unit (separate), or each fact a unit of "
+                            "its own, kind 'fact' (values)")
+        p.add_argument("--kinds", metavar="KINDS",
+                       help="rank only units of these kinds (comma-separated), e.g. 'fact' "
+                            "for user facts as the only values (with --key-mode values)")
         p.add_argument("--no-time-aware", action="store_true",
                        help="turn off time-aware re-ranking (units dated inside the period "
                             "a question names, relative to its question date, move ahead)")
@@ -133,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             retrieval_only=args.retrieval_only, reader_max_tokens=args.reader_max_tokens,
             chain_of_note=not args.no_chain_of_note, batch_size=args.batch_size,
             time_aware=not args.no_time_aware, fusion=args.fusion,
-            session_weight=args.session_weight, keys=args.keys, key_mode=args.key_mode)
+            session_weight=args.session_weight, keys=args.keys, key_mode=args.key_mode,
+            kinds=args.kinds)
         if not args.retrieval_only and args.llm is None:
             print("error: QA mode needs --llm SPEC (or pass --retrieval-only)", file=sys.stderr)
             return 2

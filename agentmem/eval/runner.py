@@ -52,6 +52,7 @@ class RunConfig:
     session_weight: float = 1.0
     keys: str | None = None
     key_mode: str = "merge"
+    kinds: str | None = None
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
@@ -75,7 +76,8 @@ class RunConfig:
         baseline, which has no search modes)."""
         values = asdict(self)
         if self.retriever == "bm25":
-            for key in ("mode", "time_aware", "fusion", "session_weight", "keys", "key_mode"):
+            for key in ("mode", "time_aware", "fusion", "session_weight", "keys", "key_mode",
+                        "kinds"):
                 values[key] = None
         return values
 
@@ -215,6 +217,7 @@ class _MemoryRanker:
                  state: RunState, llm: LLM | None = None) -> None:
         self.mode = config.mode
         self.time_aware = config.time_aware
+        self.kinds = config.kinds.split(",") if config.kinds else None
         keys = (KeyExpansion(parts=tuple(config.keys.split(",")), mode=config.key_mode)
                 if config.keys else None)
         self.mem = Memory(embedder=embedder, granularity=config.granularity,
@@ -240,12 +243,13 @@ class _MemoryRanker:
             return []
         ranked = self.mem.rank(question.question, user_id=_EVAL_USER, mode=self.mode,
                                candidates=len(self.units), time_aware=self.time_aware,
-                               question_date=question.question_date)
+                               question_date=question.question_date, kinds=self.kinds)
         order = [i for i, _ in ranked if i in self.units]
         # Lexical search returns only units sharing a word with the question: the rest
         # follow in conversation order, so the whole corpus is always ranked.
         seen = set(order)
-        order += [i for i in self.units if i not in seen]
+        order += [i for i in self.units if i not in seen and (
+            self.kinds is None or self.units[i].kind in self.kinds)]
         return [self.units[i] for i in order]
 
     def close(self) -> None:

@@ -16,7 +16,12 @@ import sqlalchemy as sa
 from ..types import MemoryUnit, TimeRange, Turn
 from .schema import index_tombstones, sessions, turns, unit_events, unit_turns, units, users
 
+KEY_KIND = "key"
+
 __all__ = [
+    "KEY_KIND",
+    "UnitInfo",
+    "unit_info",
     "DeletedUnit",
     "delete_turns",
     "delete_units",
@@ -235,22 +240,38 @@ def load_units(
     return found
 
 
-def unit_sessions(conn: sa.Connection, unit_ids: Sequence[str], user_id: str
-                  ) -> dict[str, tuple[str, str | None]]:
-    """(session id, parent id) of each of the user's units among ``unit_ids`` (by
+@dataclass(frozen=True)
+class UnitInfo:
+    """What ranking needs to know of a candidate unit."""
+
+    session_id: str
+    kind: str
+    parent_id: str | None
+
+    @property
+    def is_key_row(self) -> bool:
+        """A separate key row: its rank counts for its parent."""
+        return self.parent_id is not None and self.kind == KEY_KIND
+
+
+def unit_info(conn: sa.Connection, unit_ids: Sequence[str], user_id: str
+              ) -> dict[str, UnitInfo]:
+    """Session, kind and parent of each of the user's units among ``unit_ids`` (by
     primary key)."""
-    found: dict[str, tuple[str, str | None]] = {}
+    found: dict[str, UnitInfo] = {}
     for part in _chunks(list(unit_ids)):
-        found.update((r.id, (r.session_id, r.parent_id)) for r in conn.execute(
-            sa.select(units.c.id, units.c.session_id, units.c.parent_id, units.c.user_id)
-            .where(units.c.id.in_(part))) if r.user_id == user_id)
+        found.update((r.id, UnitInfo(r.session_id, r.kind, r.parent_id)) for r in conn.execute(
+            sa.select(units.c.id, units.c.session_id, units.c.kind, units.c.parent_id,
+                      units.c.user_id).where(units.c.id.in_(part))) if r.user_id == user_id)
     return found
 
 
 def user_unit_ids(conn: sa.Connection, user_id: str) -> list[str]:
-    """Ids of a user's units in conversation order (time, session, position)."""
+    """Ids of a user's units in conversation order (time, session, position); key rows
+    are left out (they stand for their parent)."""
     return list(conn.execute(
-        sa.select(units.c.id).where(units.c.user_id == user_id, units.c.parent_id.is_(None))
+        sa.select(units.c.id).where(units.c.user_id == user_id,
+                                    sa.or_(units.c.parent_id.is_(None), units.c.kind != KEY_KIND))
         .order_by(units.c.timestamp, units.c.session_id, units.c.position, units.c.id)
     ).scalars())
 
@@ -288,12 +309,12 @@ def insert_unit_events(conn: sa.Connection, user_id: str,
 def units_in_period(conn: sa.Connection, user_id: str, period: TimeRange) -> set[str]:
     """Ids of the user's units dated inside ``period``, by their own timestamp or by an
     event in their text."""
-    by_time = conn.execute(sa.select(sa.func.coalesce(units.c.parent_id, units.c.id)).where(
+    own_or_parent = sa.case((units.c.kind == KEY_KIND, units.c.parent_id), else_=units.c.id)
+    by_time = conn.execute(sa.select(own_or_parent).where(
         units.c.user_id == user_id, units.c.timestamp >= period.start,
         units.c.timestamp <= period.end)).scalars()
     by_event = conn.execute(
-        sa.select(sa.func.coalesce(units.c.parent_id, units.c.id))
-        .join(units, units.c.id == unit_events.c.unit_id)
+        sa.select(own_or_parent).join(units, units.c.id == unit_events.c.unit_id)
         .where(unit_events.c.user_id == user_id, unit_events.c.start <= period.end,
                unit_events.c.end >= period.start)).scalars()
     return {*by_time, *by_event}

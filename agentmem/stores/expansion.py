@@ -7,7 +7,10 @@ Key modes (:class:`KeyExpansion`):
 - ``merge`` — the expansion text, then the value (the paper's best: "key merging");
 - ``replace`` — the expansion text alone;
 - ``separate`` — the value keeps its own key and the expansion text becomes an extra
-  key row pointing at it ("rank merging": a value ranks where its best row ranks).
+  key row pointing at it ("rank merging": a value ranks where its best row ranks);
+- ``values`` — user facts as values: each extracted fact (or keyphrase list, or
+  summary) becomes a unit of kind ``fact`` of its own, holding its source's turns;
+  ``Memory.search(kinds=["fact"])`` searches them alone.
 
 Extraction is batched through the LLM layer (one request per value, a JSON schema) and
 cached in SQL by (content hash, prompt version, model), so a value is read once. A
@@ -39,7 +42,7 @@ log = logging.getLogger("agentmem")
 
 PROMPT_VERSION = "1"
 KEY_PARTS: tuple[str, ...] = ("facts", "keyphrases", "summary")
-KEY_MODES: tuple[str, ...] = ("merge", "replace", "separate")
+KEY_MODES: tuple[str, ...] = ("merge", "replace", "separate", "values")
 EXPANSION_SCHEMA = {
     "type": "object",
     "properties": {
@@ -81,14 +84,14 @@ class Expansion:
                 pieces.append("; ".join(self.keyphrases))
             elif part == "summary" and self.summary:
                 pieces.append(self.summary)
-        return "\n".join(p.strip() for p in pieces if p.strip())
+        return "\n".join(" ".join(p.split()) for p in pieces if p.strip())
 
 
 @dataclass(frozen=True)
 class KeyExpansion:
     """How retrieval keys are expanded: which ``parts`` of the extraction (``facts``,
-    ``keyphrases``, ``summary``) and the key ``mode`` (``merge``, ``replace`` or
-    ``separate``)."""
+    ``keyphrases``, ``summary``) and the key ``mode`` (``merge``, ``replace``,
+    ``separate`` or ``values``)."""
 
     parts: tuple[str, ...] = ("facts",)
     mode: str = "merge"
@@ -103,8 +106,9 @@ class KeyExpansion:
             raise ConfigError(f"max_tokens: must be an int >= 16, got {self.max_tokens!r}")
 
     def key(self, value: str, expansion: Expansion | None) -> str | None:
-        """The retrieval key for ``value`` (for ``separate``: the extra row's text), or
-        None when there is none (no expansion, or an empty one)."""
+        """The retrieval key for ``value`` (``separate``: the extra row's text;
+        ``values``: the facts, one per line), or None when there is none (no expansion,
+        or an empty one)."""
         extra = expansion.text(self.parts) if expansion is not None else ""
         if not extra:
             return None
