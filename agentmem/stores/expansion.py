@@ -40,15 +40,19 @@ __all__ = ["EXPANSION_SCHEMA", "KEY_MODES", "KEY_PARTS", "PROMPT_VERSION", "Expa
 
 log = logging.getLogger("agentmem")
 
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"
 KEY_PARTS: tuple[str, ...] = ("facts", "keyphrases", "summary")
 KEY_MODES: tuple[str, ...] = ("merge", "replace", "separate", "values")
 EXPANSION_SCHEMA = {
     "type": "object",
     "properties": {
-        "facts": {"type": "array", "maxItems": 12, "items": {"type": "string"}},
-        "keyphrases": {"type": "array", "maxItems": 12, "items": {"type": "string"}},
-        "summary": {"type": "string"},
+        # bounded, so that a small model that starts repeating itself still ends its
+        # JSON within max_tokens instead of being cut off mid-string
+        "facts": {"type": "array", "maxItems": 8,
+                  "items": {"type": "string", "maxLength": 160}},
+        "keyphrases": {"type": "array", "maxItems": 8,
+                       "items": {"type": "string", "maxLength": 60}},
+        "summary": {"type": "string", "maxLength": 240},
     },
     "required": ["facts", "keyphrases", "summary"],
     "additionalProperties": False,
