@@ -303,8 +303,14 @@ class Memory:
         lexically, and embedded by the index sync. A unit replaced meanwhile (a round
         completed by a later add) is skipped."""
         assert self.expander is not None and self.keys is not None
-        found = self.expander.expand([(d.text, content_hash(d.text), d.timestamp)
-                                      for d in drafts])
+        try:
+            found = self.expander.expand([(d.text, content_hash(d.text), d.timestamp)
+                                          for d in drafts])
+        except Exception as exc:  # a broken LLM never aborts an ingestion
+            log.warning("key expansion failed for %d units (indexed without it): %r",
+                        len(drafts), exc)
+            self.expander.failures += len(drafts)
+            found = [None] * len(drafts)
         keyed = {d.id: key for d, e in zip(drafts, found, strict=True)
                  if (key := self.keys.key(d.text, e)) is not None}
         with self._lock:

@@ -175,3 +175,21 @@ def test_user_facts_as_values(embedder: SentenceTransformerEmbedder) -> None:
         assert sorted(u.kind for u in mem.units("alice")) == ["fact", "round"]
         mem.delete(res.unit_ids[0])  # the source goes, and its facts with it
         assert mem.units("alice") == [] and mem.stats().units == {}
+
+
+class _BrokenStandIn(BaseLLM):
+    """A scripted stand-in whose every call raises a non-LLM error (a buggy backend)."""
+
+    name = "broken-stand-in"
+
+    def _generate(self, requests: Sequence[LLMRequest]) -> list[Completion]:
+        raise RuntimeError("backend bug")
+
+
+def test_a_crashing_llm_never_aborts_an_ingestion(embedder: SentenceTransformerEmbedder
+                                                   ) -> None:
+    with Memory(embedder=embedder, llm=_BrokenStandIn(), keys=KeyExpansion()) as mem:
+        res = mem.add(PET, user_id="alice", session_id="s1", timestamp="2023-05-20T10:00:00")
+        assert mem.expander is not None and mem.expander.failures == 1
+        assert mem.stats().pending_index_repairs == 0
+        assert mem.search("little guy", user_id="alice", k=1)[0].id == res.unit_ids[0]
