@@ -257,6 +257,11 @@ def test_cli_reports_bad_data_before_any_work(tmp_path: Path,
     err = capsys.readouterr().err
     assert code == 2 and "haystack_sessions[0][1].content" in err
     assert "not a model folder" not in err
+    code = main(["longmemeval", "--data", str(path), "--out", str(out), "--retrieval-only",
+                 "--keys", "facts"])
+    assert code == 2 and "--keys needs --llm" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="parts"):
+        RunConfig("longmemeval", keys="facts,gist")
 
 
 def test_cli_help_explains_options(capsys: pytest.CaptureFixture[str]) -> None:
