@@ -76,6 +76,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _dated_events(text: str, key: str | None, when: datetime) -> list[TimeRange]:
+    """The dates a unit's text and its expanded key mention, each once."""
+    found = find_time_ranges(text, when) + (find_time_ranges(key, when) if key else [])
+    return list({(r.start, r.end): r for r in found}.values())
+
+
 def _kinds(kinds: Sequence[str] | None) -> frozenset[str] | None:
     if kinds is None:
         return None
@@ -333,8 +339,17 @@ class Memory:
             self._sync_index()
 
     def _set_keys(self, conn: sa.Connection, keyed: dict[str, str]) -> None:
-        rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.lex_rowid)
+        """Store expanded keys, re-index them lexically, queue them for embedding, and
+        add the dates the keys mention (an extracted fact may spell out a date) to the
+        units' events."""
+        rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.lex_rowid,
+                                      units.c.text, units.c.timestamp)
                             .where(units.c.id.in_(list(keyed)))).all()
+        for r in rows:
+            known = {(e.start, e.end) for e in find_time_ranges(r.text, r.timestamp)}
+            repo.insert_unit_events(conn, r.user_id, [
+                (r.id, e) for e in _dated_events(keyed[r.id], None, r.timestamp)
+                if (e.start, e.end) not in known])
         rowids: list[int | None] = [None] * len(rows)
         if self.lexical:
             self.lexical.delete(conn, [r.lex_rowid for r in rows if r.lex_rowid is not None])
@@ -356,7 +371,7 @@ class Memory:
                           key_hashes=[content_hash(d.key) if d.key else None for d in drafts],
                           lex_rowids=rowids)
         repo.insert_unit_events(conn, user_id, [
-            (d.id, r) for d in drafts for r in find_time_ranges(d.text, d.timestamp)])
+            (d.id, r) for d in drafts for r in _dated_events(d.text, d.key, d.timestamp)])
 
     def _drop_units(self, conn: sa.Connection, unit_ids: Sequence[str]) -> list[repo.DeletedUnit]:
         """Delete units in SQL and the lexical index; queue their vectors for removal."""
@@ -444,10 +459,11 @@ class Memory:
         with self.db.begin() as conn:
             conn.execute(sa.delete(unit_events))
             rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.text,
-                                          units.c.timestamp)).all()
+                                          units.c.key, units.c.timestamp)).all()
             by_user: dict[str, list[tuple[str, TimeRange]]] = defaultdict(list)
             for r in rows:
-                by_user[r.user_id] += [(r.id, e) for e in find_time_ranges(r.text, r.timestamp)]
+                by_user[r.user_id] += [(r.id, e)
+                                       for e in _dated_events(r.text, r.key, r.timestamp)]
             for user, events in by_user.items():
                 repo.insert_unit_events(conn, user, events)
 

@@ -193,3 +193,22 @@ def test_a_crashing_llm_never_aborts_an_ingestion(embedder: SentenceTransformerE
         assert mem.expander is not None and mem.expander.failures == 1
         assert mem.stats().pending_index_repairs == 0
         assert mem.search("little guy", user_id="alice", k=1)[0].id == res.unit_ids[0]
+
+
+def test_dates_in_extracted_facts_date_the_unit(embedder: SentenceTransformerEmbedder
+                                                ) -> None:
+    dated = json.dumps({"facts": ["Alice adopted Pip on 2023-04-02."], "keyphrases": [],
+                        "summary": ""})
+    empty = json.dumps({"facts": [], "keyphrases": [], "summary": ""})
+    with Memory(embedder=embedder, llm=ScriptedStandInLLM([dated, empty]),
+                keys=KeyExpansion()) as mem:
+        res = mem.add(PET, user_id="alice", session_id="s1", timestamp="2023-05-20T10:00:00")
+        mem.add([{"role": "user", "content": "How lovely the weather was today!"}],
+                user_id="alice", session_id="s2", timestamp="2023-05-22T10:00:00")
+        query = "How was the weather in early April 2023?"
+        plain = mem.search(query, user_id="alice", k=2, time_aware=False)
+        assert plain[0].session_id == "s2"  # the weather talk matches the words best
+        for _ in range(2):  # the fact's date puts the pet unit in the period; reindex keeps it
+            hits = mem.search(query, user_id="alice", k=2, now="2023-06-01T10:00:00")
+            assert hits[0].id == res.unit_ids[0]
+            mem.reindex()
