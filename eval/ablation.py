@@ -30,7 +30,7 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("round, hybrid score fusion + session context, time-aware (default)", {}),
     ("round, same, time-aware off", {"time_aware": False}),
     ("round, score fusion, no session context", {"session_weight": 0.0}),
-    ("round, RRF, no session context (previous default)", {"fusion": "rrf",
+    ("round, RRF, no session context (the earlier fusion)", {"fusion": "rrf",
                                                            "session_weight": 0.0}),
     ("turn, default ranking", {"granularity": "turn"}),
     ("session, default ranking", {"granularity": "session"}),
