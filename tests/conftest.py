@@ -4,7 +4,7 @@ all-MiniLM-L6-v2 embedder (loaded once per test session)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from agentmem import Memory, SentenceTransformerEmbedder
+from agentmem.llm import BaseLLM, Completion, LLMRequest
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +29,30 @@ def mem(embedder: SentenceTransformerEmbedder) -> Iterator[Memory]:
 @pytest.fixture
 def mem_path(tmp_path: Path) -> Path:
     return tmp_path / "memdata"
+
+
+class ScriptedStandInLLM(BaseLLM):
+    """A scripted stand-in, not a model: replays ``replies`` in order (10 prompt and 5
+    completion tokens each) and records the requests it was given. With ``fail`` every
+    item fails with that error; an exhausted script answers with an error item."""
+
+    name = "scripted-stand-in"
+
+    def __init__(self, replies: Sequence[str], *, fail: str | None = None) -> None:
+        self.replies = list(replies)
+        self.fail = fail
+        self.seen: list[LLMRequest] = []
+
+    def _generate(self, requests: Sequence[LLMRequest]) -> list[Completion]:
+        self.seen.extend(requests)
+        out = []
+        for _ in requests:
+            if self.fail is not None or not self.replies:
+                out.append(Completion(text="", error=self.fail or "script exhausted"))
+            else:
+                out.append(Completion(text=self.replies.pop(0), prompt_tokens=10,
+                                      completion_tokens=5))
+        return out
 
 
 def conversation() -> list[tuple[str, str, list[dict[str, str]]]]:

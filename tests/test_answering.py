@@ -5,30 +5,12 @@ test_vllm_engine.py answers with the real small model."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime
 
 import pytest
+from conftest import ScriptedStandInLLM
 
 from agentmem import ConfigError, InvalidInput, Memory, SentenceTransformerEmbedder
-from agentmem.llm import BaseLLM, Completion, LLMRequest
-
-
-class ScriptedStandInLLM(BaseLLM):
-    """A scripted stand-in, not a model: replays ``replies`` and records requests."""
-
-    name = "scripted-stand-in"
-
-    def __init__(self, replies: Sequence[str], fail: bool = False) -> None:
-        self.replies = list(replies)
-        self.fail = fail
-        self.seen: list[LLMRequest] = []
-
-    def _generate(self, requests: Sequence[LLMRequest]) -> list[Completion]:
-        self.seen.extend(requests)
-        if self.fail:
-            return [Completion(text="", error="server said no") for _ in requests]
-        return [Completion(text=self.replies.pop(0)) for _ in requests]
 
 
 def concerts(mem: Memory) -> None:
@@ -102,7 +84,7 @@ def test_respond_answers_with_chain_of_note_and_can_remember(
 
 
 def test_respond_failure_and_configuration(embedder: SentenceTransformerEmbedder) -> None:
-    with Memory(embedder=embedder, llm=ScriptedStandInLLM([], fail=True)) as mem:
+    with Memory(embedder=embedder, llm=ScriptedStandInLLM([], fail="server said no")) as mem:
         concerts(mem)
         answer = mem.respond("Which concert?", user_id="u", session_id="chat")
         assert answer.text == "" and "server said no" in (answer.error or "")

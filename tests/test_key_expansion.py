@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from conftest import ScriptedStandInLLM
 
 from agentmem import ConfigError, InvalidInput, Memory, SentenceTransformerEmbedder
 from agentmem.llm import BaseLLM, Completion, LLMRequest
@@ -18,22 +19,6 @@ from agentmem.stores import Expansion, KeyExpansion
 FACTS = json.dumps({"facts": ["Alice adopted a ferret named Pip on 2023-05-20."],
                     "keyphrases": ["ferret", "pet adoption"],
                     "summary": "Alice talks about her new pet."})
-
-
-class ScriptedStandInLLM(BaseLLM):
-    """A scripted stand-in, not a model: replays ``replies``; an exhausted script
-    answers with an error item."""
-
-    name = "scripted-stand-in"
-
-    def __init__(self, replies: Sequence[str]) -> None:
-        self.replies = list(replies)
-        self.seen: list[LLMRequest] = []
-
-    def _generate(self, requests: Sequence[LLMRequest]) -> list[Completion]:
-        self.seen.extend(requests)
-        return [Completion(text=self.replies.pop(0)) if self.replies else
-                Completion(text="", error="script exhausted") for _ in requests]
 
 
 PET = [{"role": "user", "content": "Guess what, I finally got the little guy I wanted!"},

@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from conftest import ScriptedStandInLLM
 
 from agentmem import ConfigError, LLMError, Memory, SentenceTransformerEmbedder
 from agentmem.llm import (
-    BaseLLM,
-    Completion,
     LLMRequest,
     MeteredLLM,
     OpenAICompatibleLLM,
@@ -31,22 +30,6 @@ SCHEMA = {
     "required": ["facts"],
     "additionalProperties": False,
 }
-
-
-class ScriptedStandInLLM(BaseLLM):
-    """A scripted stand-in, not a model: replays ``replies`` in order and records the
-    requests it was given."""
-
-    name = "scripted-stand-in"
-
-    def __init__(self, replies: Sequence[str]) -> None:
-        self.replies = list(replies)
-        self.seen: list[LLMRequest] = []
-
-    def _generate(self, requests: Sequence[LLMRequest]) -> list[Completion]:
-        self.seen.extend(requests)
-        return [Completion(text=self.replies.pop(0), prompt_tokens=10, completion_tokens=5)
-                for _ in requests]
 
 
 def ask(content: str, schema: dict[str, Any] | None = SCHEMA, op: str = "extract"
