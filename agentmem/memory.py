@@ -68,6 +68,7 @@ __all__ = ["Memory"]
 log = logging.getLogger("agentmem")
 
 _SYNC_CHUNK = 512
+DEFAULT_CONTEXT_TURNS = 2
 FUSIONS: tuple[str, ...] = ("score", "rrf")
 _PROGRESS_THRESHOLD = 256
 
@@ -135,6 +136,10 @@ class Memory:
             the LLM extracts facts / keyphrases / a summary from each new unit, and the
             unit is indexed under that text merged with (or replacing) its own; needs
             ``llm``. A failed extraction leaves the unit indexed by its text.
+        context_turns: turn and round units are indexed under their text followed by
+            the session's ``context_turns`` turns before them (default 2), so a reply is
+            found by the words of what it answers; 0 indexes the text alone. Fixed when
+            the memory is created, like ``granularity``.
         session_weight: in hybrid search, each unit also gets this share of its
             session's match (the mean of the session's best three fused scores among
             the candidates), so evidence spread over one session rises together; 0
@@ -156,6 +161,7 @@ class Memory:
         fusion: str = "score",
         session_weight: float = 1.0,
         keys: KeyExpansion | None = None,
+        context_turns: int | None = None,
     ) -> None:
         if path is not None and not isinstance(path, (str, Path)):
             raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
@@ -169,6 +175,9 @@ class Memory:
             raise InvalidInput(
                 "granularity", f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}"
             )
+        if context_turns is not None and (isinstance(context_turns, bool) or not isinstance(
+                context_turns, int) or context_turns < 0):
+            raise InvalidInput("context_turns", f"must be an int >= 0, got {context_turns!r}")
         if fusion not in FUSIONS:
             raise InvalidInput("fusion", f"must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         self.fusion = fusion
@@ -210,7 +219,11 @@ class Memory:
                 prefix=chroma_prefix,
             )
             self.embedder = CachedEmbedder(embedder or SentenceTransformerEmbedder(), self.db)
-            self.store = EpisodicStore(self._settle("granularity", granularity, "round"))
+            self.store = EpisodicStore(
+                self._settle("granularity", granularity, "round"),
+                context_turns=int(self._settle(
+                    "context_turns", None if context_turns is None else str(context_turns),
+                    str(DEFAULT_CONTEXT_TURNS))))
             self.expander = (KeyExpander(self.llm, self.db, max_tokens=keys.max_tokens)
                              if keys is not None and self.llm is not None else None)
             self._closed = False
@@ -318,7 +331,7 @@ class Memory:
             self.expander.failures += len(drafts)
             found = [None] * len(drafts)
         keyed = {d.id: key for d, e in zip(drafts, found, strict=True)
-                 if (key := self.keys.key(d.text, e)) is not None}
+                 if (key := self.keys.key(d.key or d.text, e)) is not None}
         with self._lock:
             if keyed:
                 with self.db.begin() as conn:

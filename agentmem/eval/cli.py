@@ -23,7 +23,7 @@ outputs (under --out):
   report.md          tables and plots (recall_at_k.png, by_type.png)
   manifest.json      version, commit, configuration, embedder/LLM/judge, data sha256,
                      counts, wall times, LLM calls and tokens
-  cache/             the embedding cache (reused by later runs; see --cache)
+  cache/             the embedding and LLM completion caches (reused by later runs; see --cache)
 
 examples:
   python -m agentmem.eval locomo --data ../shared/data/locomo --out runs/locomo --retrieval-only
@@ -114,8 +114,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--batch-size", type=_positive, default=32,
                        help="questions per LLM batch and per write (default: 32)")
         p.add_argument("--cache", metavar="DIR",
-                       help="embedding cache folder (default: OUT/cache); share it between "
-                            "runs to embed each text once")
+                       help="cache folder for embeddings and LLM completions (default: "
+                            "OUT/cache); share it between runs to embed each text and ask "
+                            "each LLM request once")
         group = p.add_mutually_exclusive_group()
         group.add_argument("--resume", action="store_true",
                            help="continue a run: skip questions already in predictions.jsonl")

@@ -19,7 +19,7 @@ from typing import Any
 from .. import __version__
 from ..embed import DiskCachedEmbedder, Embedder, SentenceTransformerEmbedder
 from ..errors import ConfigError
-from ..llm import LLM
+from ..llm import LLM, CachedLLM
 from .data import Dataset, load_locomo, load_longmemeval
 from .judge import is_comparable_judge
 from .report import compute_metrics, headline, write_report
@@ -101,9 +101,10 @@ def evaluate(
     ``config`` sets the memory and QA options (retrieval-only by default). ``llm`` and
     ``judge`` are models or specs (``"vllm:/path"``, ``"openai:URL@model"``), loaded only
     after the data has been validated; ``judge`` defaults to ``llm``. ``cache`` is the
-    folder of the embedding cache (default
-    ``out/cache``). With ``resume`` questions already in ``predictions.jsonl`` are
-    skipped; with ``overwrite`` earlier outputs are removed first (the cache is kept).
+    folder of the embedding cache and of the LLM completion cache (default
+    ``out/cache``; see :class:`~agentmem.llm.CachedLLM`). With ``resume`` questions
+    already in ``predictions.jsonl`` are skipped; with ``overwrite`` earlier outputs
+    are removed first (the cache is kept).
     """
     started = time.perf_counter()
     config = config or RunConfig(benchmark=benchmark)
@@ -140,6 +141,13 @@ def evaluate(
                               cache_dir / "embeddings.sqlite") if uses_embedder else None
     llm = _resolve(llm)
     judge = _resolve(judge) or llm
+    # completions are kept beside the embeddings: a repeated run asks the model once
+    caches = {id(m): CachedLLM(m, cache_dir / "llm.sqlite") for m in (llm, judge)
+              if m is not None}
+    if llm is not None:
+        llm = caches[id(llm)]
+    if judge is not None:
+        judge = caches[id(judge)]
     judge_name = judge.name if judge is not None else None
     identity = {"config": config.as_dict(), "embedder": disk.name if disk else None,
                 "llm": llm.name if llm is not None else None, "judge_name": judge_name,
@@ -150,6 +158,8 @@ def evaluate(
         if _identity(previous) != identity:
             if disk is not None:
                 disk.close()
+            for c in caches.values():
+                c.close()
             raise ConfigError(f"--resume: {out} holds a run with another configuration, "
                               "embedder, LLM, judge or data; use another --out or --overwrite")
 
@@ -172,6 +182,7 @@ def evaluate(
         "embedder": disk.name if disk else None,
         "embedding_cache": str(cache_dir / "embeddings.sqlite") if disk else None,
         "llm": llm.name if llm is not None else None,
+        "llm_cache": str(cache_dir / "llm.sqlite") if caches else None,
         "judge": {"name": judge_name,
                   "comparable": bool(judge_name) and is_comparable_judge(judge_name or ""),
                   "note": None if judge_name is None or is_comparable_judge(judge_name) else
@@ -194,11 +205,16 @@ def evaluate(
             "embedded_this_run": disk.embedded}
         if disk is not None:
             disk.close()
+        for c in caches.values():
+            c.close()
     # the last row of a question wins (a failed one may have been answered again)
     latest = {p["question_id"]: p for p in read_predictions(predictions_path)}
     rows = [p for qid, p in latest.items() if qid in selected]
     metrics = compute_metrics(rows)
     manifest.update(_finish(state, load_s, started, embedding))
+    if caches:  # completions served from the cache cost nothing this run
+        manifest["llm_cache_hits"] = sum(c.hits for c in caches.values())
+        manifest["llm_cache_misses"] = sum(c.misses for c in caches.values())
     manifest["llm_usage"] = {  # per operation: reader, judge
         **(reader_llm.usage() if reader_llm is not None else {}),
         **(judge_llm.usage() if judge_llm is not None else {}),

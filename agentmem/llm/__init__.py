@@ -8,9 +8,11 @@
   and retries a failed item once with the error shown to the model.
 - :func:`load_llm`: ``"vllm:/path/to/model"`` or ``"openai:http://host:port/v1@model"``.
 - :class:`MeteredLLM`: calls, tokens and wall time per operation name.
+- :class:`CachedLLM`: completions kept in a SQLite file, asked of the model once.
 """
 
 from .base import LLM, BaseLLM, Completion, LLMRequest
+from .cache import CachedLLM
 from .openai_server import OpenAICompatibleLLM
 from .spec import LLMSpec, load_llm, parse_llm_spec
 from .usage import MeteredLLM, OperationUsage
@@ -19,6 +21,7 @@ from .vllm_engine import VLLMEngine
 __all__ = [
     "LLM",
     "BaseLLM",
+    "CachedLLM",
     "Completion",
     "LLMRequest",
     "LLMSpec",

@@ -145,13 +145,14 @@ def load_turns(conn: sa.Connection, unit_ids: Sequence[str]) -> dict[str, list[T
 def session_tail(
     conn: sa.Connection, user_id: str, session_id: str, store: str, n: int | None
 ) -> list[tuple[str, list[Turn]]]:
-    """The session's last ``n`` units of ``store`` (all if None), oldest first."""
+    """The session's last ``n`` units of ``store`` (all if None), oldest first; derived
+    rows (key rows, fact units: those with a parent) are not part of it."""
     if n == 0:
         return []
     q = (
         sa.select(units.c.id)
         .where(units.c.user_id == user_id, units.c.session_id == session_id,
-               units.c.store == store)
+               units.c.store == store, units.c.parent_id.is_(None))
         .order_by(units.c.position.desc())
     )
     if n is not None:

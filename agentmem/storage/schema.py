@@ -10,6 +10,7 @@ __all__ = [
     "embeddings",
     "expansions",
     "index_tombstones",
+    "llm_responses",
     "meta",
     "metadata",
     "sessions",
@@ -120,6 +121,14 @@ expansions = sa.Table(
     sa.Column("cache_key", sa.String(64), primary_key=True),
     sa.Column("content_hash", sa.String(64), nullable=False, index=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+llm_responses = sa.Table(
+    "llm_cache",
+    metadata,
+    sa.Column("cache_key", sa.String(64), primary_key=True),
+    sa.Column("llm", sa.String(256), nullable=False),
+    sa.Column("completion", sa.Text, nullable=False),
 )
 
 embeddings = sa.Table(

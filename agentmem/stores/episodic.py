@@ -46,41 +46,60 @@ class EpisodicStore:
     Both sides of the conversation are indexed. When turns arrive in several
     :meth:`Memory.add` calls, an open round (or the session unit) is re-derived with
     the new turns, so a reply added on its own still joins the question before it.
+
+    ``context_turns`` (turn and round units): the key a unit is indexed under is its
+    text followed by the session's ``context_turns`` turns before it, so that a reply
+    ("Yes, last weekend, with the kids") is found by the words of what it answers. The
+    unit's text, what search returns, stays its own turns.
     """
 
     name = "episodic"
 
-    def __init__(self, granularity: str = "round") -> None:
+    def __init__(self, granularity: str = "round", context_turns: int = 0) -> None:
         if granularity not in GRANULARITIES:
             raise ConfigError(
                 f"granularity: must be one of {', '.join(GRANULARITIES)}, got {granularity!r}"
             )
+        if isinstance(context_turns, bool) or not isinstance(context_turns, int) \
+                or context_turns < 0:
+            raise ConfigError(f"context_turns: must be an int >= 0, got {context_turns!r}")
         self.granularity = granularity
+        self.context_turns = context_turns if granularity != "session" else 0
 
     def tail_size(self) -> int | None:
-        return {"turn": 0, "round": 1, "session": None}[self.granularity]
+        """How many of the session's last units :meth:`derive` needs (None: all)."""
+        if self.granularity == "session":
+            return None
+        return max(1 if self.granularity == "round" else 0, self.context_turns)
 
     def derive(
         self, tail: Sequence[tuple[str, Sequence[Turn]]], new_turns: Sequence[Turn]
     ) -> Derivation:
         replaced: list[str] = []
         turns = list(new_turns)
+        kept = list(tail)  # units before the new ones: context only
         if self.granularity == "session" and tail:
             replaced = [uid for uid, _ in tail]
             turns = [t for _, ts in tail for t in ts] + turns
+            kept = []
         elif self.granularity == "round" and tail and turns and turns[0].role != "user":
             uid, ts = tail[-1]
             replaced = [uid]
             turns = list(ts) + turns
-        drafts = tuple(
-            UnitDraft(
+            kept = kept[:-1]
+        before = [t for _, ts in kept for t in ts]
+        drafts: list[UnitDraft] = []
+        for group in decompose(turns, self.granularity):
+            text = render_turns(group)
+            context = before[-self.context_turns:] if self.context_turns else []
+            drafts.append(UnitDraft(
                 id=uuid.uuid4().hex,
                 kind=self.granularity,
-                text=render_turns(group),
+                text=text,
                 timestamp=group[0].timestamp,
                 position=group[0].position,
                 turns=tuple(group),
-            )
-            for group in decompose(turns, self.granularity)
-        )
-        return Derivation(new_units=drafts, replaced_unit_ids=tuple(replaced))
+                key=f"{text}\n{render_turns(context)}" if context else None,
+            ))
+            before.extend(group)
+        return Derivation(new_units=tuple(drafts), replaced_unit_ids=tuple(replaced))

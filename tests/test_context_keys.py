@@ -1,0 +1,83 @@
+"""Keys with context: turn and round units are indexed under their text followed by the
+session's turns just before them (real SQLite, Chroma and embedding model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import ScriptedStandInLLM
+
+from agentmem import ConfigError, InvalidInput, Memory, SentenceTransformerEmbedder
+from agentmem.stores import KeyExpansion
+from agentmem.stores.episodic import EpisodicStore
+
+TALK = [{"role": "user", "name": "Ana", "content": "I started pottery classes on Monday."},
+        {"role": "assistant", "name": "Ben", "content": "How are you finding them?"},
+        {"role": "user", "name": "Ana", "content": "Hard, but I love it."},
+        {"role": "assistant", "name": "Ben", "content": "Keep going!"}]
+
+
+def test_round_keys_carry_the_turns_before_them(embedder: SentenceTransformerEmbedder) -> None:
+    with Memory(embedder=embedder) as mem:
+        res = mem.add(TALK, user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+        first, second = (mem.get(i) for i in res.unit_ids)
+        assert first.key is None  # nothing before it
+        assert second.text == "Ana: Hard, but I love it.\nBen: Keep going!"
+        assert second.key == (second.text + "\nAna: I started pottery classes on Monday.\n"
+                              "Ben: How are you finding them?")
+        # the reply is found by the words of what it answers; search returns its text
+        hit = mem.search("pottery", user_id="u", k=2, mode="lexical")
+        assert {h.id for h in hit} == {first.id, second.id}
+        assert all("pottery" not in h.text for h in hit if h.id == second.id)
+
+
+def test_context_spans_separate_adds_and_never_crosses_sessions(
+        embedder: SentenceTransformerEmbedder) -> None:
+    with Memory(embedder=embedder, granularity="turn", context_turns=1) as mem:
+        mem.add(TALK[:1], user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+        later = mem.add(TALK[1:2], user_id="u", session_id="s",
+                        timestamp="2024-03-01T10:01:00")
+        other = mem.add(TALK[2:3], user_id="u", session_id="t",
+                        timestamp="2024-03-02T10:00:00")
+        assert mem.get(later.unit_ids[0]).key == (
+            "Ben: How are you finding them?\nAna: I started pottery classes on Monday.")
+        assert mem.get(other.unit_ids[0]).key is None
+
+
+def test_a_reply_added_alone_joins_its_round_not_a_fact_unit(
+        embedder: SentenceTransformerEmbedder) -> None:
+    """Derived rows (fact units, key rows) share their parent's position; the round a
+    reply completes is the parent."""
+    facts = json.dumps({"facts": ["Ana takes pottery classes."], "keyphrases": [],
+                        "summary": ""})
+    stand_in = ScriptedStandInLLM([facts] * 4)
+    with Memory(embedder=embedder, llm=stand_in, keys=KeyExpansion(mode="values")) as mem:
+        mem.add(TALK[:1], user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+        mem.add(TALK[1:2], user_id="u", session_id="s", timestamp="2024-03-01T10:01:00")
+        kinds = sorted(u.kind for u in mem.units("u"))
+        assert kinds == ["fact", "round"]
+        (round_,) = [u for u in mem.units("u") if u.kind == "round"]
+        assert [t.content for t in round_.turns] == [TALK[0]["content"], TALK[1]["content"]]
+
+
+def test_context_turns_is_fixed_at_creation_and_checked(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    with pytest.raises(InvalidInput, match="context_turns"):
+        Memory(embedder=embedder, context_turns=-1)
+    with pytest.raises(InvalidInput, match="context_turns"):
+        Memory(embedder=embedder, context_turns=True)  # type: ignore[arg-type]
+    with Memory(tmp_path / "m", embedder=embedder, context_turns=0) as mem:
+        res = mem.add(TALK, user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+        assert mem.get(res.unit_ids[1]).key is None
+    with pytest.raises(ConfigError, match="context_turns=.0."):
+        Memory(tmp_path / "m", embedder=embedder, context_turns=2)
+    with Memory(tmp_path / "m", embedder=embedder) as mem:  # omitted: the stored value
+        assert mem.store.context_turns == 0
+
+
+def test_session_units_take_no_context() -> None:
+    assert EpisodicStore("session", context_turns=3).context_turns == 0
+    with pytest.raises(ConfigError, match="context_turns"):
+        EpisodicStore("round", context_turns=-2)
