@@ -1,13 +1,20 @@
 """Retrieval ablation on the LoCoMo dev conversations: memory designs side by side.
 
     HF_HUB_OFFLINE=1 .venv/bin/python eval/ablation.py [--data ../shared/data/locomo]
+    HF_HUB_OFFLINE=1 .venv/bin/python eval/ablation.py --llm vllm:/path/to/model \
+        --data ../shared/data/locomo/26.json
 
-Runs the harness (retrieval only) once per configuration below, sharing one embedding
-cache, and writes eval/results/ablation/README.md: session and turn recall_any/all@5 and
-@10 and NDCG@5, on all five dev conversations and split into the three used while
-choosing the defaults (26, 30, 41) and two held out from that choice (42, 43), plus
-session recall_all@5 per question category. No LLM is involved: the key designs that
-need one (V+fact, V+keyphrase, V+summary) are not in this table yet.
+Without ``--llm``: runs the harness (retrieval only) once per configuration in
+VARIANTS, sharing one embedding cache, and writes eval/results/ablation/README.md:
+session and turn recall_any/all@5 and @10 and NDCG@5, on all five dev conversations and
+split into the three used while choosing the defaults (26, 30, 41) and two held out
+from that choice (42, 43), plus session recall_all@5 per question category.
+
+With ``--llm``: the key designs of LongMemEval's table (V, V+fact, V+keyphrase,
+V+summary, fact only; time-aware on and off) over the files given, written to
+eval/results/ablation/llm_keys_<model>.md. The model reads each round once: one prompt
+extracts all three parts, and the completions are kept in the cache folder
+(llm.sqlite), so the later designs reuse the first one's extraction.
 """
 
 from __future__ import annotations
@@ -25,20 +32,35 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from agentmem.eval import RunConfig, evaluate  # noqa: E402
 from agentmem.eval.metrics import aggregate_retrieval  # noqa: E402
+from agentmem.llm import load_llm  # noqa: E402
 
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
-    ("round, hybrid score fusion + session context, time-aware (default)", {}),
+    ("round, hybrid score fusion + session context, time-aware, 2 context turns in keys "
+     "(default)", {}),
+    ("round, same, no context turns in keys", {"context_turns": 0}),
     ("round, same, time-aware off", {"time_aware": False}),
     ("round, score fusion, no session context", {"session_weight": 0.0}),
-    ("round, RRF, no session context (the earlier fusion)", {"fusion": "rrf",
-                                                           "session_weight": 0.0}),
+    ("round, RRF, no session context, no context turns (the first fusion)",
+     {"fusion": "rrf", "session_weight": 0.0, "context_turns": 0}),
     ("turn, default ranking", {"granularity": "turn"}),
     ("session, default ranking", {"granularity": "session"}),
-    ("turn, dense only", {"granularity": "turn", "mode": "dense", "time_aware": False}),
-    ("turn, FTS5 lexical only", {"granularity": "turn", "mode": "lexical",
-                                 "time_aware": False}),
+    ("turn, dense only, no context", {"granularity": "turn", "mode": "dense",
+                                      "time_aware": False, "context_turns": 0}),
+    ("turn, FTS5 lexical only, no context", {"granularity": "turn", "mode": "lexical",
+                                             "time_aware": False, "context_turns": 0}),
     ("turn, BM25 reference (rank_bm25 formulation)", {"granularity": "turn",
                                                       "retriever": "bm25"}),
+]
+# LongMemEval's key designs (round values, the default ranking otherwise)
+LLM_VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    ("V (no LLM)", {}),
+    ("V + fact", {"keys": "facts"}),
+    ("V + keyphrase", {"keys": "keyphrases"}),
+    ("V + summary", {"keys": "summary"}),
+    ("fact only (facts as values)", {"keys": "facts", "key_mode": "values",
+                                     "kinds": "fact"}),
+    ("V (no LLM), time-aware off", {"time_aware": False}),
+    ("V + fact, time-aware off", {"keys": "facts", "time_aware": False}),
 ]
 SPLITS = {"all 5": None, "tune (26, 30, 41)": ("26", "30", "41"),
           "held out (42, 43)": ("42", "43")}
@@ -54,30 +76,56 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "ablation"))
     parser.add_argument("--cache", default=str(ROOT / "eval" / "results" / "ablation" /
                                                "cache"))
+    parser.add_argument("--llm", metavar="SPEC",
+                        help="run the LLM key designs with this model (see module doc)")
     args = parser.parse_args()
     out = Path(args.out)
+    llm = load_llm(args.llm) if args.llm else None
     rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
-    for i, (label, options) in enumerate(VARIANTS):
+    usage: list[str] = []
+    for i, (label, options) in enumerate(LLM_VARIANTS if llm else VARIANTS):
         config = RunConfig("locomo", **options)
         result = evaluate("locomo", [args.data], Path("/tmp") / f"agentmem-ablation-{i}",
-                          config=config, cache=args.cache, overwrite=True, progress=False)
+                          config=config, cache=args.cache, overwrite=True, progress=False,
+                          llm=llm if config.keys else None)
+        spent = result.manifest.get("llm_usage", {}).get("key_expansion")
+        if spent:
+            usage.append(f"- {label}: {spent['calls']} extraction calls, "
+                         f"{spent['prompt_tokens']} prompt + {spent['completion_tokens']} "
+                         f"completion tokens, {spent['wall_s']:.0f} s "
+                         f"(cache hits {result.manifest.get('llm_cache_hits')}); ingestion "
+                         f"wall time {result.manifest['wall_s']['ingest']:.0f} s")
         preds = [json.loads(line) for line in
                  (result.out / "predictions.jsonl").read_text().splitlines()]
         rows.append((label, config.as_dict(), preds))
         print(f"{label}: session R_all@5 {result.metrics['session']['recall_all@5']:.3f}, "
               f"turn R_all@10 {result.metrics['turn']['recall_all@10']:.3f}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "README.md").write_text(render(rows), encoding="utf-8")
-    print(f"wrote {out / 'README.md'}")
+    if llm is None:
+        path = out / "README.md"
+        path.write_text(render(rows, "# LoCoMo retrieval ablation (dev conversations, no "
+                               "LLM)", "HF_HUB_OFFLINE=1 .venv/bin/python eval/ablation.py",
+                               SPLITS), encoding="utf-8")
+    else:
+        model = llm.name.split(":", 1)[-1].split("/")[-1]
+        path = out / f"llm_keys_{model}.md"
+        files = ", ".join(Path(args.data).name.split())
+        text = render(rows, f"# LoCoMo key designs with {llm.name} ({files})",
+                      f"HF_HUB_OFFLINE=1 .venv/bin/python eval/ablation.py --llm {args.llm} "
+                      f"--data {args.data}", {"all given": None})
+        text += "\nLLM cost (key expansion, this run; a design reusing the cache spends " \
+                "nothing):\n\n" + "\n".join(usage) + "\n"
+        path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}")
 
 
-def render(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -> str:
-    lines = ["# LoCoMo retrieval ablation (dev conversations, no LLM)", "",
-             "Command: `HF_HUB_OFFLINE=1 .venv/bin/python eval/ablation.py`", "",
+def render(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]], title: str,
+           command: str, splits: dict[str, tuple[str, ...] | None]) -> str:
+    lines = [title, "", f"Command: `{command}`", "",
              "Questions with gold evidence, abstention (category 5) excluded. Session ranks "
              "come from unit ranks by first appearance (LongMemEval's rule).", ""]
     head = " | ".join(f"{lvl[0].upper()} {m}" for lvl, m in COLUMNS)
-    for split, keep in SPLITS.items():
+    for split, keep in splits.items():
         lines += [f"## {split}", "", f"| configuration | n | {head} |",
                   "|---|---|" + "---|" * len(COLUMNS)]
         for label, _, preds in rows:
@@ -88,7 +136,7 @@ def render(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -> str:
         lines.append("")
     types = sorted({p["question_type"] for _, _, preds in rows for p in preds
                     if not p.get("abstention")})
-    lines += ["## Session recall_all@5 by category (all 5)", "",
+    lines += ["## Session recall_all@5 by category", "",
               "| configuration | " + " | ".join(types) + " |",
               "|---|" + "---|" * len(types)]
     for label, _, preds in rows:

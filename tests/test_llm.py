@@ -43,6 +43,8 @@ def test_parse_json_finds_the_value() -> None:
     assert parse_json('Sure!\n```json\n{"facts": []}\n```', SCHEMA) == {"facts": []}
     assert parse_json('Here: {"facts": ["x", "y"]} hope it helps', SCHEMA) == {
         "facts": ["x", "y"]}
+    # a value followed by more JSON-ish text (a small model going on): the first value
+    assert parse_json('{"facts": ["a"]}\n\n{"facts": ["b"]} }', SCHEMA) == {"facts": ["a"]}
     with pytest.raises(LLMError) as info:
         parse_json("no json here", SCHEMA)
     assert info.value.raw == "no json here"

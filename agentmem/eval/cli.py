@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
                             "default), instead of it (replace), an extra key row whose "
                             "rank counts for the unit (separate), or each fact a unit of "
                             "its own, kind 'fact' (values)")
+        p.add_argument("--context-turns", type=int, default=2, metavar="N",
+                       help="index each turn/round unit with the session's N turns before "
+                            "it (default: 2; 0: the unit's text alone)")
         p.add_argument("--kinds", metavar="KINDS",
                        help="rank only units of these kinds (comma-separated), e.g. 'fact' "
                             "for user facts as the only values (with --key-mode values)")
@@ -139,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             chain_of_note=not args.no_chain_of_note, batch_size=args.batch_size,
             time_aware=not args.no_time_aware, fusion=args.fusion,
             session_weight=args.session_weight, keys=args.keys, key_mode=args.key_mode,
-            kinds=args.kinds)
+            kinds=args.kinds, context_turns=args.context_turns)
         if not args.retrieval_only and args.llm is None:
             print("error: QA mode needs --llm SPEC (or pass --retrieval-only)", file=sys.stderr)
             return 2

@@ -53,6 +53,7 @@ class RunConfig:
     keys: str | None = None
     key_mode: str = "merge"
     kinds: str | None = None
+    context_turns: int = 2
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
@@ -66,6 +67,9 @@ class RunConfig:
                               f"got {self.mode!r}")
         if self.keys is not None:
             KeyExpansion(parts=tuple(self.keys.split(",")), mode=self.key_mode)  # validates
+        if isinstance(self.context_turns, bool) or not isinstance(self.context_turns, int) \
+                or self.context_turns < 0:
+            raise ConfigError(f"context_turns: must be an int >= 0, got {self.context_turns!r}")
         for name in ("k", "reader_max_tokens", "judge_max_tokens", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -77,7 +81,7 @@ class RunConfig:
         values = asdict(self)
         if self.retriever == "bm25":
             for key in ("mode", "time_aware", "fusion", "session_weight", "keys", "key_mode",
-                        "kinds"):
+                        "kinds", "context_turns"):
                 values[key] = None
         return values
 
@@ -222,7 +226,8 @@ class _MemoryRanker:
                 if config.keys else None)
         self.mem = Memory(embedder=embedder, granularity=config.granularity,
                           fusion=config.fusion, session_weight=config.session_weight,
-                          llm=llm if keys else None, keys=keys)
+                          llm=llm if keys else None, keys=keys,
+                          context_turns=config.context_turns)
         try:
             for s, kept in _messages(hay, state):
                 msgs: list[dict[str, Any]] = []

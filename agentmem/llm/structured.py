@@ -62,6 +62,14 @@ def _extract(text: str) -> Any:
             return json.loads(c)
         except json.JSONDecodeError as exc:
             error = f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    # a whole value followed by more text (a small model that goes on after its JSON):
+    # the first value, when it is an object or array
+    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    if start >= 0:
+        try:
+            return json.JSONDecoder().raw_decode(text, start)[0]
+        except json.JSONDecodeError:
+            pass
     raise LLMError(f"model output is {error}", raw=text)
 
 
