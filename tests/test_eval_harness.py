@@ -385,6 +385,15 @@ def test_qa_mode_with_scripted_stand_in(tmp_path: Path,
     assert usage["reader"]["prompt_tokens"] > 0
     assert result.manifest["judge"]["comparable"] is False
     assert "NOT comparable" in (tmp_path / "qa" / "report.md").read_text()
+    # the completions were kept in the cache folder: the same run again asks nothing
+    asked = (len(reader.requests), len(judge.requests))
+    again = evaluate("longmemeval", [data], tmp_path / "qa", llm=reader, judge=judge,
+                     embedder=embedder, progress=False, overwrite=True,
+                     config=RunConfig("longmemeval", retrieval_only=False, k=3))
+    assert (len(reader.requests), len(judge.requests)) == asked
+    assert again.metrics["qa"] == qa
+    assert again.manifest["llm_cache_misses"] == 0 and again.manifest["llm_cache_hits"] > 0
+    assert again.manifest["llm_usage"]["reader"]["prompt_tokens"] == 0
 
 
 # -- the real LoCoMo dev files -------------------------------------------------------------
@@ -420,6 +429,6 @@ def test_locomo_dense_reference_points(tmp_path: Path,
     result = evaluate("locomo", [LOCOMO_DIR], tmp_path / "dense", progress=False,
                       embedder=embedder,
                       config=RunConfig("locomo", granularity="turn", mode="dense",
-                                        time_aware=False))
+                                        time_aware=False, context_turns=0))
     for key, want in REFERENCE["dense"].items():
         assert _points(result.metrics)[key] == pytest.approx(want, abs=0.01), key
