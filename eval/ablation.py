@@ -100,6 +100,9 @@ def main() -> None:
         rows.append((label, config.as_dict(), preds))
         print(f"{label}: session R_all@5 {result.metrics['session']['recall_all@5']:.3f}, "
               f"turn R_all@10 {result.metrics['turn']['recall_all@10']:.3f}", flush=True)
+    close = getattr(llm, "close", None)
+    if callable(close):  # a vLLM engine left to interpreter exit can hang it
+        close()
     out.mkdir(parents=True, exist_ok=True)
     if llm is None:
         path = out / "README.md"

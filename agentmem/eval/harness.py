@@ -106,6 +106,39 @@ def evaluate(
     already in ``predictions.jsonl`` are skipped; with ``overwrite`` earlier outputs
     are removed first (the cache is kept).
     """
+    loaded: list[LLM] = []  # models loaded here from a spec, closed here: a vLLM
+    # engine left to interpreter exit can hang it
+    try:
+        return _evaluate(benchmark, data, out, config=config, types=types, limit=limit,
+                         cache=cache, llm=llm, judge=judge, resume=resume,
+                         overwrite=overwrite, embedder=embedder, progress=progress,
+                         command=command, loaded=loaded)
+    finally:
+        for model in loaded:
+            close = getattr(model, "close", None)
+            if callable(close):
+                close()
+
+
+def _evaluate(
+    benchmark: str,
+    data: Sequence[str | Path],
+    out: str | Path,
+    *,
+    config: RunConfig | None = None,
+    types: Sequence[str] | None = None,
+    limit: int | None = None,
+    cache: str | Path | None = None,
+    llm: LLM | str | None = None,
+    judge: LLM | str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    embedder: Embedder | None = None,
+    progress: bool = True,
+    command: str | None = None,
+    loaded: list[LLM],
+) -> EvalResult:
+    """The body of :func:`evaluate`; appends the models it loads to ``loaded``."""
     started = time.perf_counter()
     config = config or RunConfig(benchmark=benchmark)
     if config.benchmark != benchmark:
@@ -139,8 +172,8 @@ def evaluate(
     cache_dir = Path(cache) if cache is not None else out / "cache"
     disk = DiskCachedEmbedder(embedder or SentenceTransformerEmbedder(),
                               cache_dir / "embeddings.sqlite") if uses_embedder else None
-    llm = _resolve(llm)
-    judge = _resolve(judge) or llm
+    llm = _resolve(llm, loaded)
+    judge = _resolve(judge, loaded) or llm
     # completions are kept beside the embeddings: a repeated run asks the model once
     caches = {id(m): CachedLLM(m, cache_dir / "llm.sqlite") for m in (llm, judge)
               if m is not None}
@@ -227,11 +260,13 @@ def evaluate(
     return EvalResult(out=out, metrics=metrics, manifest=manifest)
 
 
-def _resolve(llm: LLM | str | None) -> LLM | None:
+def _resolve(llm: LLM | str | None, loaded: list[LLM]) -> LLM | None:
     if isinstance(llm, str):
         from ..llm.spec import load_llm
 
-        return load_llm(llm)
+        model = load_llm(llm)
+        loaded.append(model)
+        return model
     return llm
 
 
