@@ -43,14 +43,18 @@ def test_any_request_field_makes_a_new_entry(tmp_path: Path) -> None:
     assert len(stand_in.seen) == 3
 
 
-def test_failed_items_are_not_cached(tmp_path: Path) -> None:
+def test_model_failures_are_cached_backend_failures_are_not(tmp_path: Path) -> None:
     stand_in = ScriptedStandInLLM(["no json", "still none", '{"a": 3}'])
     cached = CachedLLM(stand_in, tmp_path / "llm.sqlite")
     (bad,) = cached.complete([_req("x")])
     assert not bad.ok and bad.retried
-    (good,) = cached.complete([_req("x")])  # asked again, then kept
-    assert good.parsed == {"a": 3}
-    assert cached.count() == 1
+    (again,) = cached.complete([_req("x")])  # the model's own output: replayed
+    assert again.error == bad.error and len(stand_in.seen) == 2
+    broken = ScriptedStandInLLM([], fail="server said 503")
+    broken_cache = CachedLLM(broken, tmp_path / "other.sqlite")
+    assert not broken_cache.complete([_req("y")])[0].ok
+    assert not broken_cache.complete([_req("y")])[0].ok
+    assert len(broken.seen) == 2 and broken_cache.count() == 0
 
 
 def test_another_model_does_not_read_the_cache(tmp_path: Path) -> None:

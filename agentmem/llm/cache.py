@@ -3,8 +3,10 @@
 :class:`CachedLLM` keeps every usable completion in a SQLite file, keyed by the model's
 name and the whole request (messages or prompt, max_tokens, temperature, seed, JSON
 schema), so a run repeated over the same inputs — an ablation that builds keys from one
-extraction under several key designs, a resumed evaluation — asks the model once. Failed
-items are not cached: they are asked again next time. The requests agentmem sends are
+extraction under several key designs, a resumed evaluation — asks the model once. An
+item the model answered with unusable output twice (the JSON retry included) is cached
+as that failure, since the same request gets the same output; an item that failed in
+the backend (a refused request, a server error) is not, and is asked again next time. The requests agentmem sends are
 deterministic (temperature 0, a fixed seed), which is what makes replaying them sound; a
 cache is tied to one model name, so a different model (or server) never reads another's
 answers.
@@ -73,7 +75,7 @@ class CachedLLM:
             rows = {}
             for i, c in zip(todo, fresh, strict=True):
                 out[i] = c
-                if c.ok:
+                if c.ok or (c.retried and c.text):  # see the module doc
                     rows[keys[i]] = {"cache_key": keys[i], "llm": self.name,
                                      "completion": _dump(c)}
             if rows:
