@@ -72,7 +72,9 @@ COLUMNS = [("session", "recall_all@5"), ("session", "recall_any@5"),
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "locomo"))
+    parser.add_argument("--data", nargs="+",
+                        default=[str(ROOT.parent / "shared" / "data" / "locomo")],
+                        help="LoCoMo files or folders (default: the five dev files)")
     parser.add_argument("--out", default=str(ROOT / "eval" / "results" / "ablation"))
     parser.add_argument("--cache", default=str(ROOT / "eval" / "results" / "ablation" /
                                                "cache"))
@@ -85,7 +87,7 @@ def main() -> None:
     usage: list[str] = []
     for i, (label, options) in enumerate(LLM_VARIANTS if llm else VARIANTS):
         config = RunConfig("locomo", **options)
-        result = evaluate("locomo", [args.data], Path("/tmp") / f"agentmem-ablation-{i}",
+        result = evaluate("locomo", args.data, Path("/tmp") / f"agentmem-ablation-{i}",
                           config=config, cache=args.cache, overwrite=True, progress=False,
                           llm=llm if config.keys else None)
         spent = result.manifest.get("llm_usage", {}).get("key_expansion")
@@ -112,14 +114,21 @@ def main() -> None:
     else:
         model = llm.name.split(":", 1)[-1].split("/")[-1]
         path = out / f"llm_keys_{model}.md"
-        files = ", ".join(Path(args.data).name.split())
+        files = ", ".join(Path(d).name for d in args.data)
         text = render(rows, f"# LoCoMo key designs with {llm.name} ({files})",
                       f"HF_HUB_OFFLINE=1 .venv/bin/python eval/ablation.py --llm {args.llm} "
-                      f"--data {args.data}", {"all given": None})
+                      f"--data {' '.join(args.data)}", {"all given": None, **{
+                          f"conversation {c}": (c,) for c in conversations(rows)}})
         text += "\nLLM cost (key expansion, this run; a design reusing the cache spends " \
                 "nothing):\n\n" + "\n".join(usage) + "\n"
         path.write_text(text, encoding="utf-8")
     print(f"wrote {path}")
+
+
+def conversations(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]
+                  ) -> list[str]:
+    """The conversation ids the predictions cover (question ids are ``<conv>_q<n>``)."""
+    return sorted({p["question_id"].split("_")[0] for _, _, preds in rows for p in preds})
 
 
 def render(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]], title: str,
