@@ -6,10 +6,10 @@ schema), so a run repeated over the same inputs — an ablation that builds keys
 extraction under several key designs, a resumed evaluation — asks the model once. An
 item the model answered with unusable output twice (the JSON retry included) is cached
 as that failure, since the same request gets the same output; an item that failed in
-the backend (a refused request, a server error) is not, and is asked again next time. The requests agentmem sends are
-deterministic (temperature 0, a fixed seed), which is what makes replaying them sound; a
-cache is tied to one model name, so a different model (or server) never reads another's
-answers.
+the backend (a refused request, a server error) is not, and is asked again next time.
+The requests agentmem sends are deterministic (temperature 0, a fixed seed), which is
+what makes replaying them sound; a cache is tied to one model name, so a different
+model (or server) never reads another's answers.
 """
 
 from __future__ import annotations
