@@ -68,7 +68,8 @@ class AngularLSH:
 
     def hash(self, vectors: np.ndarray) -> np.ndarray:
         """Bucket ids, shape ``(n, tables)``."""
-        return np.argmax(self._scores(vectors), axis=2)
+        codes: np.ndarray = np.argmax(self._scores(vectors), axis=2)
+        return codes
 
     def probe(self, vector: np.ndarray, probes: int = 1) -> np.ndarray:
         """Each table's ``probes`` best buckets for one vector, best first, shape
@@ -185,7 +186,8 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     if (norms == 0).any():
         raise InvalidInput("vectors", "a zero vector has no direction")
-    return (x / norms).astype(np.float32)
+    out: np.ndarray = (x / norms).astype(np.float32)
+    return out
 
 
 def _grow(a: np.ndarray, rows: int) -> np.ndarray:
