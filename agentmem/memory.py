@@ -219,11 +219,14 @@ class Memory:
                 prefix=chroma_prefix,
             )
             self.embedder = CachedEmbedder(embedder or SentenceTransformerEmbedder(), self.db)
+            # a memory made before context turns existed keeps indexing without them
+            made_before = (self.db.get_meta("granularity") is not None
+                           and self.db.get_meta("context_turns") is None)
             self.store = EpisodicStore(
                 self._settle("granularity", granularity, "round"),
                 context_turns=int(self._settle(
                     "context_turns", None if context_turns is None else str(context_turns),
-                    str(DEFAULT_CONTEXT_TURNS))))
+                    "0" if made_before else str(DEFAULT_CONTEXT_TURNS))))
             self.expander = (KeyExpander(self.llm, self.db, max_tokens=keys.max_tokens)
                              if keys is not None and self.llm is not None else None)
             self._closed = False

@@ -4,6 +4,7 @@ session's turns just before them (real SQLite, Chroma and embedding model)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,21 @@ def test_context_turns_is_fixed_at_creation_and_checked(
         Memory(tmp_path / "m", embedder=embedder, context_turns=2)
     with Memory(tmp_path / "m", embedder=embedder) as mem:  # omitted: the stored value
         assert mem.store.context_turns == 0
+
+
+def test_a_memory_made_before_context_turns_keeps_indexing_without_them(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    with Memory(tmp_path / "old", embedder=embedder) as mem:
+        mem.add(TALK[:2], user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+    # as a version without context turns left it: no context_turns in the meta table
+    con = sqlite3.connect(tmp_path / "old" / "agentmem.db")
+    con.execute("DELETE FROM agentmem_meta WHERE key = 'context_turns'")
+    con.commit()
+    con.close()
+    with Memory(tmp_path / "old", embedder=embedder) as mem:
+        assert mem.store.context_turns == 0
+        res = mem.add(TALK[2:], user_id="u", session_id="s", timestamp="2024-03-01T10:05:00")
+        assert mem.get(res.unit_ids[0]).key is None
 
 
 def test_session_units_take_no_context() -> None:
