@@ -10,7 +10,7 @@ import platform
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,39 +106,6 @@ def evaluate(
     already in ``predictions.jsonl`` are skipped; with ``overwrite`` earlier outputs
     are removed first (the cache is kept).
     """
-    loaded: list[LLM] = []  # models loaded here from a spec, closed here: a vLLM
-    # engine left to interpreter exit can hang it
-    try:
-        return _evaluate(benchmark, data, out, config=config, types=types, limit=limit,
-                         cache=cache, llm=llm, judge=judge, resume=resume,
-                         overwrite=overwrite, embedder=embedder, progress=progress,
-                         command=command, loaded=loaded)
-    finally:
-        for model in loaded:
-            close = getattr(model, "close", None)
-            if callable(close):
-                close()
-
-
-def _evaluate(
-    benchmark: str,
-    data: Sequence[str | Path],
-    out: str | Path,
-    *,
-    config: RunConfig | None = None,
-    types: Sequence[str] | None = None,
-    limit: int | None = None,
-    cache: str | Path | None = None,
-    llm: LLM | str | None = None,
-    judge: LLM | str | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    embedder: Embedder | None = None,
-    progress: bool = True,
-    command: str | None = None,
-    loaded: list[LLM],
-) -> EvalResult:
-    """The body of :func:`evaluate`; appends the models it loads to ``loaded``."""
     started = time.perf_counter()
     config = config or RunConfig(benchmark=benchmark)
     if config.benchmark != benchmark:
@@ -172,6 +139,7 @@ def _evaluate(
     cache_dir = Path(cache) if cache is not None else out / "cache"
     disk = DiskCachedEmbedder(embedder or SentenceTransformerEmbedder(),
                               cache_dir / "embeddings.sqlite") if uses_embedder else None
+    loaded: list[LLM] = []  # models loaded here from a spec are closed here
     llm = _resolve(llm, loaded)
     judge = _resolve(judge, loaded) or llm
     # completions are kept beside the embeddings: a repeated run asks the model once
@@ -189,10 +157,7 @@ def _evaluate(
     if resume and manifest_path.exists():
         previous = json.loads(manifest_path.read_text(encoding="utf-8"))
         if _identity(previous) != identity:
-            if disk is not None:
-                disk.close()
-            for c in caches.values():
-                c.close()
+            _release(disk, caches.values(), loaded)
             raise ConfigError(f"--resume: {out} holds a run with another configuration, "
                               "embedder, LLM, judge or data; use another --out or --overwrite")
 
@@ -236,10 +201,7 @@ def _evaluate(
         embedding = None if disk is None else {
             "cached_total": disk.count(), "cache_hits": disk.hits,
             "embedded_this_run": disk.embedded}
-        if disk is not None:
-            disk.close()
-        for c in caches.values():
-            c.close()
+        _release(disk, caches.values(), loaded)
     # the last row of a question wins (a failed one may have been answered again)
     latest = {p["question_id"]: p for p in read_predictions(predictions_path)}
     rows = [p for qid, p in latest.items() if qid in selected]
@@ -258,6 +220,20 @@ def _evaluate(
     write_report(metrics, manifest, out)
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return EvalResult(out=out, metrics=metrics, manifest=manifest)
+
+
+def _release(disk: DiskCachedEmbedder | None, caches: Iterable[CachedLLM],
+             loaded: Sequence[LLM]) -> None:
+    """Close the run's cache files and the models it loaded from specs (a vLLM engine
+    left to interpreter exit can hang it)."""
+    if disk is not None:
+        disk.close()
+    for c in caches:
+        c.close()
+    for model in loaded:
+        close = getattr(model, "close", None)
+        if callable(close):
+            close()
 
 
 def _resolve(llm: LLM | str | None, loaded: list[LLM]) -> LLM | None:
