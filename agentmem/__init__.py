@@ -11,9 +11,18 @@
 from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
 from .errors import AgentMemError, BackendError, ConfigError, InvalidInput, LLMError, NotFound
 from .memory import Memory
-from .stores import EpisodicStore, Store
+from .stores import EpisodicStore, Store, ThoughtChange, ThoughtConfig, ThoughtDraft
 from .temporal import parse_timestamp
-from .types import AddResult, Hit, MemoryStats, MemoryUnit, TimeRange, Turn
+from .types import (
+    AddResult,
+    Hit,
+    MemoryStats,
+    MemoryUnit,
+    Thought,
+    ThoughtEvent,
+    TimeRange,
+    Turn,
+)
 
 __version__ = "0.1.0"
 
@@ -34,6 +43,11 @@ __all__ = [
     "NotFound",
     "SentenceTransformerEmbedder",
     "Store",
+    "Thought",
+    "ThoughtChange",
+    "ThoughtConfig",
+    "ThoughtDraft",
+    "ThoughtEvent",
     "TimeRange",
     "Turn",
     "__version__",

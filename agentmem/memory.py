@@ -1,8 +1,10 @@
 """The :class:`Memory` facade: the episodic log in SQL, its units indexed in Chroma
-(dense) and FTS5 (lexical), searched per user with reciprocal-rank fusion."""
+(dense) and FTS5 (lexical), searched per user with score fusion; Think-in-Memory
+thoughts (LSH buckets) fused in by reciprocal rank."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -10,11 +12,13 @@ import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from tqdm.auto import tqdm
 
@@ -37,13 +41,27 @@ from .storage.schema import (
     embeddings,
     index_tombstones,
     sessions,
+    thoughts,
     turns,
     unit_events,
     unit_turns,
     units,
     users,
 )
-from .stores import EpisodicStore, KeyExpander, KeyExpansion, UnitDraft, purge_expansions
+from .stores import (
+    EpisodicStore,
+    Exchange,
+    KeyExpander,
+    KeyExpansion,
+    Thinker,
+    ThoughtChange,
+    ThoughtConfig,
+    ThoughtDraft,
+    ThoughtStore,
+    UnitDraft,
+    purge_expansions,
+)
+from .stores.thoughts import check_draft
 from .temporal import (
     WIDEN_DAYS,
     find_time_ranges,
@@ -54,11 +72,14 @@ from .temporal import (
 from .types import (
     GRANULARITIES,
     SEARCH_MODES,
+    THOUGHT_STATUSES,
     AddResult,
     Answer,
     Hit,
     MemoryStats,
     MemoryUnit,
+    Thought,
+    ThoughtEvent,
     TimeRange,
     Turn,
 )
@@ -81,6 +102,23 @@ def _dated_events(text: str, key: str | None, when: datetime) -> list[TimeRange]
     """The dates a unit's text and its expanded key mention, each once."""
     found = find_time_ranges(text, when) + (find_time_ranges(key, when) if key else [])
     return list({(r.start, r.end): r for r in found}.values())
+
+
+def _lsh_meta(config: ThoughtConfig) -> str:
+    return json.dumps({"buckets": config.buckets, "tables": config.tables,
+                       "seed": config.seed}, sort_keys=True)
+
+
+def _exchanges(previous: Turn | None, new_turns: Sequence[Turn]) -> list[Exchange]:
+    """Question/response pairs completed by ``new_turns``: each non-user turn right
+    after a user turn (``previous`` is the session's turn before the new ones)."""
+    out: list[Exchange] = []
+    before = previous
+    for t in new_turns:
+        if before is not None and before.role == "user" and t.role != "user":
+            out.append(Exchange(turns=(before, t)))
+        before = t
+    return out
 
 
 def _kinds(kinds: Sequence[str] | None) -> frozenset[str] | None:
@@ -144,6 +182,13 @@ class Memory:
             session's match (the mean of the session's best three fused scores among
             the candidates), so evidence spread over one session rises together; 0
             turns it off.
+        thoughts: the Think-in-Memory thought store's settings
+            (:class:`~agentmem.stores.ThoughtConfig`). Giving it with an ``llm`` turns
+            on post-thinking: after every exchange added, the LLM writes thoughts
+            (relation triples) from it. Thoughts can always be added directly with
+            :meth:`add_thoughts`; active thoughts are searched with the episodic units
+            (hits of kind ``thought``). The LSH parameters are fixed when the memory
+            is created.
     """
 
     def __init__(
@@ -162,6 +207,7 @@ class Memory:
         session_weight: float = 1.0,
         keys: KeyExpansion | None = None,
         context_turns: int | None = None,
+        thoughts: ThoughtConfig | None = None,
     ) -> None:
         if path is not None and not isinstance(path, (str, Path)):
             raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
@@ -194,6 +240,9 @@ class Memory:
         if keys is not None and self.llm is None:
             raise ConfigError("keys: fact-augmented key expansion needs an LLM (llm=...)")
         self.keys = keys
+        if thoughts is not None and not isinstance(thoughts, ThoughtConfig):
+            raise InvalidInput("thoughts", "must be a ThoughtConfig (or None)")
+        self.post_think = bool(thoughts is not None and thoughts.post_think and self.llm)
         self.path = Path(path) if path is not None else None
         if self.path is not None:
             if self.path.exists() and not self.path.is_dir():
@@ -229,6 +278,14 @@ class Memory:
                     "0" if made_before else str(DEFAULT_CONTEXT_TURNS))))
             self.expander = (KeyExpander(self.llm, self.db, max_tokens=keys.max_tokens)
                              if keys is not None and self.llm is not None else None)
+            config = thoughts or ThoughtConfig()
+            lsh = json.loads(self._settle(
+                "thought_lsh", None if thoughts is None else _lsh_meta(config),
+                _lsh_meta(config)))
+            config = replace(config, **lsh)
+            self.thought_store = ThoughtStore(
+                self.db, self.embedder, config,
+                Thinker(self.llm, max_tokens=config.max_tokens) if self.llm else None)
             self._closed = False
             stored_embedder = self.db.get_meta("embedder")
             if stored_embedder is None:
@@ -238,6 +295,7 @@ class Memory:
                             stored_embedder, self.embedder.name)
                 self.db.set_meta("embedder", self.embedder.name)
                 self._mark_all_pending(drop=True)
+                self.thought_store.rebuild()
             elif self.dense.ephemeral and not self.db.in_memory:
                 self._mark_all_pending(drop=False)
             self._sync_index()
@@ -291,6 +349,8 @@ class Memory:
         with self._lock:
             with self.db.begin() as conn:
                 pos = repo.next_position(conn, user_id, session_id)
+                previous = repo.turn_at(conn, user_id, session_id, pos - 1) \
+                    if self.post_think and pos else None
                 new_turns = [
                     Turn(id=uuid.uuid4().hex, user_id=user_id, session_id=session_id,
                          position=pos + i, role=m.role, content=m.content,
@@ -311,6 +371,8 @@ class Memory:
                 self._sync_index()
         if self.expander is not None:
             self._expand_keys(user_id, session_id, derivation.new_units)
+        if self.post_think:
+            self._post_think(user_id, _exchanges(previous, new_turns))
         return AddResult(
             user_id=user_id,
             session_id=session_id,
@@ -353,6 +415,94 @@ class Memory:
                             for text in (keyed[d.id].split("\n") if kind == "fact"
                                          else [keyed[d.id]])])
             self._sync_index()
+
+    def _post_think(self, user_id: str, exchanges: Sequence[Exchange]) -> None:
+        """TiM's post-thinking: thoughts from each new question/response pair (one LLM
+        batch, outside the write lock), inserted with their provenance. Turns deleted
+        meanwhile are left out of the provenance; an exchange whose turns are all gone
+        adds nothing."""
+        thinker = self.thought_store.thinker
+        if not exchanges or thinker is None:
+            return
+        try:
+            drafts = [d for found in thinker.think(exchanges) for d in found]
+        except Exception as exc:  # a broken LLM never aborts an ingestion
+            log.warning("post-thinking failed for %d exchanges (skipped): %r",
+                        len(exchanges), exc)
+            thinker.failures += len(exchanges)
+            return
+        if not drafts:
+            return
+        with self._lock:
+            with self.db.connect() as conn:
+                alive = repo.existing_turn_ids(
+                    conn, user_id, sorted({t for d in drafts for t in d.source_turn_ids}))
+            drafts = [replace(d, source_turn_ids=tuple(t for t in d.source_turn_ids
+                                                       if t in alive))
+                      for d in drafts if alive.intersection(d.source_turn_ids)]
+            self.thought_store.add(user_id, drafts, _utcnow())
+
+    # -- thoughts (Think-in-Memory) ---------------------------------------------------
+
+    def add_thoughts(self, thoughts: Sequence[ThoughtDraft | dict[str, Any]], *,
+                     user_id: str, timestamp: str | datetime | None = None
+                     ) -> list[ThoughtChange]:
+        """Add thoughts extracted elsewhere: :class:`~agentmem.stores.ThoughtDraft`
+        values or dicts with ``head``, ``relation``, ``tail`` and optional ``text``,
+        ``timestamp`` (default: ``timestamp``, else now), ``session_id`` and
+        ``source_turn_ids`` (turns of this user). Each is inserted, merged into a near
+        duplicate, or supersedes an older thought with the same head and relation
+        (TiM's insert / merge / forget); the returned changes say which. Everything is
+        validated first: bad input raises :class:`InvalidInput` and adds nothing."""
+        self._check_open()
+        user_id = check_id(user_id, "user_id")
+        if isinstance(thoughts, (str, dict)) or not isinstance(thoughts, Sequence):
+            raise InvalidInput("thoughts", "must be a list of thoughts")
+        when = _utcnow() if timestamp is None else parse_timestamp(timestamp)
+        drafts = [check_draft(t, f"thoughts[{i}]", when) for i, t in enumerate(thoughts)]
+        wanted = sorted({t for d in drafts for t in d.source_turn_ids})
+        with self._lock:
+            if wanted:
+                with self.db.connect() as conn:
+                    missing = set(wanted) - repo.existing_turn_ids(conn, user_id, wanted)
+                if missing:
+                    i = next(i for i, d in enumerate(drafts)
+                             if missing.intersection(d.source_turn_ids))
+                    raise InvalidInput(f"thoughts[{i}].source_turn_ids",
+                                       f"no turn {sorted(missing)[0]!r} of user {user_id!r}")
+            return self.thought_store.add(user_id, drafts, _utcnow())
+
+    def thoughts(self, user_id: str, *, status: str | Sequence[str] = "active"
+                 ) -> list[Thought]:
+        """``user_id``'s thoughts with this status (``active``, ``merged``,
+        ``forgotten``, or a list of them), oldest first."""
+        self._check_open()
+        user_id = check_id(user_id, "user_id")
+        wanted = (status,) if isinstance(status, str) else tuple(status)
+        if not wanted or any(s not in THOUGHT_STATUSES for s in wanted):
+            raise InvalidInput("status", f"must be among {', '.join(THOUGHT_STATUSES)}, "
+                                         f"got {status!r}")
+        return self.thought_store.listing(user_id, wanted)
+
+    def thought(self, id: str) -> Thought:
+        """The thought with this id (any status). Raises :class:`NotFound`."""
+        self._check_open()
+        id = check_id(id, "id")
+        with self.db.connect() as conn:
+            found = ThoughtStore.load(conn, [id])
+        if id not in found:
+            raise NotFound(f"no thought with id {id!r}")
+        return found[id]
+
+    def history(self, id: str) -> list[ThoughtEvent]:
+        """The audit history of a thought, oldest first: its insert, and every merge,
+        forget, supersede and restore it took part in. Raises :class:`NotFound`."""
+        self._check_open()
+        id = check_id(id, "id")
+        with self.db.connect() as conn:
+            if not ThoughtStore.load(conn, [id]):
+                raise NotFound(f"no thought with id {id!r}")
+            return ThoughtStore.history(conn, id)
 
     def _set_keys(self, conn: sa.Connection, keyed: dict[str, str]) -> None:
         """Store expanded keys, re-index them lexically, queue them for embedding, and
@@ -450,8 +600,8 @@ class Memory:
             conn.execute(sa.update(units).values(dense_pending=True))
 
     def reindex(self) -> None:
-        """Rebuild every index from SQL: the lexical rows and the dense vectors (from
-        the embedding cache where possible)."""
+        """Rebuild every index from SQL: the lexical rows, the dense vectors (from the
+        embedding cache where possible) and the thoughts' LSH buckets."""
         self._check_open()
         with self._lock:
             if self.lexical:
@@ -469,6 +619,7 @@ class Memory:
             self._rebuild_events()
             self._mark_all_pending(drop=True)
             self._sync_index()
+            self.thought_store.rebuild()
 
     def _rebuild_events(self) -> None:
         """Re-derive every unit's dated events from its text and timestamp."""
@@ -522,7 +673,7 @@ class Memory:
                                 period=self._period(query, now, question_date, time_aware),
                                 kinds=_kinds(kinds))
         user_id = check_id(user_id, "user_id")
-        fused, dense_scores, lex_scores = ranking
+        fused, dense_scores, lex_scores, thought_scores = ranking
         hits: list[Hit] = []
         start = 0
         while len(hits) < k and start < len(fused):
@@ -530,10 +681,39 @@ class Memory:
             head = fused[start : start + k - len(hits) + 4]
             start += len(head)
             with self.db.connect() as conn:
-                found = repo.load_units(conn, [i for i, _ in head], user_id=user_id)
-            hits.extend(self._hit(found[uid], score, dense_scores, lex_scores)
-                        for uid, score in head if uid in found)
+                found = repo.load_units(conn, [i for i, _ in head if i not in thought_scores],
+                                        user_id=user_id)
+                found_thoughts = self._thought_hits(
+                    conn, [(i, s) for i, s in head if i in thought_scores], user_id,
+                    thought_scores)
+            for uid, score in head:
+                if uid in found:
+                    hits.append(self._hit(found[uid], score, dense_scores, lex_scores))
+                elif uid in found_thoughts:
+                    hits.append(found_thoughts[uid])
         return hits[:k]
+
+    def _thought_hits(self, conn: sa.Connection, head: Sequence[tuple[str, float]],
+                      user_id: str, cosines: dict[str, float]) -> dict[str, Hit]:
+        """Hits for active thoughts (of kind ``thought``), with their provenance turns."""
+        if not head:
+            return {}
+        found = ThoughtStore.load(conn, [i for i, _ in head], user_id=user_id)
+        wanted = sorted({t for th in found.values() for t in th.source_turn_ids})
+        by_id = {t.id: t for t in repo.load_turns_by_id(conn, wanted)} if wanted else {}
+        out: dict[str, Hit] = {}
+        for tid, score in head:
+            th = found.get(tid)
+            if th is None or th.status != "active":
+                continue
+            src = sorted((by_id[t] for t in th.source_turn_ids if t in by_id),
+                         key=lambda t: (t.timestamp, t.session_id, t.position))
+            out[tid] = Hit(id=th.id, kind="thought", user_id=th.user_id,
+                           session_id=th.session_id or (src[0].session_id if src else ""),
+                           text=th.text, timestamp=th.timestamp, score=float(score),
+                           store=ThoughtStore.name, turns=tuple(src),
+                           scores={"dense": cosines[tid]})
+        return out
 
     def rank(self, query: str, *, user_id: str, mode: str = "hybrid",
              candidates: int | None = None, now: str | datetime | None = None,
@@ -565,7 +745,10 @@ class Memory:
 
     def _ranking(self, query: str, *, user_id: str, mode: str, n: int,
                  period: TimeRange | None = None, kinds: frozenset[str] | None = None
-                 ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float]]:
+                 ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float],
+                            dict[str, float]]:
+        """The fused ranking, with each retriever's scores: dense (cosine), lexical
+        (BM25) and thoughts (cosine, for thought ids)."""
         self._check_open()
         query = check_text(query, "query")
         user_id = check_id(user_id, "user_id")
@@ -578,12 +761,15 @@ class Memory:
         # dense side in the worker while the lexical side runs here.
         dense_job = self._pool().submit(self._dense_candidates, collection, query, n) if (
             use_dense) else None
+        use_thoughts = use_dense and (kinds is None or "thought" in kinds)
         rankings: list[list[str]] = []
         lex_scores: dict[str, float] = {}
         if use_lexical:
             lex_scores = self._lexical_candidates(user_id, query, n)
             rankings.append(list(lex_scores))
-        dense_scores: dict[str, float] = dense_job.result() if dense_job else {}
+        vector, dense_scores = dense_job.result() if dense_job else (None, {})
+        thought_scores = dict(self.thought_store.recall(user_id, vector, n)) if (
+            use_thoughts and vector is not None) else {}
         if dense_job:
             rankings.insert(0, list(dense_scores))
         if len(rankings) == 1:  # one retriever: its own scores
@@ -597,8 +783,8 @@ class Memory:
                 [dense_scores, lex_scores],
                 floors=[min(dense_scores.values(), default=0.0),
                         0.0 if len(lex_scores) < n else min(lex_scores.values())])
-        if not fused:
-            return fused, dense_scores, lex_scores
+        if not fused and not thought_scores:
+            return fused, dense_scores, lex_scores, thought_scores
         with self.db.connect() as conn:
             info = repo.unit_info(conn, [i for i, _ in fused], user_id)
             if any(x.is_key_row for x in info.values()):
@@ -610,10 +796,15 @@ class Memory:
             if len(rankings) > 1 and self.session_weight:
                 fused = session_context(fused, {i: x.session_id for i, x in info.items()},
                                         weight=self.session_weight)
+            if thought_scores:
+                # the stores' rankings, fused by reciprocal rank
+                fused = reciprocal_rank_fusion([[i for i, _ in fused], list(thought_scores)])
             if period is not None:
                 inside = repo.units_in_period(conn, user_id, period.widened(WIDEN_DAYS))
+                inside |= ThoughtStore.in_period(conn, list(thought_scores),
+                                                 period.widened(WIDEN_DAYS))
                 fused = move_ahead(fused, lambda f: f[0] in inside)
-        return fused, dense_scores, lex_scores
+        return fused, dense_scores, lex_scores, thought_scores
 
     def units(self, user_id: str) -> list[MemoryUnit]:
         """Every unit of ``user_id`` with its turns, in conversation order (by time,
@@ -632,9 +823,10 @@ class Memory:
                                                     thread_name_prefix="agentmem-dense")
             return self._executor
 
-    def _dense_candidates(self, collection: str, query: str, n: int) -> dict[str, float]:
+    def _dense_candidates(self, collection: str, query: str, n: int
+                          ) -> tuple[np.ndarray, dict[str, float]]:
         vector = self.embedder.embed_query(query)
-        return dict(self.dense.query(collection, vector, n))
+        return vector, dict(self.dense.query(collection, vector, n))
 
     def _lexical_candidates(self, user_id: str, query: str, n: int) -> dict[str, float]:
         assert self.lexical is not None
@@ -728,9 +920,13 @@ class Memory:
     def delete(self, id: str) -> None:
         """Delete a memory unit and the turns it holds, from SQL, the lexical index,
         the dense index and the embedding cache; no trace of the text stays on disk.
-        Other units built from the same turns are deleted too. A unit derived from
-        another (an extracted fact, a key row) is deleted alone: the conversation it
-        came from stays. Raises :class:`NotFound`."""
+        Other units built from the same turns are deleted too, and thoughts that came
+        only from them. A unit derived from another (an extracted fact, a key row) is
+        deleted alone: the conversation it came from stays.
+
+        ``id`` may also name a thought: it is purged with its history and the thoughts
+        merged into it; a thought it had superseded becomes active again. Raises
+        :class:`NotFound`."""
         self._check_open()
         id = check_id(id, "id")
         with self._lock:
@@ -738,22 +934,33 @@ class Memory:
                 row = conn.execute(sa.select(units.c.id, units.c.parent_id)
                                    .where(units.c.id == id)).first()
                 if row is None:
-                    raise NotFound(f"no memory unit with id {id!r}")
-                turn_ids = [] if row.parent_id else list(conn.execute(
-                    sa.select(unit_turns.c.turn_id).where(unit_turns.c.unit_id == id)).scalars())
-                linked = set(conn.execute(sa.select(unit_turns.c.unit_id).where(
-                    unit_turns.c.turn_id.in_(turn_ids))).scalars()) if turn_ids else set()
-                gone = self._drop_units(conn, sorted(linked | {id}))
-                repo.delete_turns(conn, turn_ids)
-                self._erase(conn, gone)
+                    if not ThoughtStore.load(conn, [id]):
+                        raise NotFound(f"no memory unit or thought with id {id!r}")
+                    hashes, owners = self.thought_store.delete(conn, [id], _utcnow())
+                    self._erase(conn, [], hashes)
+                    turn_ids = []
+                else:
+                    turn_ids = [] if row.parent_id else list(conn.execute(
+                        sa.select(unit_turns.c.turn_id)
+                        .where(unit_turns.c.unit_id == id)).scalars())
+                    linked = set(conn.execute(sa.select(unit_turns.c.unit_id).where(
+                        unit_turns.c.turn_id.in_(turn_ids))).scalars()) if turn_ids else set()
+                    gone = self._drop_units(conn, sorted(linked | {id}))
+                    hashes, owners = self.thought_store.forget_turns(conn, turn_ids, _utcnow())
+                    repo.delete_turns(conn, turn_ids)
+                    self._erase(conn, gone, hashes)
+            self.thought_store.evict(owners)
             self._sync_index()
             self.db.scrub()
 
-    def _erase(self, conn: sa.Connection, gone: Sequence[repo.DeletedUnit]) -> None:
-        """After units are deleted: drop cached vectors no remaining unit uses and merge
-        the FTS5 b-trees so the deleted terms leave the file."""
-        unused = repo.unused_hashes(conn, [h for g in gone
-                                           for h in (g.content_hash, g.key_hash) if h])
+    def _erase(self, conn: sa.Connection, gone: Sequence[repo.DeletedUnit],
+               hashes: Sequence[str] = ()) -> None:
+        """After units (and thoughts, whose content ``hashes`` are given) are deleted:
+        drop cached vectors nothing remaining uses and merge the FTS5 b-trees so the
+        deleted terms leave the file."""
+        unused = repo.unused_hashes(conn, [*hashes, *(h for g in gone
+                                                      for h in (g.content_hash, g.key_hash)
+                                                      if h)])
         self.embedder.purge(conn, unused)
         purge_expansions(conn, unused)
         if self.lexical:
@@ -761,7 +968,8 @@ class Memory:
 
     def forget_user(self, user_id: str) -> int:
         """Remove every trace of ``user_id`` from every store and index: turns, units,
-        sessions, lexical rows, vectors and cached embeddings. Returns the number of
+        sessions, thoughts and their history, lexical rows, vectors and cached
+        embeddings. Returns the number of
         turns removed (0 for an unknown user)."""
         self._check_open()
         user_id = check_id(user_id, "user_id")
@@ -770,12 +978,14 @@ class Memory:
                 unit_ids = list(conn.execute(
                     sa.select(units.c.id).where(units.c.user_id == user_id)).scalars())
                 gone = self._drop_units(conn, unit_ids)
+                hashes, _ = ThoughtStore.purge(conn, ThoughtStore.of_user(conn, user_id))
                 turn_ids = list(conn.execute(
                     sa.select(turns.c.id).where(turns.c.user_id == user_id)).scalars())
                 repo.delete_turns(conn, turn_ids)
                 conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
                 conn.execute(sa.delete(users).where(users.c.id == user_id))
-                self._erase(conn, gone)
+                self._erase(conn, gone, hashes)
+            self.thought_store.evict([user_id])
             self._sync_index()
             for store in {g.store for g in gone} | {self.store.name}:
                 self.dense.drop(self.dense.collection_name(store, user_id))
@@ -826,6 +1036,9 @@ class Memory:
 
             by_kind: dict[str, int] = dict(conn.execute(
                 sa.select(units.c.kind, sa.func.count()).group_by(units.c.kind)).all())
+            by_status: dict[str, int] = dict(conn.execute(
+                sa.select(thoughts.c.status, sa.func.count())
+                .group_by(thoughts.c.status)).all())
             stats = MemoryStats(
                 users=count(users),
                 sessions=count(sessions),
@@ -840,6 +1053,11 @@ class Memory:
                 database_url=self.db.engine.url.render_as_string(hide_password=True),
                 llm=self.llm.name if self.llm is not None else None,
                 llm_usage=self.llm.usage() if self.llm is not None else {},
+                thoughts={str(k): int(v) for k, v in by_status.items()},
+                llm_failures={"key_expansion": self.expander.failures if self.expander
+                              else 0,
+                              "thoughts": self.thought_store.thinker.failures
+                              if self.thought_store.thinker else 0},
             )
         return stats
 

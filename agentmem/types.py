@@ -15,6 +15,9 @@ __all__ = [
     "MemoryUnit",
     "Role",
     "SearchMode",
+    "THOUGHT_STATUSES",
+    "Thought",
+    "ThoughtEvent",
     "TimeRange",
     "Turn",
 ]
@@ -25,6 +28,7 @@ Granularity = Literal["turn", "round", "session"]
 GRANULARITIES: tuple[str, ...] = ("turn", "round", "session")
 SearchMode = Literal["hybrid", "dense", "lexical"]
 SEARCH_MODES: tuple[str, ...] = ("hybrid", "dense", "lexical")
+THOUGHT_STATUSES: tuple[str, ...] = ("active", "merged", "forgotten")
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,11 @@ class MemoryStats:
     database_url: str
     llm: str | None = None
     llm_usage: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: thoughts by status (active, merged, forgotten)
+    thoughts: dict[str, int] = field(default_factory=dict)
+    #: items the LLM gave no usable output for (after its retry), by step; each was
+    #: skipped (indexed without expansion, no thought written)
+    llm_failures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -148,3 +157,57 @@ class Answer:
     hits: tuple[Hit, ...]
     prompt: str
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Thought:
+    """A Think-in-Memory thought: a relation ``(head, relation, tail)`` between two
+    entities and a sentence stating it (``text``), e.g. ``("Alice", "lives in",
+    "Lisbon")`` / "Alice lives in Lisbon."
+
+    ``source_turn_ids`` are the turns it was derived from (its provenance; empty for a
+    thought added directly). ``status`` is ``active`` (recalled by search), ``merged``
+    (folded into ``replaced_by``) or ``forgotten`` (superseded by ``replaced_by``);
+    only active thoughts are searched, the others are kept for :meth:`Memory.history`.
+    ``timestamp`` is when it was stated; ``created_at``/``updated_at`` are bookkeeping
+    times. ``buckets`` are its LSH bucket ids, one per hash table.
+    """
+
+    id: str
+    user_id: str
+    head: str
+    relation: str
+    tail: str
+    text: str
+    timestamp: datetime
+    created_at: datetime
+    updated_at: datetime
+    status: str = "active"
+    replaced_by: str | None = None
+    session_id: str | None = None
+    source_turn_ids: tuple[str, ...] = ()
+    buckets: tuple[int, ...] = ()
+
+    @property
+    def triple(self) -> tuple[str, str, str]:
+        """``(head, relation, tail)``."""
+        return (self.head, self.relation, self.tail)
+
+
+@dataclass(frozen=True)
+class ThoughtEvent:
+    """One entry of a thought's audit history (:meth:`Memory.history`), oldest first.
+
+    ``op`` is ``insert``, ``merge`` (another thought folded into this one: ``other_id``),
+    ``merged`` (this one folded into ``other_id``), ``forget`` (superseded by
+    ``other_id``), ``supersede`` (this one replaced ``other_id``), or ``restore``.
+    ``reason`` says why (``same head and relation``, ``near duplicate``, ``llm``, ...);
+    ``detail`` holds what changed (e.g. the previous text of a merged thought)."""
+
+    seq: int
+    thought_id: str
+    op: str
+    at: datetime
+    other_id: str | None = None
+    reason: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)

@@ -101,14 +101,24 @@ class LSHIndex:
     def __len__(self) -> int:
         return len(self._row)
 
-    def add(self, ids: Sequence[Hashable], vectors: np.ndarray) -> None:
-        """Insert or replace vectors by id."""
+    def add(self, ids: Sequence[Hashable], vectors: np.ndarray,
+            codes: np.ndarray | None = None) -> None:
+        """Insert or replace vectors by id. ``codes`` (shape ``(n, tables)``) are their
+        bucket ids when already known (stored with the vectors); by default they are
+        hashed here."""
         x = _normalise(_as_matrix(vectors, self.params.dim))
         if len(ids) != len(x):
             raise InvalidInput("ids", f"{len(ids)} ids for {len(x)} vectors")
         if len(set(ids)) != len(ids):
             raise InvalidInput("ids", "duplicate ids in one call")
-        codes = self.lsh.hash(x)
+        if codes is None:
+            codes = self.lsh.hash(x)
+        else:
+            codes = np.asarray(codes, dtype=np.int64).reshape(len(x), -1)
+            if codes.shape[1] != self.params.tables or (
+                    len(codes) and (codes.min() < 0 or codes.max() >= self.params.buckets)):
+                raise InvalidInput("codes", f"expected {self.params.tables} bucket ids in "
+                                            f"[0, {self.params.buckets}) per vector")
         with self._lock:
             self._remove(i for i in ids if i in self._row)
             need = len(ids) - len(self._free)
@@ -155,6 +165,11 @@ class LSHIndex:
                 for b in wanted[t]:
                     rows.update(self._buckets[t].get(int(b), ()))
         return np.fromiter(rows, dtype=np.int64, count=len(rows))
+
+    def vectors(self, ids: Sequence[Hashable]) -> dict[Hashable, np.ndarray]:
+        """The stored (unit-normalised) vectors of those ``ids`` that are present."""
+        with self._lock:
+            return {i: self._vectors[self._row[i]].copy() for i in ids if i in self._row}
 
     def query(self, vector: np.ndarray, k: int = 5, probes: int = 1
               ) -> list[tuple[Hashable, float]]:

@@ -14,7 +14,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..types import MemoryUnit, TimeRange, Turn
-from .schema import index_tombstones, sessions, turns, unit_events, unit_turns, units, users
+from .schema import (
+    index_tombstones,
+    sessions,
+    thoughts,
+    turns,
+    unit_events,
+    unit_turns,
+    units,
+    users,
+)
 
 KEY_KIND = "key"
 
@@ -27,12 +36,15 @@ __all__ = [
     "delete_units",
     "ensure_session",
     "ensure_user",
+    "existing_turn_ids",
     "insert_turns",
     "insert_units",
     "load_turns",
+    "load_turns_by_id",
     "load_units",
     "next_position",
     "session_tail",
+    "turn_at",
 ]
 
 _CHUNK = 500
@@ -91,6 +103,24 @@ def next_position(conn: sa.Connection, user_id: str, session_id: str) -> int:
     return 0 if top is None else int(top) + 1
 
 
+def turn_at(conn: sa.Connection, user_id: str, session_id: str, position: int
+            ) -> Turn | None:
+    """The session's turn at ``position``, if any."""
+    row = conn.execute(sa.select(turns).where(
+        turns.c.user_id == user_id, turns.c.session_id == session_id,
+        turns.c.position == position)).first()
+    return _turn(row) if row is not None else None
+
+
+def existing_turn_ids(conn: sa.Connection, user_id: str, turn_ids: Sequence[str]) -> set[str]:
+    """Those of ``turn_ids`` that are turns of ``user_id``."""
+    found: set[str] = set()
+    for part in _chunks(list(turn_ids)):
+        found.update(conn.execute(sa.select(turns.c.id).where(
+            turns.c.id.in_(part), turns.c.user_id == user_id)).scalars())
+    return found
+
+
 def insert_turns(conn: sa.Connection, new: Sequence[Turn]) -> None:
     """Insert turns (their session and user rows must exist)."""
     if new:
@@ -125,6 +155,14 @@ def _turn(row: Any) -> Turn:
         name=row.name,
         metadata=dict(row.metadata or {}),
     )
+
+
+def load_turns_by_id(conn: sa.Connection, turn_ids: Sequence[str]) -> list[Turn]:
+    """The turns with these ids (missing ones are absent)."""
+    out: list[Turn] = []
+    for part in _chunks(list(turn_ids)):
+        out.extend(_turn(r) for r in conn.execute(sa.select(turns).where(turns.c.id.in_(part))))
+    return out
 
 
 def load_turns(conn: sa.Connection, unit_ids: Sequence[str]) -> dict[str, list[Turn]]:
@@ -344,7 +382,7 @@ def delete_turns(conn: sa.Connection, turn_ids: Sequence[str]) -> None:
 
 
 def unused_hashes(conn: sa.Connection, hashes: Iterable[str]) -> list[str]:
-    """Those of ``hashes`` that no remaining unit uses."""
+    """Those of ``hashes`` that no remaining unit or thought uses."""
     hs = list(set(hashes))
     used: set[str] = set()
     for part in _chunks(hs):
@@ -352,6 +390,8 @@ def unused_hashes(conn: sa.Connection, hashes: Iterable[str]) -> list[str]:
             sa.select(units.c.content_hash).where(units.c.content_hash.in_(part))).scalars())
         used.update(conn.execute(
             sa.select(units.c.key_hash).where(units.c.key_hash.in_(part))).scalars())
+        used.update(conn.execute(sa.select(thoughts.c.content_hash).where(
+            thoughts.c.content_hash.in_(part))).scalars())
     return [h for h in hs if h not in used]
 
 

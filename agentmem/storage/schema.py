@@ -14,6 +14,9 @@ __all__ = [
     "meta",
     "metadata",
     "sessions",
+    "thought_log",
+    "thought_sources",
+    "thoughts",
     "turns",
     "unit_events",
     "unit_turns",
@@ -129,6 +132,57 @@ llm_responses = sa.Table(
     sa.Column("cache_key", sa.String(64), primary_key=True),
     sa.Column("llm", sa.String(256), nullable=False),
     sa.Column("completion", sa.Text, nullable=False),
+)
+
+# Think-in-Memory thoughts: (head, relation, tail) + text, per user. ``head_key`` and
+# ``relation_key`` are the normalised head and relation that forgetting matches on;
+# ``buckets`` the LSH bucket ids (JSON list, one per table) under the parameters kept
+# in the meta table; the vector is the embedding cache's row for ``content_hash``.
+thoughts = sa.Table(
+    "thoughts",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("session_id", sa.String(256), nullable=True),
+    sa.Column("head", sa.Text, nullable=False),
+    sa.Column("relation", sa.Text, nullable=False),
+    sa.Column("tail", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("head_key", sa.String(256), nullable=False),
+    sa.Column("relation_key", sa.String(256), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("buckets", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("replaced_by", sa.String(32), nullable=True),
+    sa.Column("timestamp", sa.DateTime, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_thoughts_user_status", "user_id", "status"),
+    sa.Index("ix_thoughts_user_head", "user_id", "head_key", "relation_key"),
+)
+
+# Provenance: the turns a thought was derived from (the union, after merges).
+thought_sources = sa.Table(
+    "thought_sources",
+    metadata,
+    sa.Column("thought_id", sa.String(32), sa.ForeignKey("thoughts.id"), primary_key=True),
+    sa.Column("turn_id", sa.String(32), primary_key=True),
+    sa.Index("ix_thought_sources_turn", "turn_id"),
+)
+
+# The audit trail of every thought operation (insert, merge, forget, ...); rows go with
+# their thought when it is purged (delete, forget_user).
+thought_log = sa.Table(
+    "thought_log",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("thought_id", sa.String(32), nullable=False, index=True),
+    sa.Column("user_id", sa.String(256), nullable=False, index=True),
+    sa.Column("op", sa.String(16), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("other_id", sa.String(32), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
 )
 
 embeddings = sa.Table(

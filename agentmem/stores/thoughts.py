@@ -1,0 +1,599 @@
+"""Think-in-Memory (TiM): a per-user memory of thoughts kept in LSH buckets, with
+insert, forget and merge.
+
+A thought is a relation ``(head, relation, tail)`` with a sentence stating it. SQL
+holds every thought (active, merged or forgotten), its provenance (the turns it came
+from), its LSH bucket ids and an audit log of every operation; vectors are the
+embedding cache's rows for the thought's text. Recall hashes the query with the same
+seeded projections, collects the active thoughts of its buckets (every table, ``probes``
+buckets each) and ranks them by cosine.
+
+Insertion of a new thought, against the user's active thoughts:
+
+1. **merge** — a near duplicate (datasketch MinHash LSH over the text's word shingles
+   finds it, it has the same head entity and a cosine >= ``merge_cosine``; or the same
+   triple) becomes one new thought whose provenance is the union; the merged one is
+   kept with status ``merged``. The LLM writes the merged text when one is configured,
+   otherwise the newest text wins. An identical text only gains provenance.
+2. **forget** — a thought with the same head and relation but a different tail is
+   superseded by the newer of the two (a knowledge update: "lives in Lisbon" after
+   "lives in Porto"); it is kept with status ``forgotten`` and ``replaced_by`` set.
+   Ambiguous cases — same head, another relation, cosine >= ``ambiguous_cosine``, in
+   the query's LSH candidates — go to the LLM's forget prompt when one is configured
+   and are both kept otherwise.
+3. otherwise **insert**.
+
+Only :meth:`ThoughtStore.purge` (``Memory.delete`` / ``Memory.forget_user``) removes
+rows. Every operation is logged in ``thought_log``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from ..embed import CachedEmbedder
+from ..errors import ConfigError, InvalidInput
+from ..index.lsh import LSHIndex, LSHParams
+from ..storage.schema import thought_log, thought_sources, thoughts
+from ..types import Thought, ThoughtEvent, TimeRange
+from .thinking import Thinker, ThoughtDraft
+
+__all__ = ["ThoughtChange", "ThoughtConfig", "ThoughtStore"]
+
+log = logging.getLogger("agentmem")
+
+_NUM_PERM = 64
+_WORD = re.compile(r"\w+", re.UNICODE)
+_CHUNK = 500
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class ThoughtConfig:
+    """Settings of the thought store.
+
+    - ``buckets`` (b), ``tables`` (L), ``seed``: the LSH hash functions; fixed when the
+      memory is created (stored with it), like ``granularity``.
+    - ``probes``: buckets read per table at recall (1 = the query's own bucket).
+    - ``post_think``: extract thoughts from every exchange added, when the memory has
+      an LLM (TiM's post-thinking). Off without an LLM.
+    - ``merge_jaccard``, ``merge_cosine``: near-duplicate thresholds (MinHash Jaccard
+      estimate over word shingles, embedding cosine).
+    - ``ambiguous_cosine``: same head, other relation, at least this similar: ask the
+      LLM whether the new thought replaces the old one.
+    - ``max_tokens``: the post-thinking reply budget.
+    """
+
+    buckets: int = 64
+    tables: int = 4
+    probes: int = 2
+    seed: int = 0
+    post_think: bool = True
+    merge_jaccard: float = 0.5
+    merge_cosine: float = 0.85
+    ambiguous_cosine: float = 0.8
+    max_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        LSHParams(dim=1, buckets=self.buckets, tables=self.tables, seed=self.seed)
+        if isinstance(self.probes, bool) or not isinstance(self.probes, int) \
+                or self.probes < 1:
+            raise ConfigError(f"probes: must be a positive int, got {self.probes!r}")
+        for name in ("merge_jaccard", "merge_cosine", "ambiguous_cosine"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0 < value <= 1:
+                raise ConfigError(f"{name}: must be a number in (0, 1], got {value!r}")
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) \
+                or self.max_tokens < 16:
+            raise ConfigError(f"max_tokens: must be an int >= 16, got {self.max_tokens!r}")
+
+    def lsh(self, dim: int) -> LSHParams:
+        """The LSH parameters for vectors of size ``dim``."""
+        return LSHParams(dim=dim, buckets=self.buckets, tables=self.tables, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class ThoughtChange:
+    """What adding one thought did: ``op`` is ``insert``, ``merge`` (folded into a near
+    duplicate: ``thought`` is the merged result) or ``forgotten`` (older than an active
+    thought with the same head and relation: stored, superseded at once).
+    ``superseded`` lists the thoughts it replaced."""
+
+    op: str
+    thought: Thought
+    superseded: tuple[str, ...] = ()
+
+
+def normalise(text: str) -> str:
+    """The form heads and relations are matched in: case-folded words, no leading
+    article, no punctuation."""
+    words = _WORD.findall(text.casefold())
+    if len(words) > 1 and words[0] in ("the", "a", "an"):
+        words = words[1:]
+    return " ".join(words)[:256]
+
+
+def shingles(text: str) -> set[str]:
+    """Word unigrams and bigrams of ``text`` (case-folded)."""
+    words = _WORD.findall(text.casefold())
+    return set(words) | {f"{a} {b}" for a, b in pairwise(words)}
+
+
+def _minhash(text: str) -> Any:
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=_NUM_PERM, seed=1)
+    for s in sorted(shingles(text)):
+        m.update(s.encode("utf-8"))
+    return m
+
+
+class _UserIndex:
+    """One user's active thoughts in memory: the LSH buckets (vectors) and the MinHash
+    LSH (shingles)."""
+
+    def __init__(self, params: LSHParams, jaccard: float) -> None:
+        from datasketch import MinHashLSH
+
+        self.lsh = LSHIndex(params)
+        self.minhash = MinHashLSH(threshold=jaccard, num_perm=_NUM_PERM)
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray, codes: np.ndarray,
+            texts: Sequence[str]) -> None:
+        if not len(ids):
+            return
+        self.lsh.add(list(ids), vectors, codes)
+        for i, t in zip(ids, texts, strict=True):
+            if i not in self.minhash:
+                self.minhash.insert(i, _minhash(t))
+
+    def remove(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        self.lsh.remove(ids)
+        for i in ids:
+            if i in self.minhash:
+                self.minhash.remove(i)
+
+
+class ThoughtStore:
+    """TiM's thought memory over SQL (source of truth) and in-memory LSH indexes
+    (built per user on first use from the stored buckets and cached vectors).
+    Thread-safe: writes are serialised by the store's lock."""
+
+    name = "thoughts"
+
+    def __init__(self, db: Any, embedder: CachedEmbedder, config: ThoughtConfig,
+                 thinker: Thinker | None = None) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.config = config
+        self.params = config.lsh(embedder.dim)
+        self.thinker = thinker
+        self._users: dict[str, _UserIndex] = {}
+        self._lock = threading.RLock()
+        self._hasher = LSHIndex(self.params).lsh
+
+    # -- the in-memory indexes ------------------------------------------------------
+
+    def _index(self, user_id: str) -> _UserIndex:
+        with self._lock:
+            found = self._users.get(user_id)
+            if found is not None:
+                return found
+            with self.db.connect() as conn:
+                rows = conn.execute(
+                    sa.select(thoughts.c.id, thoughts.c.text, thoughts.c.buckets)
+                    .where(thoughts.c.user_id == user_id, thoughts.c.status == "active")
+                    .order_by(thoughts.c.created_at, thoughts.c.id)).all()
+            index = _UserIndex(self.params, self.config.merge_jaccard)
+            if rows:
+                vectors = self.embedder.embed_stored([r.text for r in rows])
+                index.add([r.id for r in rows], vectors,
+                          np.array([r.buckets for r in rows], dtype=np.int64),
+                          [r.text for r in rows])
+            self._users[user_id] = index
+            return index
+
+    def evict(self, user_ids: Iterable[str] | None = None) -> None:
+        """Drop in-memory indexes (all, or these users'); rebuilt on next use."""
+        with self._lock:
+            if user_ids is None:
+                self._users.clear()
+            for u in user_ids or ():
+                self._users.pop(u, None)
+
+    def count_active(self, user_id: str) -> int:
+        """Active thoughts of ``user_id``."""
+        return len(self._index(user_id).lsh)
+
+    # -- recall ---------------------------------------------------------------------
+
+    def recall(self, user_id: str, vector: np.ndarray, n: int,
+               probes: int | None = None) -> list[tuple[str, float]]:
+        """Up to ``n`` active thoughts of ``user_id`` as (id, cosine), best first,
+        among the candidates of the query's LSH buckets."""
+        index = self._index(user_id)
+        if not len(index.lsh):
+            return []
+        return [(str(i), s) for i, s in index.lsh.query(
+            vector, k=n, probes=probes or self.config.probes)]
+
+    # -- reading --------------------------------------------------------------------
+
+    @staticmethod
+    def load(conn: sa.Connection, ids: Sequence[str], user_id: str | None = None
+             ) -> dict[str, Thought]:
+        """Thoughts by id (of ``user_id`` only, when given), with their provenance."""
+        out: dict[str, Thought] = {}
+        for start in range(0, len(ids), _CHUNK):
+            part = list(ids[start : start + _CHUNK])
+            q = sa.select(thoughts).where(thoughts.c.id.in_(part))
+            if user_id is not None:
+                q = q.where(thoughts.c.user_id == user_id)
+            rows = conn.execute(q).all()
+            sources: dict[str, list[str]] = {}
+            for tid, turn in conn.execute(
+                    sa.select(thought_sources.c.thought_id, thought_sources.c.turn_id)
+                    .where(thought_sources.c.thought_id.in_(part))
+                    .order_by(thought_sources.c.turn_id)):
+                sources.setdefault(tid, []).append(turn)
+            for r in rows:
+                out[r.id] = Thought(
+                    id=r.id, user_id=r.user_id, head=r.head, relation=r.relation,
+                    tail=r.tail, text=r.text, timestamp=r.timestamp,
+                    created_at=r.created_at, updated_at=r.updated_at, status=r.status,
+                    replaced_by=r.replaced_by, session_id=r.session_id,
+                    source_turn_ids=tuple(sources.get(r.id, ())),
+                    buckets=tuple(int(b) for b in r.buckets))
+        return out
+
+    def listing(self, user_id: str, statuses: Sequence[str] = ("active",)
+                ) -> list[Thought]:
+        """``user_id``'s thoughts with these statuses, oldest first."""
+        with self.db.connect() as conn:
+            ids = list(conn.execute(
+                sa.select(thoughts.c.id).where(thoughts.c.user_id == user_id,
+                                               thoughts.c.status.in_(list(statuses)))
+                .order_by(thoughts.c.timestamp, thoughts.c.created_at, thoughts.c.id)
+            ).scalars())
+            found = self.load(conn, ids)
+        return [found[i] for i in ids]
+
+    @staticmethod
+    def history(conn: sa.Connection, thought_id: str) -> list[ThoughtEvent]:
+        """The audit log of one thought, oldest first."""
+        return [ThoughtEvent(seq=r.seq, thought_id=r.thought_id, op=r.op, at=r.at,
+                             other_id=r.other_id, reason=r.reason, detail=dict(r.detail))
+                for r in conn.execute(sa.select(thought_log)
+                                      .where(thought_log.c.thought_id == thought_id)
+                                      .order_by(thought_log.c.seq))]
+
+    @staticmethod
+    def in_period(conn: sa.Connection, ids: Sequence[str], period: TimeRange) -> set[str]:
+        """Those of ``ids`` whose thought was stated inside ``period``."""
+        return set(conn.execute(sa.select(thoughts.c.id).where(
+            thoughts.c.id.in_(list(ids)), thoughts.c.timestamp >= period.start,
+            thoughts.c.timestamp <= period.end)).scalars()) if ids else set()
+
+    # -- writing --------------------------------------------------------------------
+
+    def add(self, user_id: str, drafts: Sequence[ThoughtDraft],
+            now: datetime | None = None) -> list[ThoughtChange]:
+        """Insert, merge or supersede each draft in turn (see the module doc); one
+        transaction per draft. Returns what happened to each, in order."""
+        if not drafts:
+            return []
+        now = now or _utcnow()
+        vectors = self.embedder.embed_stored([d.sentence for d in drafts])
+        changes: list[ThoughtChange] = []
+        with self._lock:
+            index = self._index(user_id)
+            for draft, vec in zip(drafts, vectors, strict=True):
+                changes.append(self._add_one(user_id, index, draft, vec, now))
+        return changes
+
+    def _add_one(self, user_id: str, index: _UserIndex, draft: ThoughtDraft,
+                 vec: np.ndarray, now: datetime) -> ThoughtChange:
+        vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
+        head, rel, tail = normalise(draft.head), normalise(draft.relation), \
+            normalise(draft.tail)
+        when = draft.timestamp or now
+        text = draft.sentence
+        with self.db.connect() as conn:
+            same_head = {r.id: r for r in conn.execute(
+                sa.select(thoughts).where(thoughts.c.user_id == user_id,
+                                          thoughts.c.status == "active",
+                                          thoughts.c.head_key == head))}
+        stored = index.lsh.vectors(list(same_head))
+        cos = {i: float(v @ vec) for i, v in stored.items()}
+        # 1. merge: a near duplicate (MinHash + same head + cosine) or the same triple
+        near = set(index.minhash.query(_minhash(text)))
+        dupes = [i for i, r in same_head.items()
+                 if (r.relation_key == rel and normalise(r.tail) == tail)
+                 or (i in near and cos.get(i, 0.0) >= self.config.merge_cosine)]
+        if dupes:
+            target = max(dupes, key=lambda i: (cos.get(i, 0.0), i))
+            return self._merge(user_id, index, same_head[target], draft, text, vec, when,
+                               now, head, rel)
+        # 2. forget: same head and relation, another tail (deterministic) ...
+        rivals = {i: "same head and relation" for i, r in same_head.items()
+                  if r.relation_key == rel}
+        # ... or an ambiguous neighbour in the LSH candidates, decided by the LLM
+        if self.thinker is not None:
+            nearby = {i for i, _ in index.lsh.query(vec, k=16, probes=self.config.probes)}
+            unsure = [i for i in same_head if i in nearby and i not in rivals
+                      and cos.get(i, 0.0) >= self.config.ambiguous_cosine]
+            if unsure:
+                verdicts = self.thinker.replaces([(same_head[i].text, text) for i in unsure])
+                rivals.update({i: "llm" for i, v in zip(unsure, verdicts, strict=True) if v})
+        new_id = uuid.uuid4().hex
+        codes = self._hasher.hash(vec)[0]
+        newer = sorted((i for i in rivals if same_head[i].timestamp > when),
+                       key=lambda i: same_head[i].timestamp)
+        # a thought older than an active rival is stored already superseded by it
+        older = {} if newer else rivals
+        status, replaced_by = ("forgotten", newer[-1]) if newer else ("active", None)
+        with self.db.begin() as conn:
+            self._insert(conn, new_id, user_id, draft, text, head, rel, codes, when, now,
+                         status, replaced_by)
+            self._log(conn, new_id, user_id, "insert", now)
+            for old, why in older.items():
+                self._set_status(conn, old, "forgotten", new_id, now)
+                self._log(conn, old, user_id, "forget", now, other=new_id, reason=why)
+                self._log(conn, new_id, user_id, "supersede", now, other=old, reason=why)
+            if replaced_by is not None:
+                self._log(conn, new_id, user_id, "forget", now, other=replaced_by,
+                          reason=f"{rivals[replaced_by]}; older than {replaced_by}")
+                self._log(conn, replaced_by, user_id, "supersede", now, other=new_id,
+                          reason=rivals[replaced_by])
+        index.remove(older)
+        if status == "active":
+            index.add([new_id], vec[None, :], codes[None, :], [text])
+        with self.db.connect() as conn:
+            thought = self.load(conn, [new_id])[new_id]
+        return ThoughtChange(op="insert" if status == "active" else "forgotten",
+                             thought=thought, superseded=tuple(older))
+
+    def _merge(self, user_id: str, index: _UserIndex, old: Any, draft: ThoughtDraft,
+               text: str, vec: np.ndarray, when: datetime, now: datetime, head: str,
+               rel: str) -> ThoughtChange:
+        sources = set(draft.source_turn_ids)
+        if text == old.text:  # the same thought again: provenance only
+            with self.db.begin() as conn:
+                have = set(conn.execute(sa.select(thought_sources.c.turn_id).where(
+                    thought_sources.c.thought_id == old.id)).scalars())
+                added = sorted(sources - have)
+                if added:
+                    conn.execute(sa.insert(thought_sources),
+                                 [{"thought_id": old.id, "turn_id": t} for t in added])
+                conn.execute(sa.update(thoughts).where(thoughts.c.id == old.id).values(
+                    updated_at=now, timestamp=max(old.timestamp, when)))
+                self._log(conn, old.id, user_id, "merge", now, reason="duplicate",
+                          detail={"sources_added": added})
+                thought = self.load(conn, [old.id])[old.id]
+            return ThoughtChange(op="merge", thought=thought)
+        newest_is_draft = when >= old.timestamp
+        merged_text = self.thinker.merge_text([old.text, text]) if self.thinker else None
+        final = merged_text or (text if newest_is_draft else old.text)
+        base = draft if newest_is_draft else ThoughtDraft(
+            head=old.head, relation=old.relation, tail=old.tail, timestamp=old.timestamp,
+            session_id=old.session_id)
+        if not newest_is_draft:
+            head, rel = old.head_key, old.relation_key
+        new_vec = self.embedder.embed_stored([final])[0]
+        new_vec = new_vec / max(float(np.linalg.norm(new_vec)), 1e-12)
+        codes = self._hasher.hash(new_vec)[0]
+        new_id = uuid.uuid4().hex
+        with self.db.begin() as conn:
+            have = set(conn.execute(sa.select(thought_sources.c.turn_id).where(
+                thought_sources.c.thought_id == old.id)).scalars())
+            merged = ThoughtDraft(head=base.head, relation=base.relation, tail=base.tail,
+                                  session_id=base.session_id,
+                                  source_turn_ids=tuple(sorted(have | sources)))
+            self._insert(conn, new_id, user_id, merged, final, head, rel, codes,
+                         max(old.timestamp, when), now, "active", None)
+            self._set_status(conn, old.id, "merged", new_id, now)
+            self._log(conn, new_id, user_id, "merge", now, other=old.id,
+                      reason="near duplicate" + (", text by the llm" if merged_text else ""),
+                      detail={"sources_added": sorted(sources - have)})
+            self._log(conn, old.id, user_id, "merged", now, other=new_id,
+                      reason="near duplicate")
+            thought = self.load(conn, [new_id])[new_id]
+        index.remove([old.id])
+        index.add([new_id], new_vec[None, :], codes[None, :], [final])
+        return ThoughtChange(op="merge", thought=thought)
+
+    @staticmethod
+    def _insert(conn: sa.Connection, tid: str, user_id: str, draft: ThoughtDraft,
+                text: str, head: str, rel: str, codes: np.ndarray, when: datetime,
+                now: datetime, status: str, replaced_by: str | None) -> None:
+        from ..embed import content_hash
+
+        conn.execute(sa.insert(thoughts).values(
+            id=tid, user_id=user_id, session_id=draft.session_id, head=draft.head,
+            relation=draft.relation, tail=draft.tail, text=text, head_key=head,
+            relation_key=rel, content_hash=content_hash(text),
+            buckets=[int(c) for c in codes], status=status, replaced_by=replaced_by,
+            timestamp=when, created_at=now, updated_at=now))
+        if draft.source_turn_ids:
+            conn.execute(sa.insert(thought_sources), [
+                {"thought_id": tid, "turn_id": t} for t in dict.fromkeys(draft.source_turn_ids)])
+
+    @staticmethod
+    def _set_status(conn: sa.Connection, tid: str, status: str, replaced_by: str,
+                    now: datetime) -> None:
+        conn.execute(sa.update(thoughts).where(thoughts.c.id == tid).values(
+            status=status, replaced_by=replaced_by, updated_at=now))
+
+    @staticmethod
+    def _log(conn: sa.Connection, tid: str, user_id: str, op: str, at: datetime, *,
+             other: str | None = None, reason: str = "",
+             detail: dict[str, Any] | None = None) -> None:
+        conn.execute(sa.insert(thought_log).values(
+            thought_id=tid, user_id=user_id, op=op, at=at, other_id=other, reason=reason,
+            detail=detail or {}))
+
+    # -- removal and rebuild --------------------------------------------------------
+
+    @staticmethod
+    def purge(conn: sa.Connection, ids: Sequence[str]) -> tuple[list[str], set[str]]:
+        """Delete thoughts with their provenance and audit log, inside ``conn``'s
+        transaction. Returns their content hashes and users (evict those after the
+        commit)."""
+        hashes: list[str] = []
+        owners: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            part = list(ids[start : start + _CHUNK])
+            for h, u in conn.execute(sa.select(thoughts.c.content_hash, thoughts.c.user_id)
+                                     .where(thoughts.c.id.in_(part))):
+                hashes.append(h)
+                owners.add(u)
+            conn.execute(sa.delete(thought_sources).where(
+                thought_sources.c.thought_id.in_(part)))
+            conn.execute(sa.delete(thought_log).where(thought_log.c.thought_id.in_(part)))
+            conn.execute(sa.delete(thoughts).where(thoughts.c.id.in_(part)))
+        return hashes, owners
+
+    def delete(self, conn: sa.Connection, ids: Sequence[str], now: datetime
+               ) -> tuple[list[str], set[str]]:
+        """Purge thoughts and every thought merged into them (their text lives on in
+        the merged one), inside ``conn``'s transaction. A thought they had superseded
+        becomes active again, unless another active thought has its head and relation
+        (it then points there). Returns the purged content hashes and the users
+        touched (evict those after the commit)."""
+        doomed = set(ids)
+        frontier = set(ids)
+        while frontier:
+            frontier = set(conn.execute(sa.select(thoughts.c.id).where(
+                thoughts.c.replaced_by.in_(list(frontier)),
+                thoughts.c.status == "merged")).scalars()) - doomed
+            doomed |= frontier
+        orphans = conn.execute(sa.select(thoughts).where(
+            thoughts.c.replaced_by.in_(list(doomed)),
+            thoughts.c.status == "forgotten")).all()
+        for r in orphans:
+            if r.id in doomed:
+                continue
+            heir = conn.execute(sa.select(thoughts.c.id).where(
+                thoughts.c.user_id == r.user_id, thoughts.c.status == "active",
+                thoughts.c.head_key == r.head_key, thoughts.c.relation_key == r.relation_key,
+                thoughts.c.id.not_in(list(doomed)))
+                .order_by(thoughts.c.timestamp.desc()).limit(1)).scalar()
+            if heir is None:
+                conn.execute(sa.update(thoughts).where(thoughts.c.id == r.id).values(
+                    status="active", replaced_by=None, updated_at=now))
+                self._log(conn, r.id, r.user_id, "restore", now,
+                          reason="the thought that superseded it was deleted")
+            else:
+                conn.execute(sa.update(thoughts).where(thoughts.c.id == r.id).values(
+                    replaced_by=heir, updated_at=now))
+        hashes, owners = self.purge(conn, sorted(doomed))
+        return hashes, owners | {r.user_id for r in orphans}
+
+    def forget_turns(self, conn: sa.Connection, turn_ids: Sequence[str], now: datetime
+                     ) -> tuple[list[str], set[str]]:
+        """Deleted turns leave every thought's provenance; a thought left with no
+        source (it came only from those turns) is deleted (:meth:`delete`)."""
+        touched = self.derived_from(conn, turn_ids)
+        if not touched:
+            return [], set()
+        for start in range(0, len(turn_ids), _CHUNK):
+            conn.execute(sa.delete(thought_sources).where(
+                thought_sources.c.turn_id.in_(list(turn_ids[start : start + _CHUNK]))))
+        kept = set(conn.execute(sa.select(thought_sources.c.thought_id).where(
+            thought_sources.c.thought_id.in_(touched))).scalars())
+        hashes, owners = self.delete(conn, [t for t in touched if t not in kept], now)
+        owners |= set(conn.execute(sa.select(thoughts.c.user_id).where(
+            thoughts.c.id.in_(touched))).scalars())
+        return hashes, owners
+
+    @staticmethod
+    def derived_from(conn: sa.Connection, turn_ids: Sequence[str]) -> list[str]:
+        """Thoughts whose provenance includes any of these turns."""
+        found: set[str] = set()
+        for start in range(0, len(turn_ids), _CHUNK):
+            found.update(conn.execute(sa.select(thought_sources.c.thought_id).where(
+                thought_sources.c.turn_id.in_(list(turn_ids[start : start + _CHUNK]))
+            )).scalars())
+        return sorted(found)
+
+    @staticmethod
+    def of_user(conn: sa.Connection, user_id: str) -> list[str]:
+        """Every thought id of ``user_id`` (all statuses)."""
+        return list(conn.execute(sa.select(thoughts.c.id).where(
+            thoughts.c.user_id == user_id)).scalars())
+
+    def rebuild(self) -> None:
+        """Re-hash every thought's vector (from the embedding cache, or embedded again)
+        under the store's parameters and rewrite its buckets; the in-memory indexes are
+        rebuilt on next use."""
+        with self._lock:
+            with self.db.connect() as conn:
+                rows = conn.execute(sa.select(thoughts.c.id, thoughts.c.text)
+                                    .order_by(thoughts.c.id)).all()
+            for start in range(0, len(rows), _CHUNK):
+                part = rows[start : start + _CHUNK]
+                codes = self._hasher.hash(self.embedder.embed_stored([r.text for r in part]))
+                with self.db.begin() as conn:
+                    for r, c in zip(part, codes, strict=True):
+                        conn.execute(sa.update(thoughts).where(thoughts.c.id == r.id)
+                                     .values(buckets=[int(b) for b in c]))
+            self.evict()
+
+
+def check_draft(value: Any, field: str, default_time: datetime | None) -> ThoughtDraft:
+    """A :class:`ThoughtDraft` from a draft or a dict with ``head``, ``relation``,
+    ``tail`` and optional ``text``, ``timestamp``, ``session_id``, ``source_turn_ids``;
+    raises :class:`InvalidInput` naming the bad field."""
+    from ..temporal import parse_timestamp
+
+    if isinstance(value, ThoughtDraft):
+        data: dict[str, Any] = {f: getattr(value, f) for f in (
+            "head", "relation", "tail", "text", "timestamp", "session_id",
+            "source_turn_ids")}
+    elif isinstance(value, dict):
+        unknown = set(value) - {"head", "relation", "tail", "text", "timestamp",
+                                "session_id", "source_turn_ids"}
+        if unknown:
+            raise InvalidInput(f"{field}.{sorted(unknown)[0]}", "unknown field")
+        data = dict(value)
+    else:
+        raise InvalidInput(field, "must be a ThoughtDraft or a dict with head, relation, "
+                                  f"tail; got {type(value).__name__}")
+    for name in ("head", "relation", "tail"):
+        v = data.get(name)
+        if not isinstance(v, str) or not v.strip():
+            raise InvalidInput(f"{field}.{name}", "must be a non-empty string")
+        if len(v) > 1000:
+            raise InvalidInput(f"{field}.{name}", "is longer than 1000 characters")
+        data[name] = " ".join(v.split())
+    text = data.get("text") or ""
+    if not isinstance(text, str):
+        raise InvalidInput(f"{field}.text", "must be a string")
+    sid = data.get("session_id")
+    if sid is not None and (not isinstance(sid, str) or not sid.strip()):
+        raise InvalidInput(f"{field}.session_id", "must be a non-empty string or None")
+    sources = data.get("source_turn_ids") or ()
+    if isinstance(sources, str) or not all(isinstance(s, str) and s for s in sources):
+        raise InvalidInput(f"{field}.source_turn_ids", "must be a list of turn ids")
+    when = data.get("timestamp")
+    stamp = parse_timestamp(when, field=f"{field}.timestamp") if when is not None \
+        else default_time
+    return ThoughtDraft(head=data["head"], relation=data["relation"], tail=data["tail"],
+                        text=" ".join(text.split()), timestamp=stamp, session_id=sid,
+                        source_turn_ids=tuple(sources))
