@@ -14,7 +14,7 @@ from test_eval_harness import longmemeval_items, write_json
 from agentmem import Memory, SentenceTransformerEmbedder
 from agentmem.eval import RunConfig, evaluate
 from agentmem.llm import LLMRequest, VLLMEngine
-from agentmem.stores import KeyExpansion
+from agentmem.stores import KeyExpansion, ThoughtConfig
 
 pytestmark = pytest.mark.vllm
 
@@ -119,3 +119,28 @@ def test_key_expansion_with_the_real_engine(engine: VLLMEngine,
         usage = mem.stats().llm_usage["key_expansion"]
         assert usage["calls"] == 1 and usage["completion_tokens"] > 0
         assert mem.search("Where did I move?", user_id="u", k=1)[0].id == unit.id
+
+
+def test_post_thinking_with_the_real_engine(engine: VLLMEngine,
+                                            embedder: SentenceTransformerEmbedder) -> None:
+    """TiM end to end on a real model: an exchange is added, the model post-thinks under
+    the thought schema, and the thoughts it wrote are stored with the exchange's turns
+    as provenance and found by search (or, should the small model fail, the failure is
+    counted and the ingestion goes on)."""
+    with Memory(embedder=embedder, llm=engine, thoughts=ThoughtConfig(max_tokens=200)) as mem:
+        res = mem.add([{"role": "user", "content": "I moved to Lisbon last month and I "
+                                                   "work at a bakery now."},
+                       {"role": "assistant", "content": "Congratulations on the move!"}],
+                      user_id="u", session_id="s1", timestamp="2023-06-02T18:30:00")
+        usage = mem.stats().llm_usage["post_thinking"]
+        assert usage["calls"] == 1 and usage["completion_tokens"] > 0
+        made = mem.thoughts("u", status=["active", "merged", "forgotten"])
+        failures = mem.stats().llm_failures["thoughts"]
+        assert made or failures == 1
+        for t in made:
+            assert t.head and t.relation and t.tail and t.text
+            assert set(t.source_turn_ids) == set(res.turn_ids)
+            assert mem.history(t.id)[0].op in ("insert", "merge")
+        if made:
+            hits = mem.search("Where does the user live?", user_id="u", k=5)
+            assert any(h.kind == "thought" for h in hits)

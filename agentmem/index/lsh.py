@@ -171,6 +171,20 @@ class LSHIndex:
         with self._lock:
             return {i: self._vectors[self._row[i]].copy() for i in ids if i in self._row}
 
+    def exact(self, vector: np.ndarray, k: int = 5) -> list[tuple[Hashable, float]]:
+        """Up to ``k`` (id, cosine) over every stored vector, best first (no hashing:
+        the reference :meth:`query` approximates, and the faster path for few vectors)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInput("k", f"must be a positive int, got {k!r}")
+        q = _normalise(_as_matrix(vector, self.params.dim))[0]
+        with self._lock:
+            rows = np.fromiter(self._row.values(), dtype=np.int64, count=len(self._row))
+            if not len(rows):
+                return []
+            sims = self._vectors[rows] @ q
+            top = np.argsort(-sims, kind="stable")[:k]
+            return [(self._ids[int(rows[i])], float(sims[i])) for i in top]
+
     def query(self, vector: np.ndarray, k: int = 5, probes: int = 1
               ) -> list[tuple[Hashable, float]]:
         """Up to ``k`` (id, cosine) among the query's bucket candidates, best first."""

@@ -69,6 +69,9 @@ class ThoughtConfig:
     - ``buckets`` (b), ``tables`` (L), ``seed``: the LSH hash functions; fixed when the
       memory is created (stored with it), like ``granularity``.
     - ``probes``: buckets read per table at recall (1 = the query's own bucket).
+    - ``exact_below``: a user with fewer active thoughts than this is recalled by exact
+      cosine over all of them (as fast as hashing at that size, and without LSH's
+      misses); at and above it, recall reads the LSH buckets. 0 always uses LSH.
     - ``post_think``: extract thoughts from every exchange added, when the memory has
       an LLM (TiM's post-thinking). Off without an LLM.
     - ``merge_jaccard``, ``merge_cosine``: near-duplicate thresholds (MinHash Jaccard
@@ -81,6 +84,7 @@ class ThoughtConfig:
     buckets: int = 64
     tables: int = 4
     probes: int = 2
+    exact_below: int = 2048
     seed: int = 0
     post_think: bool = True
     merge_jaccard: float = 0.5
@@ -93,6 +97,9 @@ class ThoughtConfig:
         if isinstance(self.probes, bool) or not isinstance(self.probes, int) \
                 or self.probes < 1:
             raise ConfigError(f"probes: must be a positive int, got {self.probes!r}")
+        if isinstance(self.exact_below, bool) or not isinstance(self.exact_below, int) \
+                or self.exact_below < 0:
+            raise ConfigError(f"exact_below: must be an int >= 0, got {self.exact_below!r}")
         for name in ("merge_jaccard", "merge_cosine", "ambiguous_cosine"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -225,11 +232,14 @@ class ThoughtStore:
 
     def recall(self, user_id: str, vector: np.ndarray, n: int,
                probes: int | None = None) -> list[tuple[str, float]]:
-        """Up to ``n`` active thoughts of ``user_id`` as (id, cosine), best first,
-        among the candidates of the query's LSH buckets."""
+        """Up to ``n`` active thoughts of ``user_id`` as (id, cosine), best first:
+        among the candidates of the query's LSH buckets, or among all of them when the
+        user has fewer than ``exact_below``."""
         index = self._index(user_id)
         if not len(index.lsh):
             return []
+        if len(index.lsh) < self.config.exact_below:
+            return [(str(i), s) for i, s in index.lsh.exact(vector, k=n)]
         return [(str(i), s) for i, s in index.lsh.query(
             vector, k=n, probes=probes or self.config.probes)]
 
@@ -335,7 +345,9 @@ class ThoughtStore:
                   if r.relation_key == rel}
         # ... or an ambiguous neighbour in the LSH candidates, decided by the LLM
         if self.thinker is not None:
-            nearby = {i for i, _ in index.lsh.query(vec, k=16, probes=self.config.probes)}
+            nearby = {i for i, _ in (
+                index.lsh.exact(vec, k=16) if len(index.lsh) < self.config.exact_below
+                else index.lsh.query(vec, k=16, probes=self.config.probes))}
             unsure = [i for i in same_head if i in nearby and i not in rivals
                       and cos.get(i, 0.0) >= self.config.ambiguous_cosine]
             if unsure:

@@ -1,0 +1,385 @@
+"""The Think-in-Memory thought store on real SQLite, Chroma and the packaged embedder:
+LSH buckets (persisted, rebuilt), knowledge-update forgetting, MinHash merging with
+provenance union, the audit history, deletion, post-thinking through a scripted
+stand-in LLM (malformed JSON included), and search fusion."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from conftest import ScriptedStandInLLM, fill
+from test_deletion import _files_containing
+
+from agentmem import (
+    ConfigError,
+    InvalidInput,
+    Memory,
+    NotFound,
+    SentenceTransformerEmbedder,
+    ThoughtConfig,
+    ThoughtDraft,
+)
+from agentmem.storage.schema import thought_log, thoughts
+
+PORTO = {"head": "Alice", "relation": "lives in", "tail": "Porto",
+         "text": "Alice lives in Porto."}
+LISBON = {"head": "alice", "relation": "Lives in", "tail": "Lisbon",
+          "text": "Alice moved to Lisbon."}
+
+
+def _thoughts_json(*items: tuple[str, str, str, str]) -> str:
+    return json.dumps({"thoughts": [{"head": h, "relation": r, "tail": t, "text": x}
+                                    for h, r, t, x in items]})
+
+
+# -- buckets ---------------------------------------------------------------------------
+
+
+def test_buckets_are_the_hash_of_the_vector_and_survive_reopen(
+        mem_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    config = ThoughtConfig(buckets=16, tables=3, seed=7)
+    with Memory(mem_path, embedder=embedder, thoughts=config) as m:
+        [c] = m.add_thoughts([PORTO], user_id="a")
+        store = m.thought_store
+        vec = embedder.embed([PORTO["text"]])[0]
+        assert c.thought.buckets == tuple(int(b) for b in store._hasher.hash(vec)[0])
+        assert len(c.thought.buckets) == 3 and all(0 <= b < 16 for b in c.thought.buckets)
+        # the same vector always lands in the same buckets
+        again = store._hasher.hash(np.stack([vec, vec]))
+        assert (again[0] == again[1]).all()
+        first = c.thought
+    with Memory(mem_path, embedder=embedder) as m:  # settings come from the file
+        assert m.thought_store.params.buckets == 16 and m.thought_store.params.tables == 3
+        assert m.thought(first.id).buckets == first.buckets
+        hits = m.search("Where does Alice live?", user_id="a", kinds=["thought"])
+        assert [h.id for h in hits] == [first.id]
+    with pytest.raises(ConfigError, match="thought_lsh"):
+        Memory(mem_path, embedder=embedder, thoughts=ThoughtConfig(buckets=32))
+
+
+def test_reindex_rebuilds_buckets_from_sql(mem_path: Path,
+                                           embedder: SentenceTransformerEmbedder) -> None:
+    with Memory(mem_path, embedder=embedder) as m:
+        changes = m.add_thoughts([PORTO, {"head": "Bob", "relation": "owns", "tail": "a cat"}],
+                                 user_id="a")
+        want = {c.thought.id: c.thought.buckets for c in changes}
+        with m.db.begin() as conn:  # wreck the stored buckets
+            conn.execute(sa.update(thoughts).values(buckets=[0, 0, 0, 0]))
+        m.thought_store.evict()
+        m.reindex()
+        assert {i: m.thought(i).buckets for i in want} == want
+        assert m.search("Where does Alice live?", user_id="a", k=1,
+                        kinds=["thought"])[0].id == changes[0].thought.id
+
+
+def test_recall_ranks_the_bucket_candidates_by_cosine(mem: Memory) -> None:
+    mem.add_thoughts([
+        {"head": "Alice", "relation": "owns", "tail": "a grey cat called Miso"},
+        {"head": "Alice", "relation": "works at", "tail": "a bakery in Lisbon"},
+        {"head": "Alice", "relation": "plays", "tail": "the violin"},
+    ], user_id="a")
+    hits = mem.search("What is the name of Alice's cat?", user_id="a", kinds=["thought"], k=3)
+    assert hits[0].text == "Alice owns a grey cat called Miso."
+    assert all(h.kind == "thought" and h.store == "thoughts" for h in hits)
+    cos = [h.scores["dense"] for h in hits]
+    assert cos == sorted(cos, reverse=True)
+    assert mem.search("cat", user_id="someone-else", kinds=["thought"]) == []
+
+
+def test_above_exact_below_recall_reads_only_the_query_buckets(
+        embedder: SentenceTransformerEmbedder) -> None:
+    facts = [{"head": f"Person {i}", "relation": "likes", "tail": food}
+             for i, food in enumerate(["apples", "pears", "jazz", "football", "chess",
+                                       "Paris", "cats", "rain", "tea", "maths", "sailing",
+                                       "bread"])]
+    query = "Who likes fruit?"
+    for exact_below in (0, 1000):
+        config = ThoughtConfig(buckets=8, tables=2, probes=1, exact_below=exact_below)
+        with Memory(embedder=embedder, thoughts=config) as m:
+            m.add_thoughts(facts, user_id="a")
+            probed = m.thought_store._hasher.probe(embedder.embed([query])[0], 1)[:, 0]
+            found = m.search(query, user_id="a", kinds=["thought"], k=12)
+            in_bucket = {t.id for t in m.thoughts("a")
+                         if any(t.buckets[j] == probed[j] for j in range(2))}
+            if exact_below:
+                assert len(found) == 12
+            else:
+                assert {h.id for h in found} == in_bucket
+                assert 0 < len(in_bucket) < 12
+
+
+# -- insert / forget / merge -----------------------------------------------------------
+
+
+def test_knowledge_update_forgets_the_older_thought(mem: Memory) -> None:
+    [porto] = mem.add_thoughts([PORTO], user_id="a", timestamp="2023-05-01")
+    [lisbon] = mem.add_thoughts([LISBON], user_id="a", timestamp="2023-06-01")
+    assert lisbon.op == "insert" and lisbon.superseded == (porto.thought.id,)
+    old = mem.thought(porto.thought.id)
+    assert (old.status, old.replaced_by) == ("forgotten", lisbon.thought.id)
+    assert [t.text for t in mem.thoughts("a")] == ["Alice moved to Lisbon."]
+    assert [t.id for t in mem.thoughts("a", status="forgotten")] == [porto.thought.id]
+    hits = mem.search("Where does Alice live?", user_id="a", kinds=["thought"])
+    assert [h.text for h in hits] == ["Alice moved to Lisbon."]
+    assert [(e.op, e.other_id, e.reason) for e in mem.history(porto.thought.id)] == [
+        ("insert", None, ""), ("forget", lisbon.thought.id, "same head and relation")]
+    assert [e.op for e in mem.history(lisbon.thought.id)] == ["insert", "supersede"]
+    # a different relation of the same head is another fact: kept
+    [job] = mem.add_thoughts([{"head": "Alice", "relation": "works at", "tail": "a bakery"}],
+                             user_id="a")
+    assert job.op == "insert" and not job.superseded
+    assert len(mem.thoughts("a")) == 2
+
+
+def test_an_older_fact_arriving_late_does_not_win(mem: Memory) -> None:
+    [lisbon] = mem.add_thoughts([LISBON], user_id="a", timestamp="2023-06-01")
+    [porto] = mem.add_thoughts([PORTO], user_id="a", timestamp="2023-05-01")
+    assert porto.op == "forgotten" and porto.thought.replaced_by == lisbon.thought.id
+    assert [t.id for t in mem.thoughts("a")] == [lisbon.thought.id]
+
+
+def test_near_duplicates_merge_with_the_union_of_their_provenance(mem: Memory) -> None:
+    r1 = mem.add([{"role": "user", "content": "I bake sourdough bread every Sunday."},
+                  {"role": "assistant", "content": "Sounds delicious."}],
+                 user_id="a", session_id="s1", timestamp="2023-05-01")
+    r2 = mem.add([{"role": "user", "content": "Baked my sourdough again this Sunday."},
+                  {"role": "assistant", "content": "Nice routine."}],
+                 user_id="a", session_id="s2", timestamp="2023-05-08")
+    [first] = mem.add_thoughts([{
+        "head": "Alice", "relation": "bakes", "tail": "sourdough bread",
+        "text": "Alice bakes sourdough bread every Sunday.",
+        "source_turn_ids": list(r1.turn_ids[:1])}], user_id="a", timestamp="2023-05-01")
+    [second] = mem.add_thoughts([{
+        "head": "Alice", "relation": "bakes", "tail": "sourdough",
+        "text": "Alice bakes sourdough bread each Sunday.",
+        "source_turn_ids": list(r2.turn_ids[:1])}], user_id="a", timestamp="2023-05-08")
+    assert second.op == "merge"
+    merged = second.thought
+    assert merged.id != first.thought.id
+    assert set(merged.source_turn_ids) == {r1.turn_ids[0], r2.turn_ids[0]}
+    assert merged.text == "Alice bakes sourdough bread each Sunday."  # newest wins (no LLM)
+    old = mem.thought(first.thought.id)
+    assert (old.status, old.replaced_by) == ("merged", merged.id)
+    assert [t.id for t in mem.thoughts("a")] == [merged.id]
+    assert [(e.op, e.other_id) for e in mem.history(merged.id)] == [("merge", old.id)]
+    assert [(e.op, e.other_id) for e in mem.history(old.id)] == [
+        ("insert", None), ("merged", merged.id)]
+    # a search hit of the merged thought carries both source turns, in order
+    hit = mem.search("How often does Alice bake bread?", user_id="a", kinds=["thought"])[0]
+    assert hit.id == merged.id and hit.turn_ids == (r1.turn_ids[0], r2.turn_ids[0])
+    # the identical thought again only adds provenance, in place
+    [same] = mem.add_thoughts([ThoughtDraft(
+        head="Alice", relation="bakes", tail="sourdough",
+        text="Alice bakes sourdough bread each Sunday.",
+        source_turn_ids=(r2.turn_ids[1],))], user_id="a")
+    assert same.op == "merge" and same.thought.id == merged.id
+    assert r2.turn_ids[1] in same.thought.source_turn_ids
+    assert mem.history(merged.id)[-1].reason == "duplicate"
+
+
+def test_unrelated_thoughts_about_one_head_do_not_merge(mem: Memory) -> None:
+    mem.add_thoughts([
+        {"head": "Alice", "relation": "has a sister", "tail": "Ana"},
+        {"head": "Alice", "relation": "adopted", "tail": "a cat called Miso"},
+        {"head": "Bob", "relation": "has a sister", "tail": "Ana"},
+    ], user_id="a")
+    assert len(mem.thoughts("a")) == 3
+
+
+def test_the_llm_writes_merged_text_and_decides_ambiguous_forgets(
+        embedder: SentenceTransformerEmbedder) -> None:
+    llm = ScriptedStandInLLM([
+        '{"text": "Alice bakes sourdough bread on Sundays."}',  # the merge
+        '{"replaces": true}',  # the ambiguous pair
+    ])
+    with Memory(embedder=embedder, llm=llm) as m:
+        m.add_thoughts([{"head": "Alice", "relation": "bakes", "tail": "sourdough bread",
+                         "text": "Alice bakes sourdough bread every Sunday."}], user_id="a")
+        [merged] = m.add_thoughts([{"head": "Alice", "relation": "bakes", "tail": "sourdough",
+                                    "text": "Alice bakes sourdough bread each Sunday."}],
+                                  user_id="a")
+        assert merged.op == "merge"
+        assert merged.thought.text == "Alice bakes sourdough bread on Sundays."
+        assert "text by the llm" in m.history(merged.thought.id)[0].reason
+        [porto] = m.add_thoughts([PORTO], user_id="a", timestamp="2023-05-01")
+        [moved] = m.add_thoughts([{"head": "Alice", "relation": "moved to", "tail": "Lisbon",
+                                   "text": "Alice moved from Porto to Lisbon."}],
+                                 user_id="a", timestamp="2023-06-01")
+        assert moved.superseded == (porto.thought.id,)
+        assert m.history(porto.thought.id)[-1].reason == "llm"
+        assert [r.operation for r in llm.seen] == ["thought_merge", "thought_forget"]
+
+
+# -- post-thinking ---------------------------------------------------------------------
+
+
+def test_post_thinking_extracts_thoughts_with_provenance(
+        embedder: SentenceTransformerEmbedder) -> None:
+    llm = ScriptedStandInLLM([
+        _thoughts_json(("Alice", "lives in", "Lisbon", "Alice moved to Lisbon."),
+                       ("Alice", "works at", "a bakery", "Alice works at a bakery.")),
+        "Sure! Here are the thoughts: {not json",  # malformed ...
+        "still not json",  # ... and again after the retry: skipped, counted
+        _thoughts_json(("Alice", "owns", "a cat called Miso", "Alice adopted Miso.")),
+    ])
+    with Memory(embedder=embedder, llm=llm, thoughts=ThoughtConfig()) as m:
+        fill(m)  # session 1: two exchanges in one add (one batch); session 2: one
+        assert [r.operation for r in llm.seen].count("post_thinking") == 4  # 3 + 1 retry
+        assert "I just moved to Lisbon" in llm.seen[0].as_messages()[0]["content"]
+        assert m.stats().llm_failures["thoughts"] == 1
+        found = {t.text: t for t in m.thoughts("alice")}
+        assert set(found) == {"Alice moved to Lisbon.", "Alice works at a bakery.",
+                              "Alice adopted Miso."}
+        units = {u.session_id + str(u.turns[0].position): u for u in m.units("alice")}
+        assert found["Alice moved to Lisbon."].source_turn_ids == tuple(
+            sorted(units["s10"].turn_ids))
+        assert found["Alice adopted Miso."].session_id == "s2"
+        usage = m.stats().llm_usage["post_thinking"]
+        assert usage["calls"] == 3 and usage["completion_tokens"] > 0
+        hits = m.search("What is the name of my cat?", user_id="alice", k=4)
+        assert {"thought", "round"} <= {h.kind for h in hits}
+        assert any(h.kind == "thought" and h.text == "Alice adopted Miso." for h in hits)
+
+
+def test_no_post_thinking_without_config_or_llm(embedder: SentenceTransformerEmbedder
+                                                ) -> None:
+    llm = ScriptedStandInLLM([])
+    with Memory(embedder=embedder, llm=llm) as m:  # an LLM, but thoughts not asked for
+        fill(m)
+        assert llm.seen == [] and m.thoughts("alice") == []
+    with Memory(embedder=embedder, thoughts=ThoughtConfig()) as m:  # asked, no LLM
+        fill(m)
+        assert not m.post_think and m.thoughts("alice") == []
+
+
+def test_a_reply_added_alone_is_post_thought_with_its_question(
+        embedder: SentenceTransformerEmbedder) -> None:
+    llm = ScriptedStandInLLM([_thoughts_json(("Alice", "plays", "violin", "Alice plays "
+                                                                          "the violin."))])
+    with Memory(embedder=embedder, llm=llm, thoughts=ThoughtConfig()) as m:
+        q = m.add([{"role": "user", "content": "I started violin lessons."}],
+                  user_id="a", session_id="s")
+        assert llm.seen == []  # no response yet
+        r = m.add([{"role": "assistant", "content": "Great, enjoy them!"}],
+                  user_id="a", session_id="s")
+        [t] = m.thoughts("a")
+        assert t.source_turn_ids == tuple(sorted(q.turn_ids + r.turn_ids))
+
+
+def test_a_failing_llm_never_aborts_an_ingestion(embedder: SentenceTransformerEmbedder
+                                                 ) -> None:
+    with Memory(embedder=embedder, llm=ScriptedStandInLLM([], fail="server down"),
+                thoughts=ThoughtConfig()) as m:
+        fill(m)
+        assert m.stats().turns == 6 and m.thoughts("alice") == []
+        assert m.stats().llm_failures["thoughts"] == 3
+
+
+# -- deletion, isolation, input --------------------------------------------------------
+
+
+def test_deleting_a_thought_restores_what_it_superseded(mem: Memory) -> None:
+    [porto] = mem.add_thoughts([PORTO], user_id="a", timestamp="2023-05-01")
+    [lisbon] = mem.add_thoughts([LISBON], user_id="a", timestamp="2023-06-01")
+    mem.delete(lisbon.thought.id)
+    with pytest.raises(NotFound):
+        mem.thought(lisbon.thought.id)
+    with pytest.raises(NotFound):
+        mem.history(lisbon.thought.id)
+    assert mem.thought(porto.thought.id).status == "active"
+    assert [e.op for e in mem.history(porto.thought.id)] == ["insert", "forget", "restore"]
+    assert mem.search("Where does Alice live?", user_id="a", kinds=["thought"])[0].id == \
+        porto.thought.id
+    with pytest.raises(NotFound):
+        mem.delete(lisbon.thought.id)
+
+
+def test_deleting_turns_and_users_purges_their_thoughts(
+        mem_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    secret = "Zanzibarquux"
+    with Memory(mem_path, embedder=embedder) as m:
+        fill(m)
+        r = m.add([{"role": "user", "content": f"My code word is {secret}."},
+                   {"role": "assistant", "content": "Noted."}],
+                  user_id="alice", session_id="s3")
+        [c] = m.add_thoughts([{"head": "Alice", "relation": "code word", "tail": secret,
+                               "source_turn_ids": list(r.turn_ids)}], user_id="alice")
+        [kept] = m.add_thoughts([{"head": "Alice", "relation": "owns", "tail": "a cat"}],
+                                user_id="alice")
+        assert _files_containing(mem_path, secret)
+        m.delete(r.unit_ids[0])
+        assert _files_containing(mem_path, secret) == []
+        with pytest.raises(NotFound):
+            m.thought(c.thought.id)
+        assert [t.id for t in m.thoughts("alice")] == [kept.thought.id]
+        m.add_thoughts([{"head": "Bob", "relation": "likes", "tail": "Quixoteberry"}],
+                       user_id="bob")
+        m.forget_user("alice")
+        assert m.thoughts("alice") == []
+        with m.db.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(thought_log)
+                                .where(thought_log.c.user_id == "alice")).scalar() == 0
+        assert [t.tail for t in m.thoughts("bob")] == ["Quixoteberry"]
+        assert m.search("berry", user_id="alice", kinds=["thought"]) == []
+
+
+def test_bad_thoughts_name_the_field_and_add_nothing(mem: Memory) -> None:
+    cases = [
+        ([PORTO, {"head": "Alice", "relation": "", "tail": "x"}], "thoughts[1].relation"),
+        ([{"head": "A", "relation": "r", "tail": "t", "colour": "red"}], "thoughts[0].colour"),
+        ([{"head": "A", "relation": "r", "tail": "t", "timestamp": "not a date"}],
+         "thoughts[0].timestamp"),
+        ([PORTO, {**LISBON, "source_turn_ids": ["nope"]}], "thoughts[1].source_turn_ids"),
+        ([42], "thoughts[0]"),
+        ("Alice lives in Porto", "thoughts"),
+    ]
+    for bad, field in cases:
+        with pytest.raises(InvalidInput) as err:
+            mem.add_thoughts(bad, user_id="a")  # type: ignore[arg-type]
+        assert err.value.field == field
+    assert mem.thoughts("a", status=["active", "merged", "forgotten"]) == []
+    with pytest.raises(InvalidInput, match="status"):
+        mem.thoughts("a", status="gone")
+
+
+def test_another_users_turns_are_not_valid_provenance(mem: Memory) -> None:
+    r = mem.add([{"role": "user", "content": "hi"}], user_id="b", session_id="s")
+    with pytest.raises(InvalidInput, match="no turn"):
+        mem.add_thoughts([{**PORTO, "source_turn_ids": list(r.turn_ids)}], user_id="a")
+
+
+def test_search_modes_and_kinds_with_thoughts(mem: Memory) -> None:
+    fill(mem)
+    [t] = mem.add_thoughts([{"head": "Alice", "relation": "has a sister", "tail": "Ana",
+                             "text": "Alice's sister is called Ana."}], user_id="alice")
+    hybrid = mem.search("Who is Ana?", user_id="alice", k=5)
+    assert t.thought.id in [h.id for h in hybrid]
+    assert all(h.kind != "thought" for h in mem.search("Who is Ana?", user_id="alice",
+                                                       k=5, mode="lexical"))
+    assert all(h.kind == "round" for h in mem.search("Who is Ana?", user_id="alice", k=5,
+                                                     kinds=["round"]))
+    ranked = dict(mem.rank("Who is Ana?", user_id="alice"))
+    assert t.thought.id in ranked
+    stats = mem.stats()
+    assert stats.thoughts == {"active": 1} and stats.units == {"round": 3}
+
+
+def test_concurrent_writers_keep_every_thought(mem: Memory) -> None:
+    def write(n: int) -> None:
+        mem.add_thoughts([{"head": f"Person {n}", "relation": "has pet", "tail": f"pet {j}"}
+                          for j in range(3)], user_id="a")
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    everything = mem.thoughts("a", status=["active", "forgotten", "merged"])
+    # per person: three values of one relation, each superseding the one before
+    assert len(everything) == 12
+    assert sorted(t.head for t in mem.thoughts("a")) == [f"Person {n}" for n in range(4)]
