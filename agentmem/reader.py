@@ -48,8 +48,11 @@ def items_from_hits(hits: Sequence[Hit | MemoryUnit]) -> list[ReaderItem]:
         key = (h.user_id, h.session_id)
         turns = by_session.setdefault(key, {})
         first[key] = min(first.get(key, h.timestamp), h.timestamp)
-        if not h.turns:  # a unit without turns (a summary, a thought): show its text
+        if not h.turns or h.kind == "thought":
+            # a thought is shown as the conclusion it states (TiM), not its source
+            # turns; a unit without turns (a summary) by its text
             turns[h.id] = (-1, {"role": h.kind, "content": h.text})
+            continue
         for t in h.turns:
             shown = {"role": t.role, "content": t.content}
             if t.name:

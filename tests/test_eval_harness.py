@@ -16,7 +16,7 @@ from agentmem.errors import ConfigError, DataError
 from agentmem.eval import RunConfig, evaluate, load_locomo, load_longmemeval
 from agentmem.eval.cli import main
 from agentmem.eval.data import normalise_evidence
-from agentmem.llm import Completion, LLMRequest
+from agentmem.llm import BaseLLM, Completion, LLMRequest
 
 LOCOMO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo"
 
@@ -432,3 +432,44 @@ def test_locomo_dense_reference_points(tmp_path: Path,
                                         time_aware=False, context_turns=0))
     for key, want in REFERENCE["dense"].items():
         assert _points(result.metrics)[key] == pytest.approx(want, abs=0.01), key
+
+
+class _KeyedThoughtsStandIn(BaseLLM):
+    """A scripted stand-in (not a model): answers post-thinking requests with a fixed
+    thought when the exchange mentions a key, with no thought otherwise."""
+
+    name = "scripted-thinker"
+
+    def __init__(self, thoughts: dict[str, tuple[str, str, str, str]]) -> None:
+        self.thoughts = thoughts
+
+    def _generate(self, requests: Sequence[LLMRequest]) -> list[Completion]:
+        out = []
+        for r in requests:
+            exchange = r.as_messages()[-1]["content"].rsplit("Exchange (", 1)[-1]
+            found = [v for k, v in self.thoughts.items() if k in exchange]
+            out.append(Completion(text=json.dumps({"thoughts": [
+                {"head": h, "relation": rel, "tail": t, "text": x} for h, rel, t, x in found]}),
+                prompt_tokens=10, completion_tokens=5))
+        return out
+
+
+def test_thoughts_mode_credits_a_thought_to_its_source_turns(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    data = write_json(tmp_path / "longmemeval_s.json", longmemeval_items())
+    llm = _KeyedThoughtsStandIn({"kayak": ("user", "named kayak", "Pebble",
+                                           "The user's red kayak is called Pebble.")})
+    result = evaluate("longmemeval", [data], tmp_path / "tim", llm=llm, embedder=embedder,
+                      progress=False, config=RunConfig("longmemeval", thoughts=True))
+    rows = {r["question_id"]: r for r in map(json.loads, (tmp_path / "tim" /
+                                                           "predictions.jsonl")
+                                            .read_text().splitlines())}
+    kayak = rows["q_kayak"]
+    assert "thought" in kayak["top_kinds"][:2]
+    assert kayak["ranked_session_ids"][0] == "answer_k1"
+    assert "thought" not in rows["q_car_abs"]["top_kinds"][3:]  # one thought in all
+    assert result.manifest["config"]["thoughts"] is True
+    assert result.manifest["llm_usage"]["post_thinking"]["calls"] == 8  # one per exchange
+    with pytest.raises(ConfigError, match="post-thinking needs an LLM"):
+        evaluate("longmemeval", [data], tmp_path / "x", embedder=embedder, progress=False,
+                 config=RunConfig("longmemeval", thoughts=True))

@@ -96,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--context-turns", type=int, default=2, metavar="N",
                        help="index each turn/round unit with the session's N turns before "
                             "it (default: 2; 0: the unit's text alone)")
+        p.add_argument("--thoughts", action="store_true",
+                       help="Think-in-Memory: the --llm post-thinks every exchange into "
+                            "thoughts (relation triples), searched with the units and "
+                            "credited to the turns they came from")
         p.add_argument("--kinds", metavar="KINDS",
                        help="rank only units of these kinds (comma-separated), e.g. 'fact' "
                             "for user facts as the only values (with --key-mode values)")
@@ -142,12 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             chain_of_note=not args.no_chain_of_note, batch_size=args.batch_size,
             time_aware=not args.no_time_aware, fusion=args.fusion,
             session_weight=args.session_weight, keys=args.keys, key_mode=args.key_mode,
-            kinds=args.kinds, context_turns=args.context_turns)
+            kinds=args.kinds, context_turns=args.context_turns, thoughts=args.thoughts)
         if not args.retrieval_only and args.llm is None:
             print("error: QA mode needs --llm SPEC (or pass --retrieval-only)", file=sys.stderr)
             return 2
         if args.keys and args.llm is None:
             print("error: --keys needs --llm SPEC (the model that extracts them)",
+                  file=sys.stderr)
+            return 2
+        if args.thoughts and args.llm is None:
+            print("error: --thoughts needs --llm SPEC (the model that post-thinks)",
                   file=sys.stderr)
             return 2
         # specs: evaluate() loads the models once the data has been validated

@@ -118,6 +118,8 @@ def evaluate(
         raise ConfigError("QA mode needs a reader LLM (--llm SPEC), or pass --retrieval-only")
     if config.keys and llm is None:
         raise ConfigError("--keys: key expansion needs an LLM (--llm SPEC)")
+    if config.thoughts and llm is None:
+        raise ConfigError("--thoughts: post-thinking needs an LLM (--llm SPEC)")
     t0 = time.perf_counter()
     dataset = load_dataset(benchmark, data).select(types=types, limit=limit)
     load_s = time.perf_counter() - t0

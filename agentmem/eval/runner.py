@@ -17,7 +17,7 @@ from ..errors import ConfigError, LLMError
 from ..llm import LLM, Completion, LLMRequest, MeteredLLM
 from ..memory import Memory
 from ..reader import build_reader_prompt, items_from_hits
-from ..stores import KeyExpansion
+from ..stores import KeyExpansion, ThoughtConfig
 from ..stores.episodic import decompose, render_turns
 from ..types import GRANULARITIES, SEARCH_MODES, MemoryUnit, Turn
 from .baseline import BM25Okapi, tokenize
@@ -54,6 +54,7 @@ class RunConfig:
     key_mode: str = "merge"
     kinds: str | None = None
     context_turns: int = 2
+    thoughts: bool = False
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
@@ -81,7 +82,7 @@ class RunConfig:
         values = asdict(self)
         if self.retriever == "bm25":
             for key in ("mode", "time_aware", "fusion", "session_weight", "keys", "key_mode",
-                        "kinds", "context_turns"):
+                        "kinds", "context_turns", "thoughts"):
                 values[key] = None
         return values
 
@@ -226,8 +227,9 @@ class _MemoryRanker:
                 if config.keys else None)
         self.mem = Memory(embedder=embedder, granularity=config.granularity,
                           fusion=config.fusion, session_weight=config.session_weight,
-                          llm=llm if keys else None, keys=keys,
-                          context_turns=config.context_turns)
+                          llm=llm if keys or config.thoughts else None, keys=keys,
+                          context_turns=config.context_turns,
+                          thoughts=ThoughtConfig() if config.thoughts else None)
         try:
             for s, kept in _messages(hay, state):
                 msgs: list[dict[str, Any]] = []
@@ -239,6 +241,14 @@ class _MemoryRanker:
                     msgs.append(m)
                 self.mem.add(msgs, user_id=_EVAL_USER, session_id=s.id, timestamp=s.date)
             self.units = {u.id: u for u in self.mem.units(_EVAL_USER)}
+            # a thought counts for the turns it came from (its provenance)
+            turns = {t.id: t for u in self.units.values() for t in u.turns}
+            for th in self.mem.thoughts(_EVAL_USER):
+                src = tuple(turns[i] for i in th.source_turn_ids if i in turns)
+                self.units[th.id] = MemoryUnit(
+                    id=th.id, kind="thought", user_id=_EVAL_USER,
+                    session_id=src[0].session_id if src else (th.session_id or ""),
+                    text=th.text, timestamp=th.timestamp, store="thoughts", turns=src)
         except BaseException:
             self.mem.close()
             raise
@@ -294,6 +304,8 @@ def _ranker(hay: Haystack, config: RunConfig, embedder: Embedder | None, state: 
         raise ConfigError("the agentmem retriever needs an embedder")
     if config.keys and llm is None:
         raise ConfigError("keys: key expansion needs an LLM (--llm SPEC)")
+    if config.thoughts and llm is None:
+        raise ConfigError("thoughts: post-thinking needs an LLM (--llm SPEC)")
     return _MemoryRanker(hay, config, embedder, state, llm)
 
 
@@ -310,6 +322,7 @@ def _prediction(q: Question, hits: Sequence[MemoryUnit]) -> dict[str, Any]:
         "gold_turn_ids": list(q.gold_turn_ids),
         "ranked_session_ids": sessions[:RANKED_KEEP],
         "ranked_turn_ids": turns[:RANKED_KEEP],
+        "top_kinds": [h.kind for h in hits[:10]],
     }
 
 
