@@ -62,6 +62,13 @@ LLM_VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("V (no LLM), time-aware off", {"time_aware": False}),
     ("V + fact, time-aware off", {"keys": "facts", "time_aware": False}),
 ]
+# Think-in-Memory beside the episodic store (round values, the default ranking)
+THOUGHT_VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    ("V (no LLM)", {}),
+    ("V + thoughts (TiM post-thinking; the two stores fused by reciprocal rank)",
+     {"thoughts": True}),
+    ("thoughts only", {"thoughts": True, "kinds": "thought"}),
+]
 SPLITS = {"all 5": None, "tune (26, 30, 41)": ("26", "30", "41"),
           "held out (42, 43)": ("42", "43")}
 COLUMNS = [("session", "recall_all@5"), ("session", "recall_any@5"),
@@ -80,23 +87,29 @@ def main() -> None:
                                                "cache"))
     parser.add_argument("--llm", metavar="SPEC",
                         help="run the LLM key designs with this model (see module doc)")
+    parser.add_argument("--thoughts", action="store_true",
+                        help="with --llm: the Think-in-Memory designs instead of the keys")
     args = parser.parse_args()
     out = Path(args.out)
     llm = load_llm(args.llm) if args.llm else None
     rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
     usage: list[str] = []
-    for i, (label, options) in enumerate(LLM_VARIANTS if llm else VARIANTS):
+    if args.thoughts and llm is None:
+        parser.error("--thoughts needs --llm SPEC")
+    variants = (THOUGHT_VARIANTS if args.thoughts else LLM_VARIANTS) if llm else VARIANTS
+    for i, (label, options) in enumerate(variants):
         config = RunConfig("locomo", **options)
         result = evaluate("locomo", args.data, Path("/tmp") / f"agentmem-ablation-{i}",
                           config=config, cache=args.cache, overwrite=True, progress=False,
-                          llm=llm if config.keys else None)
-        spent = result.manifest.get("llm_usage", {}).get("key_expansion")
-        if spent:
-            usage.append(f"- {label}: {spent['calls']} extraction calls, "
+                          llm=llm if config.keys or config.thoughts else None)
+        for op, spent in result.manifest.get("llm_usage", {}).items():
+            usage.append(f"- {label}, {op}: {spent['calls']} calls, "
                          f"{spent['prompt_tokens']} prompt + {spent['completion_tokens']} "
                          f"completion tokens, {spent['wall_s']:.0f} s "
                          f"(cache hits {result.manifest.get('llm_cache_hits')}); ingestion "
                          f"wall time {result.manifest['wall_s']['ingest']:.0f} s")
+        if "thoughts" in result.manifest:
+            usage.append(f"- {label}: thoughts made {result.manifest['thoughts']}")
         preds = [json.loads(line) for line in
                  (result.out / "predictions.jsonl").read_text().splitlines()]
         rows.append((label, config.as_dict(), preds))
@@ -113,14 +126,16 @@ def main() -> None:
                                SPLITS), encoding="utf-8")
     else:
         model = llm.name.split(":", 1)[-1].split("/")[-1]
-        path = out / f"llm_keys_{model}.md"
+        path = out / f"{'thoughts' if args.thoughts else 'llm_keys'}_{model}.md"
         files = ", ".join(Path(d).name for d in args.data)
-        text = render(rows, f"# LoCoMo key designs with {llm.name} ({files})",
-                      f"HF_HUB_OFFLINE=1 .venv/bin/python eval/ablation.py --llm {args.llm} "
-                      f"--data {' '.join(args.data)}", {"all given": None, **{
+        what = "Think-in-Memory" if args.thoughts else "key designs"
+        flag = " --thoughts" if args.thoughts else ""
+        text = render(rows, f"# LoCoMo {what} with {llm.name} ({files})",
+                      f"HF_HUB_OFFLINE=1 .venv/bin/python eval/ablation.py --llm {args.llm}"
+                      f"{flag} --data {' '.join(args.data)}", {"all given": None, **{
                           f"conversation {c}": (c,) for c in conversations(rows)}})
-        text += "\nLLM cost (key expansion, this run; a design reusing the cache spends " \
-                "nothing):\n\n" + "\n".join(usage) + "\n"
+        text += "\nLLM cost (this run; a design reusing the cache spends nothing):\n\n" \
+            + "\n".join(usage) + "\n"
         path.write_text(text, encoding="utf-8")
     print(f"wrote {path}")
 

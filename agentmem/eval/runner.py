@@ -96,6 +96,8 @@ class RunState:
     skipped_resumed: int = 0
     skipped_empty_turns: int = 0
     llm_errors: int = 0
+    #: thoughts made while ingesting (by status, plus ``llm_failures``), all haystacks
+    thoughts: dict[str, int] = field(default_factory=dict)
     wall_s: dict[str, float] = field(default_factory=lambda: {
         "ingest": 0.0, "retrieve": 0.0, "read": 0.0, "judge": 0.0})
 
@@ -241,6 +243,11 @@ class _MemoryRanker:
                     msgs.append(m)
                 self.mem.add(msgs, user_id=_EVAL_USER, session_id=s.id, timestamp=s.date)
             self.units = {u.id: u for u in self.mem.units(_EVAL_USER)}
+            if config.thoughts:
+                stats = self.mem.stats()
+                for key, n in {**stats.thoughts,
+                               "llm_failures": stats.llm_failures["thoughts"]}.items():
+                    state.thoughts[key] = state.thoughts.get(key, 0) + n
             # a thought counts for the turns it came from (its provenance)
             turns = {t.id: t for u in self.units.values() for t in u.turns}
             for th in self.mem.thoughts(_EVAL_USER):

@@ -30,14 +30,14 @@ THOUGHT_SCHEMA: dict[str, Any] = {
     "properties": {
         "thoughts": {
             "type": "array",
-            "maxItems": 6,
+            "maxItems": 4,
             "items": {
                 "type": "object",
                 "properties": {
                     "head": {"type": "string", "minLength": 1, "maxLength": 80},
                     "relation": {"type": "string", "minLength": 1, "maxLength": 60},
                     "tail": {"type": "string", "minLength": 1, "maxLength": 120},
-                    "text": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "text": {"type": "string", "minLength": 1, "maxLength": 160},
                 },
                 "required": ["head", "relation", "tail", "text"],
                 "additionalProperties": False,
@@ -60,30 +60,24 @@ MERGE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-# Few-shot, as TiM's insert prompt: the relation triple and one sentence per thought.
-_THINK_PROMPT = """You keep a long-term memory of thoughts about a conversation. A \
+# Few-shot, as TiM's insert prompt: instructions, then worked examples as earlier chat
+# turns (a small model copies examples written inline into its answer far more often).
+_THINK_SYSTEM = """You keep a long-term memory of thoughts about a conversation. A \
 thought is one fact stated as a relation between two entities (head, relation, tail) \
 and one short sentence saying it. Read the exchange and write the thoughts worth \
 remembering later: facts about the people in it (where they live or work, what they \
 did, plan, like, own, who they know), with the date when the text gives one. Use names, \
-never pronouns. Write no thought for small talk.
-
-Exchange (2023/05/20):
-Alice: I finally moved to Lisbon last month! The new job at the museum starts Monday.
-Bob: Congratulations! Lisbon suits you.
-JSON: {{"thoughts": [{{"head": "Alice", "relation": "lives in", "tail": "Lisbon", \
-"text": "Alice moved to Lisbon in April 2023."}}, {{"head": "Alice", "relation": \
-"works at", "tail": "the museum", "text": "Alice starts a job at a museum in May 2023."\
-}}]}}
-
-Exchange (2023/06/02):
-Bob: How are you?
-Alice: Fine, thanks!
-JSON: {{"thoughts": []}}
-
-Exchange ({date}):
-{exchange}
-JSON:"""
+never pronouns. Write no thought for small talk. Answer with JSON only."""
+_THINK_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("Exchange (2021/03/14):\nJonas: I finally sold my old van and bought a bike for "
+     "commuting.\nPriya: Good call, the traffic near the harbour is awful.",
+     '{"thoughts": [{"head": "Jonas", "relation": "sold", "tail": "his old van", '
+     '"text": "Jonas sold his old van in March 2021."}, {"head": "Jonas", "relation": '
+     '"commutes by", "tail": "bike", "text": "Jonas bought a bike to commute."}]}'),
+    ("Exchange (2021/03/20):\nPriya: How are you?\nJonas: Fine, thanks!",
+     '{"thoughts": []}'),
+)
+_THINK_PROMPT = "Exchange ({date}):\n{exchange}"
 
 _FORGET_PROMPT = """Two facts about the same person or thing, the second one newer:
 old: {old}
@@ -160,10 +154,15 @@ class Thinker:
 
     def think(self, exchanges: Sequence[Exchange]) -> list[list[ThoughtDraft]]:
         """Thoughts for each exchange, in order (empty where the model failed)."""
+        shots = tuple(m for q, a in _THINK_EXAMPLES
+                      for m in ({"role": "user", "content": q},
+                                {"role": "assistant", "content": a}))
         requests = [LLMRequest(
-            messages=({"role": "user", "content": _THINK_PROMPT.format(
-                date=e.timestamp.strftime("%Y/%m/%d"),
-                exchange="\n".join(f"{t.name or t.role}: {t.content}" for t in e.turns))},),
+            messages=({"role": "system", "content": _THINK_SYSTEM}, *shots,
+                      {"role": "user", "content": _THINK_PROMPT.format(
+                          date=e.timestamp.strftime("%Y/%m/%d"),
+                          exchange="\n".join(f"{t.name or t.role}: {t.content}"
+                                             for t in e.turns))}),
             max_tokens=self.max_tokens, json_schema=THOUGHT_SCHEMA, operation="post_thinking")
             for e in exchanges]
         done = self._complete(requests, "post-thinking")
