@@ -230,7 +230,7 @@ def test_post_thinking_extracts_thoughts_with_provenance(
     with Memory(embedder=embedder, llm=llm, thoughts=ThoughtConfig()) as m:
         fill(m)  # session 1: two exchanges in one add (one batch); session 2: one
         assert [r.operation for r in llm.seen].count("post_thinking") == 4  # 3 + 1 retry
-        assert "I just moved to Lisbon" in llm.seen[0].as_messages()[0]["content"]
+        assert "I just moved to Lisbon" in llm.seen[0].as_messages()[-1]["content"]
         assert m.stats().llm_failures["thoughts"] == 1
         found = {t.text: t for t in m.thoughts("alice")}
         assert set(found) == {"Alice moved to Lisbon.", "Alice works at a bakery.",
