@@ -996,7 +996,8 @@ class Memory:
 
     def export(self, path: str | Path, *, user_id: str | None = None) -> int:
         """Write the memory (or one user's part) as JSONL; returns the records written.
-        Lossless: :meth:`import_` of the file rebuilds the same turns and units."""
+        Lossless: :meth:`import_` of the file rebuilds the same turns, units, thoughts
+        and thought histories."""
         self._check_open()
         if user_id is not None:
             user_id = check_id(user_id, "user_id")
@@ -1022,6 +1023,8 @@ class Memory:
             with self.db.begin() as conn:
                 count = transfer.import_records(conn, records, insert_units=self._insert_units)
             self._sync_index()
+            if records.thoughts:
+                self.thought_store.rebuild([t["id"] for t in records.thoughts])
         return count
 
     # -- status ---------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """JSONL export and import of a memory: the lossless, human-readable backup format.
 
 One JSON object per line, in this order: a header, then ``user``, ``session``,
-``turn`` and ``unit`` records. Timestamps are ISO 8601. Vectors are not exported:
-they are recomputed (or taken from the embedding cache) on import.
+``turn``, ``unit``, ``thought`` and ``thought_event`` records. Timestamps are ISO 8601.
+Vectors and LSH buckets are not exported: they are recomputed (or taken from the
+embedding cache) on import.
 """
 
 from __future__ import annotations
@@ -16,13 +17,24 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .embed import content_hash
 from .errors import InvalidInput
 from .inputs import check_id
 from .storage import repository as repo
-from .storage.schema import sessions, turns, unit_turns, units, users
+from .storage.schema import (
+    sessions,
+    thought_log,
+    thought_sources,
+    thoughts,
+    turns,
+    unit_turns,
+    units,
+    users,
+)
 from .stores.base import UnitDraft
+from .stores.thoughts import normalise
 from .temporal import format_timestamp, parse_timestamp
-from .types import ROLES, Turn
+from .types import ROLES, THOUGHT_STATUSES, Turn
 
 __all__ = ["FORMAT", "VERSION", "export_jsonl", "import_records", "read_jsonl"]
 
@@ -82,6 +94,31 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
                 record["parent_id"] = r.parent_id
             fh.write(_dump(record) + "\n")
             n += 1
+        sources: dict[str, list[str]] = {}
+        for r in conn.execute(scoped(
+                sa.select(thought_sources.c.thought_id, thought_sources.c.turn_id)
+                .join(thoughts, thoughts.c.id == thought_sources.c.thought_id),
+                thoughts.c.user_id).order_by(thought_sources.c.thought_id,
+                                             thought_sources.c.turn_id)):
+            sources.setdefault(r.thought_id, []).append(r.turn_id)
+        for r in conn.execute(scoped(sa.select(thoughts), thoughts.c.user_id).order_by(
+                thoughts.c.user_id, thoughts.c.created_at, thoughts.c.id)):
+            fh.write(_dump({
+                "type": "thought", "id": r.id, "user_id": r.user_id,
+                "session_id": r.session_id, "head": r.head, "relation": r.relation,
+                "tail": r.tail, "text": r.text, "status": r.status,
+                "replaced_by": r.replaced_by, "timestamp": format_timestamp(r.timestamp),
+                "created_at": format_timestamp(r.created_at),
+                "updated_at": format_timestamp(r.updated_at),
+                "source_turn_ids": sources.get(r.id, [])}) + "\n")
+            n += 1
+        for r in conn.execute(scoped(sa.select(thought_log), thought_log.c.user_id)
+                              .order_by(thought_log.c.seq)):
+            fh.write(_dump({
+                "type": "thought_event", "thought_id": r.thought_id, "user_id": r.user_id,
+                "op": r.op, "at": format_timestamp(r.at), "other_id": r.other_id,
+                "reason": r.reason, "detail": r.detail or {}}) + "\n")
+            n += 1
     tmp.replace(path)
     return n
 
@@ -93,6 +130,8 @@ class _Records:
     sessions: list[dict[str, Any]]
     turns: list[Turn]
     units: list[tuple[str, str, str, UnitDraft]]  # user_id, session_id, store, draft
+    thoughts: list[dict[str, Any]]  # rows of the thoughts table, plus source_turn_ids
+    thought_events: list[dict[str, Any]]  # rows of the thought log (no seq)
 
 
 def _field(rec: dict[str, Any], key: str, line: int, kind: type | tuple[type, ...] = str,
@@ -114,7 +153,9 @@ def read_jsonl(path: Path) -> _Records:
     """Parse and validate a whole export file; raises InvalidInput naming line and field."""
     if not path.exists():
         raise InvalidInput("path", f"no such file: {str(path)!r}")
-    out = _Records(header={}, users=[], sessions=[], turns=[], units=[])
+    out = _Records(header={}, users=[], sessions=[], turns=[], units=[], thoughts=[],
+                   thought_events=[])
+    thought_ids: set[str] = set()
     turn_by_id: dict[str, Turn] = {}
     unit_ids: set[str] = set()
     with path.open(encoding="utf-8") as fh:
@@ -186,11 +227,53 @@ def read_jsonl(path: Path) -> _Records:
                     parent_id=_field(rec, "parent_id", line) if "parent_id" in rec else None)
                 out.units.append((_field(rec, "user_id", line), _field(rec, "session_id", line),
                                   _field(rec, "store", line), draft))
+            elif kind == "thought":
+                out.thoughts.append(_thought(rec, line, turn_by_id, thought_ids))
+            elif kind == "thought_event":
+                tid = _field(rec, "thought_id", line)
+                if tid not in thought_ids:
+                    raise InvalidInput(f"line {line}: thought_id", f"unknown thought {tid!r}")
+                out.thought_events.append({
+                    "thought_id": tid, "user_id": _field(rec, "user_id", line),
+                    "op": _field(rec, "op", line),
+                    "at": parse_timestamp(_field(rec, "at", line), field=f"line {line}: at"),
+                    "other_id": _field(rec, "other_id", line, optional=True),
+                    "reason": _field(rec, "reason", line, optional=True) or "",
+                    "detail": _field(rec, "detail", line, dict, optional=True) or {}})
             else:
                 raise InvalidInput(f"line {line}: type", f"unknown record type {kind!r}")
     if not out.header:
         raise InvalidInput("path", f"{str(path)!r} is empty: no {FORMAT!r} header")
     return out
+
+
+def _thought(rec: dict[str, Any], line: int, turn_by_id: dict[str, Turn],
+             seen: set[str]) -> dict[str, Any]:
+    tid = _field(rec, "id", line)
+    if tid in seen:
+        raise InvalidInput(f"line {line}: id", f"duplicate thought id {tid!r}")
+    seen.add(tid)
+    status = _field(rec, "status", line)
+    if status not in THOUGHT_STATUSES:
+        raise InvalidInput(f"line {line}: status", f"unknown status {status!r}")
+    row: dict[str, Any] = {"id": tid, "user_id": _field(rec, "user_id", line),
+                           "session_id": _field(rec, "session_id", line, optional=True),
+                           "status": status,
+                           "replaced_by": _field(rec, "replaced_by", line, optional=True)}
+    for key in ("head", "relation", "tail", "text"):
+        row[key] = _field(rec, key, line)
+        if not row[key].strip():
+            raise InvalidInput(f"line {line}: {key}", "must not be empty")
+    for key in ("timestamp", "created_at", "updated_at"):
+        row[key] = parse_timestamp(_field(rec, key, line), field=f"line {line}: {key}")
+    sources = _field(rec, "source_turn_ids", line, list)
+    missing = [t for t in sources if t not in turn_by_id]
+    if missing:
+        raise InvalidInput(f"line {line}: source_turn_ids", f"unknown turn id {missing[0]!r}")
+    row.update(head_key=normalise(row["head"]), relation_key=normalise(row["relation"]),
+               content_hash=content_hash(row["text"]), buckets=[],
+               source_turn_ids=list(sources))
+    return row
 
 
 def import_records(conn: sa.Connection, records: _Records,
@@ -205,6 +288,7 @@ def import_records(conn: sa.Connection, records: _Records,
 
     clash(turns, [t.id for t in records.turns], "turn")
     clash(units, [u[3].id for u in records.units], "unit")
+    clash(thoughts, [t["id"] for t in records.thoughts], "thought")
     for u in records.users:
         repo.ensure_user(conn, u["id"], u["created_at"])
     # Each session once, starting at its earliest known time (its record or its turns).
@@ -224,5 +308,14 @@ def import_records(conn: sa.Connection, records: _Records,
         groups.setdefault((user_id, session_id, store), []).append(draft)
     for (user_id, session_id, store), drafts in groups.items():
         insert_units(conn, user_id, session_id, store, drafts)
+    if records.thoughts:  # buckets are filled in by the thought store after the import
+        conn.execute(sa.insert(thoughts), [
+            {k: v for k, v in t.items() if k != "source_turn_ids"} for t in records.thoughts])
+        links = [{"thought_id": t["id"], "turn_id": s} for t in records.thoughts
+                 for s in t["source_turn_ids"]]
+        if links:
+            conn.execute(sa.insert(thought_sources), links)
+    if records.thought_events:
+        conn.execute(sa.insert(thought_log), records.thought_events)
     return 1 + len(records.users) + len(records.sessions) + len(records.turns) + len(
-        records.units)
+        records.units) + len(records.thoughts) + len(records.thought_events)

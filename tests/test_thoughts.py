@@ -383,3 +383,38 @@ def test_concurrent_writers_keep_every_thought(mem: Memory) -> None:
     # per person: three values of one relation, each superseding the one before
     assert len(everything) == 12
     assert sorted(t.head for t in mem.thoughts("a")) == [f"Person {n}" for n in range(4)]
+
+
+def test_export_and_import_keep_thoughts_and_their_history(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    with Memory(embedder=embedder) as m:
+        fill(m)
+        turn = m.units("alice")[0].turn_ids[0]
+        [porto] = m.add_thoughts([{**PORTO, "source_turn_ids": [turn]}], user_id="alice",
+                                 timestamp="2023-05-01")
+        [lisbon] = m.add_thoughts([LISBON], user_id="alice", timestamp="2023-06-01")
+        before = m.thoughts("alice", status=["active", "forgotten"])
+        history = {t.id: [(e.op, e.other_id, e.reason) for e in m.history(t.id)]
+                   for t in before}
+        m.export(tmp_path / "x.jsonl")
+    lines = [json.loads(x) for x in (tmp_path / "x.jsonl").read_text().splitlines()]
+    assert {r["type"] for r in lines} >= {"thought", "thought_event"}
+    with Memory(embedder=embedder, thoughts=ThoughtConfig(buckets=8, tables=2)) as m2:
+        m2.import_(tmp_path / "x.jsonl")
+        after = m2.thoughts("alice", status=["active", "forgotten"])
+        strip = [(t.id, t.triple, t.text, t.status, t.replaced_by, t.timestamp,
+                  t.source_turn_ids) for t in after]
+        assert strip == [(t.id, t.triple, t.text, t.status, t.replaced_by, t.timestamp,
+                          t.source_turn_ids) for t in before]
+        assert all(len(t.buckets) == 2 for t in after)  # re-hashed for this memory
+        assert {t.id: [(e.op, e.other_id, e.reason) for e in m2.history(t.id)]
+                for t in after} == history
+        assert m2.search("Where does Alice live?", user_id="alice", kinds=["thought"])[0].id \
+            == lisbon.thought.id
+        # the imported knowledge keeps working: a newer fact supersedes the import
+        [berlin] = m2.add_thoughts([{"head": "Alice", "relation": "lives in",
+                                     "tail": "Berlin"}], user_id="alice")
+        assert berlin.superseded == (lisbon.thought.id,)
+        with pytest.raises(InvalidInput, match="already exists"):
+            m2.import_(tmp_path / "x.jsonl")
+        assert porto.thought.id in {t.id for t in m2.thoughts("alice", status="forgotten")}

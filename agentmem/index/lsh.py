@@ -85,18 +85,31 @@ class AngularLSH:
 
 class LSHIndex:
     """Unit-normalised vectors kept in memory and bucketed in every table; a query ranks
-    the vectors of its probed buckets by cosine. Ids are any hashable values."""
+    the vectors of its probed buckets by cosine. Ids are any hashable values.
+
+    Buckets are laid out as sorted arrays (per table: rows ordered by bucket, with the
+    offset where each bucket starts), so a query's candidates are a few array slices.
+    Vectors added since the last layout wait in small per-bucket lists and removed ones
+    are masked out; the layout is rebuilt (compacting removed rows) when those changes
+    reach an eighth of the index."""
 
     def __init__(self, params: LSHParams) -> None:
         self.lsh = AngularLSH(params)
         self.params = params
         self._lock = threading.Lock()
         self._vectors = np.zeros((0, params.dim), dtype=np.float32)
+        self._codes = np.zeros((0, params.tables), dtype=np.int64)
+        self._alive = np.zeros(0, dtype=bool)
         self._ids: list[Hashable] = []
         self._row: dict[Hashable, int] = {}
-        self._codes = np.zeros((0, params.tables), dtype=np.int64)
-        self._buckets: list[dict[int, set[int]]] = [{} for _ in range(params.tables)]
-        self._free: list[int] = []
+        self._size = 0  # rows used (alive or not)
+        # the sorted layout of rows [0, _laid): per table (rows by bucket, offsets)
+        self._laid = 0
+        self._order = np.zeros((params.tables, 0), dtype=np.int64)
+        self._offsets = np.zeros((params.tables, params.buckets + 1), dtype=np.int64)
+        self._delta: list[dict[int, list[int]]] = [{} for _ in range(params.tables)]
+        self._dead = 0  # removed rows still in the layout or the delta lists
+        self._scratch = np.zeros(0, dtype=bool)
 
     def __len__(self) -> int:
         return len(self._row)
@@ -121,21 +134,24 @@ class LSHIndex:
                                             f"[0, {self.params.buckets}) per vector")
         with self._lock:
             self._remove(i for i in ids if i in self._row)
-            need = len(ids) - len(self._free)
-            if need > 0:
-                start = len(self._ids)
-                self._vectors = _grow(self._vectors, start + need)
-                self._codes = _grow(self._codes, start + need)
-                self._ids.extend([None] * need)
-                self._free.extend(range(start, start + need))
-            for uid, vec, code in zip(ids, x, codes, strict=True):
-                row = self._free.pop()
-                self._vectors[row] = vec
-                self._codes[row] = code
-                self._ids[row] = uid
-                self._row[uid] = row
-                for t, b in enumerate(code):
-                    self._buckets[t].setdefault(int(b), set()).add(row)
+            start, n = self._size, len(ids)
+            self._vectors = _grow(self._vectors, start + n)
+            self._codes = _grow(self._codes, start + n)
+            self._alive = _grow(self._alive, start + n)
+            self._vectors[start : start + n] = x
+            self._codes[start : start + n] = codes
+            self._alive[start : start + n] = True
+            self._ids.extend(ids)
+            for j, uid in enumerate(ids):
+                self._row[uid] = start + j
+            self._size += n
+            if self._pending() * 8 > max(self._size, 8192):
+                self._layout()
+            else:
+                for t in range(self.params.tables):
+                    delta = self._delta[t]
+                    for j, b in enumerate(codes[:, t].tolist()):
+                        delta.setdefault(b, []).append(start + j)
 
     def remove(self, ids: Sequence[Hashable]) -> None:
         """Drop vectors by id (unknown ids are ignored)."""
@@ -145,26 +161,62 @@ class LSHIndex:
     def _remove(self, ids: Iterable[Hashable]) -> None:
         for uid in list(ids):
             row = self._row.pop(uid, None)
-            if row is None:
-                continue
-            for t, b in enumerate(self._codes[row]):
-                members = self._buckets[t].get(int(b))
-                if members is not None:
-                    members.discard(row)
-                    if not members:
-                        del self._buckets[t][int(b)]
-            self._ids[row] = None
-            self._free.append(row)
+            if row is not None:
+                self._alive[row] = False
+                self._ids[row] = None
+                self._dead += 1
+        if self._dead * 8 > max(self._size, 8192):
+            self._layout()
+
+    def _pending(self) -> int:
+        return self._size - self._laid
+
+    def _layout(self) -> None:
+        """Compact the live rows and sort them by bucket in every table."""
+        keep = np.flatnonzero(self._alive[: self._size])
+        self._vectors = self._vectors[keep].copy()
+        self._codes = self._codes[keep].copy()
+        self._alive = np.ones(len(keep), dtype=bool)
+        self._ids = [self._ids[int(r)] for r in keep]
+        self._row = {uid: r for r, uid in enumerate(self._ids)}
+        self._size = self._laid = len(keep)
+        self._order = np.argsort(self._codes.T, axis=1, kind="stable")
+        self._offsets = np.stack([
+            np.searchsorted(self._codes[self._order[t], t], np.arange(self.params.buckets + 1))
+            for t in range(self.params.tables)]) if len(keep) else np.zeros(
+            (self.params.tables, self.params.buckets + 1), dtype=np.int64)
+        self._delta = [{} for _ in range(self.params.tables)]
+        self._dead = 0
+        self._scratch = np.zeros(len(keep), dtype=bool)
 
     def candidates(self, vector: np.ndarray, probes: int = 1) -> np.ndarray:
-        """Rows in the query's probed buckets of every table (deduplicated)."""
+        """Rows in the query's probed buckets of every table (deduplicated, live)."""
         wanted = self.lsh.probe(vector, probes)
         with self._lock:
-            rows: set[int] = set()
-            for t in range(self.params.tables):
-                for b in wanted[t]:
-                    rows.update(self._buckets[t].get(int(b), ()))
-        return np.fromiter(rows, dtype=np.int64, count=len(rows))
+            return self._candidates(wanted)
+
+    def _candidates(self, wanted: np.ndarray) -> np.ndarray:
+        parts: list[np.ndarray] = []
+        for t in range(self.params.tables):
+            order, offsets, delta = self._order[t], self._offsets[t], self._delta[t]
+            for b in wanted[t].tolist():
+                lo, hi = offsets[b], offsets[b + 1]
+                if hi > lo:
+                    parts.append(order[lo:hi])
+                extra = delta.get(b)
+                if extra:
+                    parts.append(np.asarray(extra, dtype=np.int64))
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        rows = np.concatenate(parts)
+        if len(self._scratch) < self._size:
+            self._scratch = np.zeros(len(self._alive), dtype=bool)
+        mark = self._scratch
+        mark[rows] = True
+        found = np.flatnonzero(mark[: self._size])
+        mark[found] = False
+        out: np.ndarray = found[self._alive[found]]
+        return out
 
     def vectors(self, ids: Sequence[Hashable]) -> dict[Hashable, np.ndarray]:
         """The stored (unit-normalised) vectors of those ``ids`` that are present."""
@@ -174,30 +226,37 @@ class LSHIndex:
     def exact(self, vector: np.ndarray, k: int = 5) -> list[tuple[Hashable, float]]:
         """Up to ``k`` (id, cosine) over every stored vector, best first (no hashing:
         the reference :meth:`query` approximates, and the faster path for few vectors)."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InvalidInput("k", f"must be a positive int, got {k!r}")
+        k = _check_k(k)
         q = _normalise(_as_matrix(vector, self.params.dim))[0]
         with self._lock:
-            rows = np.fromiter(self._row.values(), dtype=np.int64, count=len(self._row))
-            if not len(rows):
-                return []
-            sims = self._vectors[rows] @ q
-            top = np.argsort(-sims, kind="stable")[:k]
-            return [(self._ids[int(rows[i])], float(sims[i])) for i in top]
+            return self._top(np.flatnonzero(self._alive[: self._size]), q, k)
 
     def query(self, vector: np.ndarray, k: int = 5, probes: int = 1
               ) -> list[tuple[Hashable, float]]:
         """Up to ``k`` (id, cosine) among the query's bucket candidates, best first."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InvalidInput("k", f"must be a positive int, got {k!r}")
+        k = _check_k(k)
         q = _normalise(_as_matrix(vector, self.params.dim))[0]
-        rows = self.candidates(q, probes)
+        wanted = self.lsh.probe(q, probes)
+        with self._lock:
+            return self._top(self._candidates(wanted), q, k)
+
+    def _top(self, rows: np.ndarray, q: np.ndarray, k: int) -> list[tuple[Hashable, float]]:
         if not len(rows):
             return []
-        with self._lock:
-            sims = self._vectors[rows] @ q
-            top = np.argsort(-sims, kind="stable")[:k]
-            return [(self._ids[int(rows[i])], float(sims[i])) for i in top]
+        sims = self._vectors[rows] @ q
+        if len(rows) > k:
+            part = np.argpartition(-sims, k - 1)[:k]
+            # ties broken by row (insertion order), like a stable sort
+            top = part[np.lexsort((rows[part], -sims[part]))]
+        else:
+            top = np.lexsort((rows, -sims))
+        return [(self._ids[int(rows[i])], float(sims[i])) for i in top]
+
+
+def _check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidInput("k", f"must be a positive int, got {k!r}")
+    return k
 
 
 def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:

@@ -550,14 +550,17 @@ class ThoughtStore:
         return list(conn.execute(sa.select(thoughts.c.id).where(
             thoughts.c.user_id == user_id)).scalars())
 
-    def rebuild(self) -> None:
-        """Re-hash every thought's vector (from the embedding cache, or embedded again)
-        under the store's parameters and rewrite its buckets; the in-memory indexes are
-        rebuilt on next use."""
+    def rebuild(self, ids: Sequence[str] | None = None) -> None:
+        """Re-hash every thought's vector (or these thoughts') from the embedding cache,
+        or embedded again, under the store's parameters and rewrite its buckets; the
+        in-memory indexes are rebuilt on next use."""
         with self._lock:
             with self.db.connect() as conn:
-                rows = conn.execute(sa.select(thoughts.c.id, thoughts.c.text)
-                                    .order_by(thoughts.c.id)).all()
+                q = sa.select(thoughts.c.id, thoughts.c.text).order_by(thoughts.c.id)
+                rows = conn.execute(q).all() if ids is None else [
+                    r for start in range(0, len(ids), _CHUNK)
+                    for r in conn.execute(q.where(thoughts.c.id.in_(
+                        list(ids[start : start + _CHUNK]))))]
             for start in range(0, len(rows), _CHUNK):
                 part = rows[start : start + _CHUNK]
                 codes = self._hasher.hash(self.embedder.embed_stored([r.text for r in part]))
