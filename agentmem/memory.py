@@ -651,7 +651,7 @@ class Memory:
     ) -> list[Hit]:
         """The ``k`` units of ``user_id`` most relevant to ``query``, best first.
 
-        ``mode``: ``"hybrid"`` (dense + lexical, reciprocal-rank fused; default),
+        ``mode``: ``"hybrid"`` (dense + lexical, score fused; default),
         ``"dense"`` or ``"lexical"``. ``candidates``: how many each retriever returns
         before fusion (default: the memory's setting, at least ``k``).
 
@@ -665,6 +665,12 @@ class Memory:
         ``kinds`` keeps only units of these kinds (e.g. ``("fact",)`` to search the
         extracted facts alone); it filters the retrievers' candidates, so raise
         ``candidates`` when the kind is rare.
+
+        The user's active Think-in-Memory thoughts (see :meth:`add_thoughts`) are
+        recalled too, unless ``kinds`` leaves out ``"thought"`` or ``mode`` is
+        ``"lexical"``: ranked by cosine (LSH buckets for large stores), then fused
+        with the units by reciprocal rank. A thought hit has ``kind="thought"`` and
+        the turns it came from.
         """
         k = check_positive_int(k, "k")
         ranking = self._ranking(query, user_id=user_id, mode=mode,
@@ -720,9 +726,10 @@ class Memory:
              question_date: str | datetime | None = None, time_aware: bool = True,
              kinds: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """Unit ids of ``user_id`` with their fused scores, best first, without loading
-        the units: the ranking :meth:`search` reads from (same options). Each retriever
-        contributes ``candidates`` (default: the memory's setting); an id may name a
-        unit deleted since, which :meth:`get` then reports as not found."""
+        the units: the ranking :meth:`search` reads from (same options), thought ids
+        included (read those with :meth:`thought`). Each retriever contributes
+        ``candidates`` (default: the memory's setting); an id may name a unit deleted
+        since, which :meth:`get` then reports as not found."""
         n = self.candidates if candidates is None else check_positive_int(
             candidates, "candidates")
         return self._ranking(query, user_id=user_id, mode=mode, n=n,

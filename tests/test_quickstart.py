@@ -30,3 +30,17 @@ def test_quickstart_prints_dated_scored_memories(tmp_path: Path) -> None:
     # round, indexed with the first as context, second; the Lisbon move is retrieved.
     assert "Lisbon" in blocks["Q: Where do I live now?"]
     assert all("score" in b for b in blocks.values())
+
+
+def test_thoughts_example_shows_update_merge_and_history() -> None:
+    res = subprocess.run([sys.executable, str(ROOT / "examples" / "thoughts.py")],
+                         capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "merge     Alice bakes sourdough bread each Sunday." in out
+    assert "Alice moved to Lisbon in May 2023. (supersedes 1)" in out
+    assert "forgotten Alice lives in Porto.  -> forget (same head and relation)" in out
+    answers = out.split("Q: Where does Alice live now?")[1]
+    assert "[thought] Alice moved to Lisbon" in answers
+    assert "{'active': 2, 'forgotten': 1, 'merged': 1}" in out

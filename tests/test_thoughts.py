@@ -136,6 +136,22 @@ def test_knowledge_update_forgets_the_older_thought(mem: Memory) -> None:
     assert len(mem.thoughts("a")) == 2
 
 
+def test_alike_texts_with_another_tail_are_an_update_not_a_merge(mem: Memory) -> None:
+    [porto] = mem.add_thoughts([PORTO], user_id="a", timestamp="2023-05-01")
+    [lisbon] = mem.add_thoughts([{"head": "Alice", "relation": "lives in", "tail": "Lisbon",
+                                  "text": "Alice lives in Lisbon."}],
+                                user_id="a", timestamp="2023-06-01")
+    assert lisbon.op == "insert" and lisbon.superseded == (porto.thought.id,)
+    # a tail that only adds words is the same fact: merged, not superseded
+    [bread] = mem.add_thoughts([{"head": "Alice", "relation": "bakes", "tail": "sourdough",
+                                 "text": "Alice bakes sourdough every Sunday."}], user_id="a")
+    [more] = mem.add_thoughts([{"head": "Alice", "relation": "bakes",
+                                "tail": "sourdough bread",
+                                "text": "Alice bakes sourdough bread each Sunday."}],
+                              user_id="a")
+    assert more.op == "merge" and mem.thought(bread.thought.id).status == "merged"
+
+
 def test_an_older_fact_arriving_late_does_not_win(mem: Memory) -> None:
     [lisbon] = mem.add_thoughts([LISBON], user_id="a", timestamp="2023-06-01")
     [porto] = mem.add_thoughts([PORTO], user_id="a", timestamp="2023-05-01")

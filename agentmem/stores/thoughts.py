@@ -12,12 +12,14 @@ Insertion of a new thought, against the user's active thoughts:
 
 1. **merge** — a near duplicate (datasketch MinHash LSH over the text's word shingles
    finds it, it has the same head entity and a cosine >= ``merge_cosine``; or the same
-   triple) becomes one new thought whose provenance is the union; the merged one is
+   head and relation with the same tail, or one tail's words inside the other's)
+   becomes one new thought whose provenance is the union; the merged one is
    kept with status ``merged``. The LLM writes the merged text when one is configured,
    otherwise the newest text wins. An identical text only gains provenance.
 2. **forget** — a thought with the same head and relation but a different tail is
-   superseded by the newer of the two (a knowledge update: "lives in Lisbon" after
-   "lives in Porto"); it is kept with status ``forgotten`` and ``replaced_by`` set.
+   superseded, however similar the texts, by the newer of the two (a knowledge
+   update: "lives in Lisbon" after "lives in Porto"); it is kept with status
+   ``forgotten`` and ``replaced_by`` set.
    Ambiguous cases — same head, another relation, cosine >= ``ambiguous_cosine``, in
    the query's LSH candidates — go to the LLM's forget prompt when one is configured
    and are both kept otherwise.
@@ -139,6 +141,12 @@ def shingles(text: str) -> set[str]:
     """Word unigrams and bigrams of ``text`` (case-folded)."""
     words = _WORD.findall(text.casefold())
     return set(words) | {f"{a} {b}" for a, b in pairwise(words)}
+
+
+def _nested(a: str, b: str) -> bool:
+    """Whether one normalised tail's words all appear in the other's."""
+    wa, wb = set(a.split()), set(b.split())
+    return bool(wa and wb) and (wa <= wb or wb <= wa)
 
 
 def _minhash(text: str) -> Any:
@@ -331,18 +339,23 @@ class ThoughtStore:
                                           thoughts.c.head_key == head))}
         stored = index.lsh.vectors(list(same_head))
         cos = {i: float(v @ vec) for i, v in stored.items()}
-        # 1. merge: a near duplicate (MinHash + same head + cosine) or the same triple
+        # same head and relation with another tail: a knowledge update, however alike
+        # the texts ("lives in Porto" / "lives in Lisbon"); a tail that only adds words
+        # to the other ("sourdough" / "sourdough bread") is the same fact
+        conflicts = {i for i, r in same_head.items()
+                     if r.relation_key == rel and not _nested(normalise(r.tail), tail)}
+        # 1. merge: the same fact, or a near duplicate (MinHash + same head + cosine)
         near = set(index.minhash.query(_minhash(text)))
-        dupes = [i for i, r in same_head.items()
-                 if (r.relation_key == rel and normalise(r.tail) == tail)
-                 or (i in near and cos.get(i, 0.0) >= self.config.merge_cosine)]
+        dupes = [i for i, r in same_head.items() if i not in conflicts and (
+                 r.relation_key == rel
+                 or (i in near and cos.get(i, 0.0) >= self.config.merge_cosine))]
         if dupes:
             target = max(dupes, key=lambda i: (cos.get(i, 0.0), i))
+            why = "same fact" if same_head[target].relation_key == rel else "near duplicate"
             return self._merge(user_id, index, same_head[target], draft, text, vec, when,
-                               now, head, rel)
+                               now, head, rel, why)
         # 2. forget: same head and relation, another tail (deterministic) ...
-        rivals = {i: "same head and relation" for i, r in same_head.items()
-                  if r.relation_key == rel}
+        rivals = dict.fromkeys(conflicts, "same head and relation")
         # ... or an ambiguous neighbour in the LSH candidates, decided by the LLM
         if self.thinker is not None:
             nearby = {i for i, _ in (
@@ -383,7 +396,7 @@ class ThoughtStore:
 
     def _merge(self, user_id: str, index: _UserIndex, old: Any, draft: ThoughtDraft,
                text: str, vec: np.ndarray, when: datetime, now: datetime, head: str,
-               rel: str) -> ThoughtChange:
+               rel: str, why: str) -> ThoughtChange:
         sources = set(draft.source_turn_ids)
         if text == old.text:  # the same thought again: provenance only
             with self.db.begin() as conn:
@@ -421,10 +434,9 @@ class ThoughtStore:
                          max(old.timestamp, when), now, "active", None)
             self._set_status(conn, old.id, "merged", new_id, now)
             self._log(conn, new_id, user_id, "merge", now, other=old.id,
-                      reason="near duplicate" + (", text by the llm" if merged_text else ""),
+                      reason=why + (", text by the llm" if merged_text else ""),
                       detail={"sources_added": sorted(sources - have)})
-            self._log(conn, old.id, user_id, "merged", now, other=new_id,
-                      reason="near duplicate")
+            self._log(conn, old.id, user_id, "merged", now, other=new_id, reason=why)
             thought = self.load(conn, [new_id])[new_id]
         index.remove([old.id])
         index.add([new_id], new_vec[None, :], codes[None, :], [final])
