@@ -279,9 +279,14 @@ class Memory:
             self.expander = (KeyExpander(self.llm, self.db, max_tokens=keys.max_tokens)
                              if keys is not None and self.llm is not None else None)
             config = thoughts or ThoughtConfig()
-            lsh = json.loads(self._settle(
-                "thought_lsh", None if thoughts is None else _lsh_meta(config),
-                _lsh_meta(config)))
+            stored_lsh = self.db.get_meta("thought_lsh")
+            if thoughts is not None and stored_lsh not in (None, _lsh_meta(config)):
+                raise ConfigError(
+                    "thoughts: this memory's thought buckets were made with "
+                    + ", ".join(f"{k}={v}" for k, v in json.loads(stored_lsh).items())
+                    + "; open it with those (or without ThoughtConfig's LSH fields set "
+                      "otherwise), or export it and import into a new memory")
+            lsh = json.loads(self._settle("thought_lsh", None, _lsh_meta(config)))
             config = replace(config, **lsh)
             self.thought_store = ThoughtStore(
                 self.db, self.embedder, config,

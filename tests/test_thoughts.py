@@ -58,7 +58,7 @@ def test_buckets_are_the_hash_of_the_vector_and_survive_reopen(
         assert m.thought(first.id).buckets == first.buckets
         hits = m.search("Where does Alice live?", user_id="a", kinds=["thought"])
         assert [h.id for h in hits] == [first.id]
-    with pytest.raises(ConfigError, match="thought_lsh"):
+    with pytest.raises(ConfigError, match="buckets=16, seed=7, tables=3"):
         Memory(mem_path, embedder=embedder, thoughts=ThoughtConfig(buckets=32))
 
 
