@@ -189,6 +189,9 @@ class Memory:
             :meth:`add_thoughts`; active thoughts are searched with the episodic units
             (hits of kind ``thought``). The LSH parameters are fixed when the memory
             is created.
+        thought_weight: the weight of the thoughts' ranking when it is fused with the
+            units' by reciprocal rank (default 1.0: equal; 0 leaves thoughts out of
+            search unless ``kinds`` asks for them alone).
     """
 
     def __init__(
@@ -208,6 +211,7 @@ class Memory:
         keys: KeyExpansion | None = None,
         context_turns: int | None = None,
         thoughts: ThoughtConfig | None = None,
+        thought_weight: float = 1.0,
     ) -> None:
         if path is not None and not isinstance(path, (str, Path)):
             raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
@@ -231,6 +235,10 @@ class Memory:
                 or not 0 <= session_weight < float("inf"):
             raise InvalidInput("session_weight", f"must be a number >= 0, got {session_weight!r}")
         self.session_weight = float(session_weight)
+        if isinstance(thought_weight, bool) or not isinstance(thought_weight, (int, float)) \
+                or not 0 <= thought_weight < float("inf"):
+            raise InvalidInput("thought_weight", f"must be a number >= 0, got {thought_weight!r}")
+        self.thought_weight = float(thought_weight)
         if llm is not None and not isinstance(llm, LLM):
             raise InvalidInput("llm", "must provide name and complete(requests) "
                                       "(the agentmem.llm.LLM protocol)")
@@ -773,7 +781,8 @@ class Memory:
         # dense side in the worker while the lexical side runs here.
         dense_job = self._pool().submit(self._dense_candidates, collection, query, n) if (
             use_dense) else None
-        use_thoughts = use_dense and (kinds is None or "thought" in kinds)
+        use_thoughts = use_dense and (kinds == frozenset({"thought"}) or (
+            self.thought_weight > 0 and (kinds is None or "thought" in kinds)))
         rankings: list[list[str]] = []
         lex_scores: dict[str, float] = {}
         if use_lexical:
@@ -810,7 +819,8 @@ class Memory:
                                         weight=self.session_weight)
             if thought_scores:
                 # the stores' rankings, fused by reciprocal rank
-                fused = reciprocal_rank_fusion([[i for i, _ in fused], list(thought_scores)])
+                fused = reciprocal_rank_fusion([[i for i, _ in fused], list(thought_scores)],
+                                               weights=[1.0, self.thought_weight or 1.0])
             if period is not None:
                 inside = repo.units_in_period(conn, user_id, period.widened(WIDEN_DAYS))
                 inside |= ThoughtStore.in_period(conn, list(thought_scores),

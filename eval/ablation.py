@@ -67,6 +67,10 @@ THOUGHT_VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("V (no LLM)", {}),
     ("V + thoughts (TiM post-thinking; the two stores fused by reciprocal rank)",
      {"thoughts": True}),
+    ("V + thoughts, thought ranking weighted 0.5 in the fusion",
+     {"thoughts": True, "thought_weight": 0.5}),
+    ("V + thoughts, thought ranking weighted 0.25 in the fusion",
+     {"thoughts": True, "thought_weight": 0.25}),
     ("thoughts only", {"thoughts": True, "kinds": "thought"}),
 ]
 SPLITS = {"all 5": None, "tune (26, 30, 41)": ("26", "30", "41"),

@@ -434,3 +434,26 @@ def test_export_and_import_keep_thoughts_and_their_history(
         with pytest.raises(InvalidInput, match="already exists"):
             m2.import_(tmp_path / "x.jsonl")
         assert porto.thought.id in {t.id for t in m2.thoughts("alice", status="forgotten")}
+
+
+def test_thought_weight_scales_the_thoughts_in_the_fusion(
+        embedder: SentenceTransformerEmbedder) -> None:
+    def ranks(weight: float) -> tuple[list[str], str]:
+        with Memory(embedder=embedder, thought_weight=weight) as m:
+            fill(m)
+            [t] = m.add_thoughts([{"head": "Alice", "relation": "has a sister",
+                                   "tail": "Ana", "text": "Alice's sister is Ana."}],
+                                 user_id="alice")
+            ids = [h.id for h in m.search("Who is Ana?", user_id="alice", k=5)]
+            alone = m.search("Who is Ana?", user_id="alice", kinds=["thought"])
+            assert [h.id for h in alone] == [t.thought.id]
+            return ids, t.thought.id
+
+    equal, tid = ranks(1.0)
+    assert equal.index(tid) == 1  # first of its list: ties with the first unit
+    low, tid = ranks(0.25)
+    assert low.index(tid) == 3  # after the three rounds
+    none, tid = ranks(0.0)
+    assert tid not in none
+    with pytest.raises(InvalidInput, match="thought_weight"):
+        Memory(embedder=embedder, thought_weight=-1)

@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="Think-in-Memory: the --llm post-thinks every exchange into "
                             "thoughts (relation triples), searched with the units and "
                             "credited to the turns they came from")
+        p.add_argument("--thought-weight", type=float, default=1.0, metavar="W",
+                       help="with --thoughts: weight of the thoughts' ranking in the "
+                            "reciprocal-rank fusion with the units (default: 1.0)")
         p.add_argument("--kinds", metavar="KINDS",
                        help="rank only units of these kinds (comma-separated), e.g. 'fact' "
                             "for user facts as the only values (with --key-mode values)")
@@ -146,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             chain_of_note=not args.no_chain_of_note, batch_size=args.batch_size,
             time_aware=not args.no_time_aware, fusion=args.fusion,
             session_weight=args.session_weight, keys=args.keys, key_mode=args.key_mode,
-            kinds=args.kinds, context_turns=args.context_turns, thoughts=args.thoughts)
+            kinds=args.kinds, context_turns=args.context_turns, thoughts=args.thoughts,
+            thought_weight=args.thought_weight)
         if not args.retrieval_only and args.llm is None:
             print("error: QA mode needs --llm SPEC (or pass --retrieval-only)", file=sys.stderr)
             return 2

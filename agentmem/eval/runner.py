@@ -55,6 +55,7 @@ class RunConfig:
     kinds: str | None = None
     context_turns: int = 2
     thoughts: bool = False
+    thought_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
@@ -71,6 +72,10 @@ class RunConfig:
         if isinstance(self.context_turns, bool) or not isinstance(self.context_turns, int) \
                 or self.context_turns < 0:
             raise ConfigError(f"context_turns: must be an int >= 0, got {self.context_turns!r}")
+        if isinstance(self.thought_weight, bool) or not isinstance(
+                self.thought_weight, (int, float)) or not 0 <= self.thought_weight < 1e9:
+            raise ConfigError(f"thought_weight: must be a number >= 0, "
+                              f"got {self.thought_weight!r}")
         for name in ("k", "reader_max_tokens", "judge_max_tokens", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -82,7 +87,7 @@ class RunConfig:
         values = asdict(self)
         if self.retriever == "bm25":
             for key in ("mode", "time_aware", "fusion", "session_weight", "keys", "key_mode",
-                        "kinds", "context_turns", "thoughts"):
+                        "kinds", "context_turns", "thoughts", "thought_weight"):
                 values[key] = None
         return values
 
@@ -231,7 +236,8 @@ class _MemoryRanker:
                           fusion=config.fusion, session_weight=config.session_weight,
                           llm=llm if keys or config.thoughts else None, keys=keys,
                           context_turns=config.context_turns,
-                          thoughts=ThoughtConfig() if config.thoughts else None)
+                          thoughts=ThoughtConfig() if config.thoughts else None,
+                          thought_weight=config.thought_weight)
         try:
             for s, kept in _messages(hay, state):
                 msgs: list[dict[str, Any]] = []
