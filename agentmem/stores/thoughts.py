@@ -83,8 +83,8 @@ class ThoughtConfig:
     - ``max_tokens``: the post-thinking reply budget.
     """
 
-    buckets: int = 64
-    tables: int = 4
+    buckets: int = 256
+    tables: int = 8
     probes: int = 2
     exact_below: int = 2048
     seed: int = 0
