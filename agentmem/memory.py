@@ -189,9 +189,11 @@ class Memory:
             :meth:`add_thoughts`; active thoughts are searched with the episodic units
             (hits of kind ``thought``). The LSH parameters are fixed when the memory
             is created.
-        thought_weight: the weight of the thoughts' ranking when it is fused with the
-            units' by reciprocal rank (default 1.0: equal; 0 leaves thoughts out of
-            search unless ``kinds`` asks for them alone).
+        thought_weight: the weight ``w`` of the thoughts' ranking when it is fused with
+            the units' by reciprocal rank (k=60): the best thought then ties with the
+            units' rank ``61 / w - 60`` (1.0, the default: rank 1; 0.9: rank 8; 0.5:
+            below rank 60, so thoughts leave the top results). 0 leaves thoughts out
+            of search unless ``kinds`` asks for them alone.
     """
 
     def __init__(

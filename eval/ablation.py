@@ -69,8 +69,8 @@ THOUGHT_VARIANTS: list[tuple[str, dict[str, Any]]] = [
      {"thoughts": True}),
     ("V + thoughts, thought ranking weighted 0.5 in the fusion",
      {"thoughts": True, "thought_weight": 0.5}),
-    ("V + thoughts, thought ranking weighted 0.25 in the fusion",
-     {"thoughts": True, "thought_weight": 0.25}),
+    ("V + thoughts, thought ranking weighted 0.9 in the fusion",
+     {"thoughts": True, "thought_weight": 0.9}),
     ("thoughts only", {"thoughts": True, "kinds": "thought"}),
 ]
 SPLITS = {"all 5": None, "tune (26, 30, 41)": ("26", "30", "41"),
