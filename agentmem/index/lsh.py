@@ -218,6 +218,12 @@ class LSHIndex:
         out: np.ndarray = found[self._alive[found]]
         return out
 
+    def positions(self, ids: Sequence[Hashable]) -> dict[Hashable, int]:
+        """The order in which those ``ids`` that are present were added (larger:
+        later), for breaking ties deterministically."""
+        with self._lock:
+            return {i: self._row[i] for i in ids if i in self._row}
+
     def vectors(self, ids: Sequence[Hashable]) -> dict[Hashable, np.ndarray]:
         """The stored (unit-normalised) vectors of those ``ids`` that are present."""
         with self._lock:

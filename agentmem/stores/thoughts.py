@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from ..embed import CachedEmbedder
 from ..errors import ConfigError, InvalidInput
 from ..index.lsh import LSHIndex, LSHParams
-from ..storage.schema import thought_log, thought_sources, thoughts
+from ..storage.schema import thought_log, thought_sources, thoughts, turns
 from ..types import Thought, ThoughtEvent, TimeRange
 from .thinking import Thinker, ThoughtDraft
 
@@ -265,10 +265,12 @@ class ThoughtStore:
                 q = q.where(thoughts.c.user_id == user_id)
             rows = conn.execute(q).all()
             sources: dict[str, list[str]] = {}
-            for tid, turn in conn.execute(
+            for tid, turn in conn.execute(  # in conversation order
                     sa.select(thought_sources.c.thought_id, thought_sources.c.turn_id)
+                    .join(turns, turns.c.id == thought_sources.c.turn_id, isouter=True)
                     .where(thought_sources.c.thought_id.in_(part))
-                    .order_by(thought_sources.c.turn_id)):
+                    .order_by(turns.c.timestamp, turns.c.session_id, turns.c.position,
+                              thought_sources.c.turn_id)):
                 sources.setdefault(tid, []).append(turn)
             for r in rows:
                 out[r.id] = Thought(
@@ -333,24 +335,28 @@ class ThoughtStore:
         when = draft.timestamp or now
         text = draft.sentence
         with self.db.connect() as conn:
-            same_head = {r.id: r for r in conn.execute(
-                sa.select(thoughts).where(thoughts.c.user_id == user_id,
-                                          thoughts.c.status == "active",
-                                          thoughts.c.head_key == head))}
+            rows = conn.execute(sa.select(thoughts).where(
+                thoughts.c.user_id == user_id, thoughts.c.status == "active",
+                thoughts.c.head_key == head)).all()
+        # in the order they were added (the index's), so every later choice is stable
+        order = index.lsh.positions([r.id for r in rows])
+        same_head = {r.id: r for r in sorted(rows, key=lambda r: order.get(r.id, -1))}
         stored = index.lsh.vectors(list(same_head))
         cos = {i: float(v @ vec) for i, v in stored.items()}
         # same head and relation with another tail: a knowledge update, however alike
         # the texts ("lives in Porto" / "lives in Lisbon"); a tail that only adds words
         # to the other ("sourdough" / "sourdough bread") is the same fact
-        conflicts = {i for i, r in same_head.items()
-                     if r.relation_key == rel and not _nested(normalise(r.tail), tail)}
+        conflicts = [i for i, r in same_head.items()
+                     if r.relation_key == rel and not _nested(normalise(r.tail), tail)]
         # 1. merge: the same fact, or a near duplicate (MinHash + same head + cosine)
         near = set(index.minhash.query(_minhash(text)))
         dupes = [i for i, r in same_head.items() if i not in conflicts and (
                  r.relation_key == rel
                  or (i in near and cos.get(i, 0.0) >= self.config.merge_cosine))]
         if dupes:
-            target = max(dupes, key=lambda i: (cos.get(i, 0.0), i))
+            # ties (a repeated text) go to the latest added, never to a random id
+            order = index.lsh.positions(dupes)
+            target = max(dupes, key=lambda i: (cos.get(i, 0.0), order.get(i, -1)))
             why = "same fact" if same_head[target].relation_key == rel else "near duplicate"
             return self._merge(user_id, index, same_head[target], draft, text, vec, when,
                                now, head, rel, why)
