@@ -444,7 +444,7 @@ class Memory:
         except Exception as exc:  # a broken LLM never aborts an ingestion
             log.warning("post-thinking failed for %d exchanges (skipped): %r",
                         len(exchanges), exc)
-            thinker.failures += len(exchanges)
+            thinker.count_failures(len(exchanges))
             return
         if not drafts:
             return
@@ -953,7 +953,8 @@ class Memory:
         :class:`NotFound`."""
         self._check_open()
         id = check_id(id, "id")
-        with self._lock:
+        # the thought store's lock too: no user index is rebuilt from a half-deleted state
+        with self._lock, self.thought_store.lock:
             with self.db.begin() as conn:
                 row = conn.execute(sa.select(units.c.id, units.c.parent_id)
                                    .where(units.c.id == id)).first()
@@ -997,7 +998,7 @@ class Memory:
         turns removed (0 for an unknown user)."""
         self._check_open()
         user_id = check_id(user_id, "user_id")
-        with self._lock:
+        with self._lock, self.thought_store.lock:
             with self.db.begin() as conn:
                 unit_ids = list(conn.execute(
                     sa.select(units.c.id).where(units.c.user_id == user_id)).scalars())
@@ -1043,12 +1044,14 @@ class Memory:
                 f"uses {self.store.granularity!r}: import into a Memory created with "
                 f"granularity={records.header.get('granularity')!r}",
             )
-        with self._lock:
+        # the imported thoughts' buckets, before the transaction that writes them
+        buckets = self.thought_store.buckets_for([t["text"] for t in records.thoughts])
+        with self._lock, self.thought_store.lock:
             with self.db.begin() as conn:
-                count = transfer.import_records(conn, records, insert_units=self._insert_units)
+                count = transfer.import_records(conn, records, insert_units=self._insert_units,
+                                                thought_buckets=buckets)
+            self.thought_store.evict({t["user_id"] for t in records.thoughts})
             self._sync_index()
-            if records.thoughts:
-                self.thought_store.rebuild([t["id"] for t in records.thoughts])
         return count
 
     # -- status ---------------------------------------------------------------------

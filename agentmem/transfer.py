@@ -102,7 +102,7 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
                                              thought_sources.c.turn_id)):
             sources.setdefault(r.thought_id, []).append(r.turn_id)
         for r in conn.execute(scoped(sa.select(thoughts), thoughts.c.user_id).order_by(
-                thoughts.c.user_id, thoughts.c.created_at, thoughts.c.id)):
+                thoughts.c.user_id, thoughts.c.seq)):
             fh.write(_dump({
                 "type": "thought", "id": r.id, "user_id": r.user_id,
                 "session_id": r.session_id, "head": r.head, "relation": r.relation,
@@ -271,15 +271,16 @@ def _thought(rec: dict[str, Any], line: int, turn_by_id: dict[str, Turn],
     if missing:
         raise InvalidInput(f"line {line}: source_turn_ids", f"unknown turn id {missing[0]!r}")
     row.update(head_key=normalise(row["head"]), relation_key=normalise(row["relation"]),
-               content_hash=content_hash(row["text"]), buckets=[],
-               source_turn_ids=list(sources))
+               content_hash=content_hash(row["text"]), source_turn_ids=list(sources))
     return row
 
 
 def import_records(conn: sa.Connection, records: _Records,
                    insert_units: Callable[[sa.Connection, str, str, str, Sequence[Any]], None],
+                   thought_buckets: Sequence[list[int]] = (),
                    ) -> int:
-    """Insert validated records in ``conn``'s transaction; conflicts raise InvalidInput."""
+    """Insert validated records in ``conn``'s transaction; conflicts raise InvalidInput.
+    ``thought_buckets`` are the LSH bucket ids of ``records.thoughts``, in order."""
     def clash(table: sa.Table, ids: list[str], what: str) -> None:
         for i in range(0, len(ids), 500):
             hit = conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids[i:i + 500]))).first()
@@ -308,9 +309,18 @@ def import_records(conn: sa.Connection, records: _Records,
         groups.setdefault((user_id, session_id, store), []).append(draft)
     for (user_id, session_id, store), drafts in groups.items():
         insert_units(conn, user_id, session_id, store, drafts)
-    if records.thoughts:  # buckets are filled in by the thought store after the import
-        conn.execute(sa.insert(thoughts), [
-            {k: v for k, v in t.items() if k != "source_turn_ids"} for t in records.thoughts])
+    if records.thoughts:  # in file order, after the user's thoughts already here
+        first: dict[str, int] = {}
+        rows = []
+        for t, codes in zip(records.thoughts, thought_buckets, strict=True):
+            if t["user_id"] not in first:
+                top = conn.execute(sa.select(sa.func.max(thoughts.c.seq)).where(
+                    thoughts.c.user_id == t["user_id"])).scalar()
+                first[t["user_id"]] = 0 if top is None else int(top) + 1
+            rows.append({**{k: v for k, v in t.items() if k != "source_turn_ids"},
+                         "buckets": codes, "seq": first[t["user_id"]]})
+            first[t["user_id"]] += 1
+        conn.execute(sa.insert(thoughts), rows)
         links = [{"thought_id": t["id"], "turn_id": s} for t in records.thoughts
                  for s in t["source_turn_ids"]]
         if links:

@@ -201,8 +201,9 @@ class ThoughtEvent:
     ``op`` is ``insert``, ``merge`` (another thought folded into this one: ``other_id``),
     ``merged`` (this one folded into ``other_id``), ``forget`` (superseded by
     ``other_id``), ``supersede`` (this one replaced ``other_id``), or ``restore``.
-    ``reason`` says why (``same head and relation``, ``near duplicate``, ``llm``, ...);
-    ``detail`` holds what changed (e.g. the previous text of a merged thought)."""
+    ``reason`` says why (``same head and relation``, ``same fact``, ``near
+    duplicate``, ``llm``, ...); ``detail`` holds what changed (e.g. the source turns a
+    merge added). The log holds ids, never another thought's text."""
 
     seq: int
     thought_id: str

@@ -47,10 +47,10 @@ def test_buckets_are_the_hash_of_the_vector_and_survive_reopen(
         [c] = m.add_thoughts([PORTO], user_id="a")
         store = m.thought_store
         vec = embedder.embed([PORTO["text"]])[0]
-        assert c.thought.buckets == tuple(int(b) for b in store._hasher.hash(vec)[0])
+        assert c.thought.buckets == tuple(int(b) for b in store.hasher.hash(vec)[0])
         assert len(c.thought.buckets) == 3 and all(0 <= b < 16 for b in c.thought.buckets)
         # the same vector always lands in the same buckets
-        again = store._hasher.hash(np.stack([vec, vec]))
+        again = store.hasher.hash(np.stack([vec, vec]))
         assert (again[0] == again[1]).all()
         first = c.thought
     with Memory(mem_path, embedder=embedder) as m:  # settings come from the file
@@ -102,7 +102,7 @@ def test_above_exact_below_recall_reads_only_the_query_buckets(
         config = ThoughtConfig(buckets=8, tables=2, probes=1, exact_below=exact_below)
         with Memory(embedder=embedder, thoughts=config) as m:
             m.add_thoughts(facts, user_id="a")
-            probed = m.thought_store._hasher.probe(embedder.embed([query])[0], 1)[:, 0]
+            probed = m.thought_store.hasher.probe(embedder.embed([query])[0], 1)[:, 0]
             found = m.search(query, user_id="a", kinds=["thought"], k=12)
             in_bucket = {t.id for t in m.thoughts("a")
                          if any(t.buckets[j] == probed[j] for j in range(2))}
@@ -456,3 +456,67 @@ def test_thought_weight_scales_the_thoughts_in_the_fusion(
     assert tid not in none
     with pytest.raises(InvalidInput, match="thought_weight"):
         Memory(embedder=embedder, thought_weight=-1)
+
+
+def test_deleting_one_source_turn_purges_the_merge_and_restores_the_rest(mem: Memory) -> None:
+    r1 = mem.add([{"role": "user", "content": "Bob likes tea."}], user_id="b", session_id="s1",
+                 timestamp="2023-05-01")
+    r2 = mem.add([{"role": "user", "content": "Bob likes green tea from his shop."}],
+                 user_id="b", session_id="s2", timestamp="2023-05-02")
+    [tea] = mem.add_thoughts([{"head": "Bob", "relation": "likes", "tail": "tea",
+                               "source_turn_ids": list(r1.turn_ids)}], user_id="b",
+                             timestamp="2023-05-01")
+    [green] = mem.add_thoughts([{"head": "Bob", "relation": "likes", "tail": "green tea",
+                                 "text": "Bob likes green tea from his shop.",
+                                 "source_turn_ids": list(r2.turn_ids)}], user_id="b",
+                               timestamp="2023-05-02")
+    assert green.op == "merge"
+    mem.delete(r2.unit_ids[0])  # the merged text repeats the deleted turn: it goes
+    with pytest.raises(NotFound):
+        mem.thought(green.thought.id)
+    back = mem.thought(tea.thought.id)
+    assert (back.status, back.source_turn_ids) == ("active", r1.turn_ids)
+    assert mem.history(tea.thought.id)[-1].op == "restore"
+    assert [t.text for t in mem.thoughts("b")] == ["Bob likes tea."]
+
+
+def test_a_draft_text_not_kept_leaves_no_cached_vector(mem: Memory) -> None:
+    from agentmem.embed import content_hash
+
+    mem.add_thoughts([{"head": "Carol", "relation": "owns", "tail": "a cat named Tom",
+                       "text": "Carol owns a cat named Tom."}], user_id="c",
+                     timestamp="2022-01-01")
+    stale = "Carol has a cat called Zanzibarquux."
+    [c] = mem.add_thoughts([{"head": "Carol", "relation": "owns", "tail": "a cat",
+                             "text": stale}], user_id="c", timestamp="2019-01-01")
+    assert c.op == "merge" and c.thought.text == "Carol owns a cat named Tom."  # newest wins
+    assert mem.embedder.lookup([content_hash(stale)]) == {}
+    assert mem.embedder.lookup([content_hash(c.thought.text)])
+
+
+def test_deleting_a_superseder_restores_the_newest_it_superseded(mem: Memory) -> None:
+    def lives(city: str, year: int) -> str:
+        [c] = mem.add_thoughts([{"head": "Alice", "relation": "lives in", "tail": city}],
+                               user_id="a", timestamp=f"{year}-01-01")
+        return c.thought.id
+
+    porto, lisbon, madrid = lives("Porto", 2019), lives("Lisbon", 2021), lives("Madrid", 2020)
+    assert mem.thought(madrid).replaced_by == lisbon  # arrived late: stored forgotten
+    mem.delete(lisbon)
+    assert mem.thought(madrid).status == "active"
+    assert (mem.thought(porto).status, mem.thought(porto).replaced_by) == ("forgotten", madrid)
+    assert [e.op for e in mem.history(porto)][-1] == "forget"
+
+
+def test_a_merge_also_supersedes_the_conflicting_thought(mem: Memory) -> None:
+    [porto] = mem.add_thoughts([PORTO], user_id="a", timestamp="2023-01-01")
+    mem.add_thoughts([{"head": "Alice", "relation": "home city", "tail": "Lisbon",
+                       "text": "Alice lives in Lisbon now."}], user_id="a",
+                     timestamp="2023-06-01")
+    [again] = mem.add_thoughts([{"head": "Alice", "relation": "lives in", "tail": "Lisbon",
+                                 "text": "Alice lives in Lisbon now."}], user_id="a",
+                               timestamp="2023-06-02")
+    assert again.op == "merge" and again.superseded == (porto.thought.id,)
+    assert [t.text for t in mem.thoughts("a")] == ["Alice lives in Lisbon now."]
+    with pytest.raises(InvalidInput, match=r"thoughts\[0\].source_turn_ids"):
+        mem.add_thoughts([{**PORTO, "source_turn_ids": 5}], user_id="a")

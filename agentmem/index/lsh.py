@@ -93,8 +93,10 @@ class LSHIndex:
     are masked out; the layout is rebuilt (compacting removed rows) when those changes
     reach an eighth of the index."""
 
-    def __init__(self, params: LSHParams) -> None:
-        self.lsh = AngularLSH(params)
+    def __init__(self, params: LSHParams, lsh: AngularLSH | None = None) -> None:
+        if lsh is not None and lsh.params != params:
+            raise ConfigError("lsh: its parameters differ from params")
+        self.lsh = lsh or AngularLSH(params)  # shareable: it holds only projections
         self.params = params
         self._lock = threading.Lock()
         self._vectors = np.zeros((0, params.dim), dtype=np.float32)
@@ -251,9 +253,11 @@ class LSHIndex:
             return []
         sims = self._vectors[rows] @ q
         if len(rows) > k:
-            part = np.argpartition(-sims, k - 1)[:k]
-            # ties broken by row (insertion order), like a stable sort
-            top = part[np.lexsort((rows[part], -sims[part]))]
+            # every row scoring at least the k-th best, so that ties at the boundary
+            # are broken by row (insertion order), like a stable sort
+            kth = sims[np.argpartition(-sims, k - 1)[k - 1]]
+            part = np.flatnonzero(sims >= kth)
+            top = part[np.lexsort((rows[part], -sims[part]))][:k]
         else:
             top = np.lexsort((rows, -sims))
         return [(self._ids[int(rows[i])], float(sims[i])) for i in top]

@@ -143,6 +143,8 @@ thoughts = sa.Table(
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("user_id", sa.String(256), nullable=False),
+    # the order thoughts were added in, per user (ties between equal ones go by it)
+    sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("session_id", sa.String(256), nullable=True),
     sa.Column("head", sa.Text, nullable=False),
     sa.Column("relation", sa.Text, nullable=False),
@@ -157,7 +159,7 @@ thoughts = sa.Table(
     sa.Column("timestamp", sa.DateTime, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.Index("ix_thoughts_user_status", "user_id", "status"),
+    sa.Index("ix_thoughts_user_status", "user_id", "status", "seq"),
     sa.Index("ix_thoughts_user_head", "user_id", "head_key", "relation_key"),
 )
 

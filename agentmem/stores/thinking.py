@@ -11,6 +11,7 @@ ingestion.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -149,8 +150,14 @@ class Thinker:
     def __init__(self, llm: LLM, *, max_tokens: int = 256) -> None:
         self.llm = llm
         self.max_tokens = max_tokens
+        self._count = threading.Lock()
         #: items whose reply was unusable after the retry (or whose batch failed)
         self.failures = 0
+
+    def count_failures(self, n: int) -> None:
+        """Add ``n`` items to :attr:`failures` (thread-safe)."""
+        with self._count:
+            self.failures += n
 
     def think(self, exchanges: Sequence[Exchange]) -> list[list[ThoughtDraft]]:
         """Thoughts for each exchange, in order (empty where the model failed)."""
@@ -195,7 +202,7 @@ class Thinker:
             done = self.llm.complete(requests)
         except LLMError as exc:
             log.warning("%s failed for %d items (skipped): %s", what, len(requests), exc)
-            self.failures += len(requests)
+            self.count_failures(len(requests))
             return [None] * len(requests)
         out: list[Completion | None] = []
         for c in done:
@@ -203,6 +210,6 @@ class Thinker:
                 out.append(c)
             else:
                 log.warning("%s: unusable model output (skipped): %s", what, c.error)
-                self.failures += 1
+                self.count_failures(1)
                 out.append(None)
         return out

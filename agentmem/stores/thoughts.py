@@ -11,9 +11,9 @@ buckets each) and ranks them by cosine.
 Insertion of a new thought, against the user's active thoughts:
 
 1. **merge** — a near duplicate (datasketch MinHash LSH over the text's word shingles
-   finds it, it has the same head entity and a cosine >= ``merge_cosine``; or the same
-   head and relation with the same tail, or one tail's words inside the other's)
-   becomes one new thought whose provenance is the union; the merged one is
+   finds it, it has the same head entity, a cosine >= ``merge_cosine`` and the same
+   tail or one tail's words inside the other's; or the same head and relation with
+   such a tail) becomes one new thought whose provenance is the union; the merged one is
    kept with status ``merged``. The LLM writes the merged text when one is configured,
    otherwise the newest text wins. An identical text only gains provenance.
 2. **forget** — a thought with the same head and relation but a different tail is
@@ -35,6 +35,7 @@ import logging
 import re
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,9 +45,10 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from ..embed import CachedEmbedder
+from ..embed import CachedEmbedder, content_hash
 from ..errors import ConfigError, InvalidInput
-from ..index.lsh import LSHIndex, LSHParams
+from ..index.lsh import AngularLSH, LSHIndex, LSHParams
+from ..storage import repository as repo
 from ..storage.schema import thought_log, thought_sources, thoughts, turns
 from ..types import Thought, ThoughtEvent, TimeRange
 from .thinking import Thinker, ThoughtDraft
@@ -58,6 +60,7 @@ log = logging.getLogger("agentmem")
 _NUM_PERM = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CHUNK = 500
+_CACHED_USERS = 256  # in-memory user indexes kept (least recently used go first)
 
 
 def _utcnow() -> datetime:
@@ -160,35 +163,44 @@ def _minhash(text: str) -> Any:
 
 class _UserIndex:
     """One user's active thoughts in memory: the LSH buckets (vectors) and the MinHash
-    LSH (shingles)."""
+    LSH (shingles), made on the first thought."""
 
-    def __init__(self, params: LSHParams, jaccard: float) -> None:
-        from datasketch import MinHashLSH
-
-        self.lsh = LSHIndex(params)
-        self.minhash = MinHashLSH(threshold=jaccard, num_perm=_NUM_PERM)
+    def __init__(self, params: LSHParams, hasher: AngularLSH, jaccard: float) -> None:
+        self.lsh = LSHIndex(params, hasher)
+        self.jaccard = jaccard
+        self._minhash: Any = None
 
     def add(self, ids: Sequence[str], vectors: np.ndarray, codes: np.ndarray,
             texts: Sequence[str]) -> None:
         if not len(ids):
             return
         self.lsh.add(list(ids), vectors, codes)
+        if self._minhash is None:
+            from datasketch import MinHashLSH
+
+            self._minhash = MinHashLSH(threshold=self.jaccard, num_perm=_NUM_PERM)
         for i, t in zip(ids, texts, strict=True):
-            if i not in self.minhash:
-                self.minhash.insert(i, _minhash(t))
+            if i not in self._minhash:
+                self._minhash.insert(i, _minhash(t))
+
+    def near(self, text: str) -> set[str]:
+        """Ids whose text's shingles are near ``text``'s (MinHash LSH)."""
+        return set(self._minhash.query(_minhash(text))) if self._minhash is not None \
+            else set()
 
     def remove(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         self.lsh.remove(ids)
         for i in ids:
-            if i in self.minhash:
-                self.minhash.remove(i)
+            if self._minhash is not None and i in self._minhash:
+                self._minhash.remove(i)
 
 
 class ThoughtStore:
     """TiM's thought memory over SQL (source of truth) and in-memory LSH indexes
     (built per user on first use from the stored buckets and cached vectors).
-    Thread-safe: writes are serialised by the store's lock."""
+    Thread-safe: writes are serialised by :attr:`lock`, which a caller deleting
+    thoughts in its own transaction holds until it has called :meth:`evict`."""
 
     name = "thoughts"
 
@@ -199,42 +211,47 @@ class ThoughtStore:
         self.config = config
         self.params = config.lsh(embedder.dim)
         self.thinker = thinker
-        self._users: dict[str, _UserIndex] = {}
-        self._lock = threading.RLock()
-        self._hasher = LSHIndex(self.params).lsh
+        self._users: OrderedDict[str, _UserIndex] = OrderedDict()
+        self.lock = threading.RLock()
+        self.hasher = AngularLSH(self.params)
 
     # -- the in-memory indexes ------------------------------------------------------
 
     def _index(self, user_id: str) -> _UserIndex:
-        with self._lock:
+        with self.lock:
             found = self._users.get(user_id)
             if found is not None:
+                self._users.move_to_end(user_id)
                 return found
             with self.db.connect() as conn:
                 rows = conn.execute(
                     sa.select(thoughts.c.id, thoughts.c.text, thoughts.c.buckets)
                     .where(thoughts.c.user_id == user_id, thoughts.c.status == "active")
-                    .order_by(thoughts.c.created_at, thoughts.c.id)).all()
-            index = _UserIndex(self.params, self.config.merge_jaccard)
+                    .order_by(thoughts.c.seq)).all()
+            index = _UserIndex(self.params, self.hasher, self.config.merge_jaccard)
             if rows:
                 vectors = self.embedder.embed_stored([r.text for r in rows])
                 index.add([r.id for r in rows], vectors,
                           np.array([r.buckets for r in rows], dtype=np.int64),
                           [r.text for r in rows])
             self._users[user_id] = index
+            while len(self._users) > _CACHED_USERS:
+                self._users.popitem(last=False)
             return index
 
     def evict(self, user_ids: Iterable[str] | None = None) -> None:
         """Drop in-memory indexes (all, or these users'); rebuilt on next use."""
-        with self._lock:
+        with self.lock:
             if user_ids is None:
                 self._users.clear()
             for u in user_ids or ():
                 self._users.pop(u, None)
 
-    def count_active(self, user_id: str) -> int:
-        """Active thoughts of ``user_id``."""
-        return len(self._index(user_id).lsh)
+    def buckets_for(self, texts: Sequence[str]) -> list[list[int]]:
+        """The LSH bucket ids of these texts' vectors (embedded, or from the cache)."""
+        if not texts:
+            return []
+        return [[int(b) for b in c] for c in self.hasher.hash(self.embedder.embed_stored(texts))]
 
     # -- recall ---------------------------------------------------------------------
 
@@ -289,7 +306,7 @@ class ThoughtStore:
             ids = list(conn.execute(
                 sa.select(thoughts.c.id).where(thoughts.c.user_id == user_id,
                                                thoughts.c.status.in_(list(statuses)))
-                .order_by(thoughts.c.timestamp, thoughts.c.created_at, thoughts.c.id)
+                .order_by(thoughts.c.timestamp, thoughts.c.seq)
             ).scalars())
             found = self.load(conn, ids)
         return [found[i] for i in ids]
@@ -319,12 +336,18 @@ class ThoughtStore:
         if not drafts:
             return []
         now = now or _utcnow()
-        vectors = self.embedder.embed_stored([d.sentence for d in drafts])
+        sentences = [d.sentence for d in drafts]
+        vectors = self.embedder.embed_stored(sentences)
         changes: list[ThoughtChange] = []
-        with self._lock:
+        with self.lock:
             index = self._index(user_id)
             for draft, vec in zip(drafts, vectors, strict=True):
                 changes.append(self._add_one(user_id, index, draft, vec, now))
+            # a draft whose text was not kept (merged under another text) leaves no
+            # vector behind
+            with self.db.begin() as conn:
+                self.embedder.purge(conn, repo.unused_hashes(
+                    conn, [content_hash(t) for t in sentences]))
         return changes
 
     def _add_one(self, user_id: str, index: _UserIndex, draft: ThoughtDraft,
@@ -337,72 +360,77 @@ class ThoughtStore:
         with self.db.connect() as conn:
             rows = conn.execute(sa.select(thoughts).where(
                 thoughts.c.user_id == user_id, thoughts.c.status == "active",
-                thoughts.c.head_key == head)).all()
-        # in the order they were added (the index's), so every later choice is stable
-        order = index.lsh.positions([r.id for r in rows])
-        same_head = {r.id: r for r in sorted(rows, key=lambda r: order.get(r.id, -1))}
-        stored = index.lsh.vectors(list(same_head))
-        cos = {i: float(v @ vec) for i, v in stored.items()}
+                thoughts.c.head_key == head).order_by(thoughts.c.seq)).all()
+        same_head = {r.id: r for r in rows}  # in the order they were added
+        cos = {i: float(v @ vec) for i, v in index.lsh.vectors(list(same_head)).items()}
         # same head and relation with another tail: a knowledge update, however alike
         # the texts ("lives in Porto" / "lives in Lisbon"); a tail that only adds words
         # to the other ("sourdough" / "sourdough bread") is the same fact
+        nested = {i for i, r in same_head.items() if _nested(normalise(r.tail), tail)}
         conflicts = [i for i, r in same_head.items()
-                     if r.relation_key == rel and not _nested(normalise(r.tail), tail)]
-        # 1. merge: the same fact, or a near duplicate (MinHash + same head + cosine)
-        near = set(index.minhash.query(_minhash(text)))
-        dupes = [i for i, r in same_head.items() if i not in conflicts and (
+                     if r.relation_key == rel and i not in nested]
+        # 1. merge: the same fact, or a near duplicate (MinHash LSH + same head + cosine)
+        # about the same tail: alike texts about another tail ("lives in Porto" / "home
+        # city Lisbon") are never merged, they are at most an ambiguous update
+        near = index.near(text)
+        dupes = [i for i, r in same_head.items() if i in nested and (
                  r.relation_key == rel
                  or (i in near and cos.get(i, 0.0) >= self.config.merge_cosine))]
-        if dupes:
-            # ties (a repeated text) go to the latest added, never to a random id
-            order = index.lsh.positions(dupes)
-            target = max(dupes, key=lambda i: (cos.get(i, 0.0), order.get(i, -1)))
-            why = "same fact" if same_head[target].relation_key == rel else "near duplicate"
-            return self._merge(user_id, index, same_head[target], draft, text, vec, when,
-                               now, head, rel, why)
         # 2. forget: same head and relation, another tail (deterministic) ...
         rivals = dict.fromkeys(conflicts, "same head and relation")
-        # ... or an ambiguous neighbour in the LSH candidates, decided by the LLM
-        if self.thinker is not None:
+        # ... or an ambiguous neighbour among the recall candidates, decided by the LLM
+        if self.thinker is not None and not dupes:
             nearby = {i for i, _ in (
                 index.lsh.exact(vec, k=16) if len(index.lsh) < self.config.exact_below
                 else index.lsh.query(vec, k=16, probes=self.config.probes))}
             unsure = [i for i in same_head if i in nearby and i not in rivals
+                      and i not in nested
                       and cos.get(i, 0.0) >= self.config.ambiguous_cosine]
             if unsure:
                 verdicts = self.thinker.replaces([(same_head[i].text, text) for i in unsure])
                 rivals.update({i: "llm" for i, v in zip(unsure, verdicts, strict=True) if v})
-        new_id = uuid.uuid4().hex
-        codes = self._hasher.hash(vec)[0]
-        newer = sorted((i for i in rivals if same_head[i].timestamp > when),
-                       key=lambda i: same_head[i].timestamp)
+        newer = [i for i in rivals if same_head[i].timestamp > when]
+        latest = max(newer, key=lambda i: (same_head[i].timestamp, same_head[i].seq)) \
+            if newer else None
         # a thought older than an active rival is stored already superseded by it
         older = {} if newer else rivals
-        status, replaced_by = ("forgotten", newer[-1]) if newer else ("active", None)
+        if dupes:
+            # ties (a repeated text) go to the latest added, never to a random id
+            target = same_head[max(dupes, key=lambda i: (cos.get(i, 0.0), same_head[i].seq))]
+            why = "same fact" if target.relation_key == rel else "near duplicate"
+            return self._merge(user_id, index, target, draft, text, when, now, head, rel,
+                               why, older)
+        new_id = uuid.uuid4().hex
+        codes = self.hasher.hash(vec)[0]
         with self.db.begin() as conn:
             self._insert(conn, new_id, user_id, draft, text, head, rel, codes, when, now,
-                         status, replaced_by)
+                         "active" if latest is None else "forgotten", latest)
             self._log(conn, new_id, user_id, "insert", now)
-            for old, why in older.items():
-                self._set_status(conn, old, "forgotten", new_id, now)
-                self._log(conn, old, user_id, "forget", now, other=new_id, reason=why)
-                self._log(conn, new_id, user_id, "supersede", now, other=old, reason=why)
-            if replaced_by is not None:
-                self._log(conn, new_id, user_id, "forget", now, other=replaced_by,
-                          reason=f"{rivals[replaced_by]}; older than {replaced_by}")
-                self._log(conn, replaced_by, user_id, "supersede", now, other=new_id,
-                          reason=rivals[replaced_by])
-        index.remove(older)
-        if status == "active":
-            index.add([new_id], vec[None, :], codes[None, :], [text])
-        with self.db.connect() as conn:
+            self._supersede(conn, user_id, new_id, older, now)
+            if latest is not None:
+                self._log(conn, new_id, user_id, "forget", now, other=latest,
+                          reason=f"{rivals[latest]}; older than {latest}")
+                self._log(conn, latest, user_id, "supersede", now, other=new_id,
+                          reason=rivals[latest])
             thought = self.load(conn, [new_id])[new_id]
-        return ThoughtChange(op="insert" if status == "active" else "forgotten",
+        index.remove(older)
+        if latest is None:
+            index.add([new_id], vec[None, :], codes[None, :], [text])
+        return ThoughtChange(op="insert" if latest is None else "forgotten",
                              thought=thought, superseded=tuple(older))
 
+    def _supersede(self, conn: sa.Connection, user_id: str, by: str,
+                   older: dict[str, str], now: datetime) -> None:
+        for old, why in older.items():
+            self._set_status(conn, old, "forgotten", by, now)
+            self._log(conn, old, user_id, "forget", now, other=by, reason=why)
+            self._log(conn, by, user_id, "supersede", now, other=old, reason=why)
+
     def _merge(self, user_id: str, index: _UserIndex, old: Any, draft: ThoughtDraft,
-               text: str, vec: np.ndarray, when: datetime, now: datetime, head: str,
-               rel: str, why: str) -> ThoughtChange:
+               text: str, when: datetime, now: datetime, head: str, rel: str, why: str,
+               older: dict[str, str]) -> ThoughtChange:
+        """Fold ``draft`` into the active thought ``old`` (see the module doc); the
+        result also supersedes ``older``."""
         sources = set(draft.source_turn_ids)
         if text == old.text:  # the same thought again: provenance only
             with self.db.begin() as conn:
@@ -416,8 +444,10 @@ class ThoughtStore:
                     updated_at=now, timestamp=max(old.timestamp, when)))
                 self._log(conn, old.id, user_id, "merge", now, reason="duplicate",
                           detail={"sources_added": added})
+                self._supersede(conn, user_id, old.id, older, now)
                 thought = self.load(conn, [old.id])[old.id]
-            return ThoughtChange(op="merge", thought=thought)
+            index.remove(older)
+            return ThoughtChange(op="merge", thought=thought, superseded=tuple(older))
         newest_is_draft = when >= old.timestamp
         merged_text = self.thinker.merge_text([old.text, text]) if self.thinker else None
         final = merged_text or (text if newest_is_draft else old.text)
@@ -428,7 +458,7 @@ class ThoughtStore:
             head, rel = old.head_key, old.relation_key
         new_vec = self.embedder.embed_stored([final])[0]
         new_vec = new_vec / max(float(np.linalg.norm(new_vec)), 1e-12)
-        codes = self._hasher.hash(new_vec)[0]
+        codes = self.hasher.hash(new_vec)[0]
         new_id = uuid.uuid4().hex
         with self.db.begin() as conn:
             have = set(conn.execute(sa.select(thought_sources.c.turn_id).where(
@@ -443,19 +473,21 @@ class ThoughtStore:
                       reason=why + (", text by the llm" if merged_text else ""),
                       detail={"sources_added": sorted(sources - have)})
             self._log(conn, old.id, user_id, "merged", now, other=new_id, reason=why)
+            self._supersede(conn, user_id, new_id, older, now)
             thought = self.load(conn, [new_id])[new_id]
-        index.remove([old.id])
+        index.remove([old.id, *older])
         index.add([new_id], new_vec[None, :], codes[None, :], [final])
-        return ThoughtChange(op="merge", thought=thought)
+        return ThoughtChange(op="merge", thought=thought, superseded=tuple(older))
 
     @staticmethod
     def _insert(conn: sa.Connection, tid: str, user_id: str, draft: ThoughtDraft,
                 text: str, head: str, rel: str, codes: np.ndarray, when: datetime,
                 now: datetime, status: str, replaced_by: str | None) -> None:
-        from ..embed import content_hash
-
+        seq = conn.execute(sa.select(sa.func.max(thoughts.c.seq)).where(
+            thoughts.c.user_id == user_id)).scalar()
         conn.execute(sa.insert(thoughts).values(
-            id=tid, user_id=user_id, session_id=draft.session_id, head=draft.head,
+            id=tid, user_id=user_id, seq=0 if seq is None else int(seq) + 1,
+            session_id=draft.session_id, head=draft.head,
             relation=draft.relation, tail=draft.tail, text=text, head_key=head,
             relation_key=rel, content_hash=content_hash(text),
             buckets=[int(c) for c in codes], status=status, replaced_by=replaced_by,
@@ -465,7 +497,7 @@ class ThoughtStore:
                 {"thought_id": tid, "turn_id": t} for t in dict.fromkeys(draft.source_turn_ids)])
 
     @staticmethod
-    def _set_status(conn: sa.Connection, tid: str, status: str, replaced_by: str,
+    def _set_status(conn: sa.Connection, tid: str, status: str, replaced_by: str | None,
                     now: datetime) -> None:
         conn.execute(sa.update(thoughts).where(thoughts.c.id == tid).values(
             status=status, replaced_by=replaced_by, updated_at=now))
@@ -487,8 +519,7 @@ class ThoughtStore:
         commit)."""
         hashes: list[str] = []
         owners: set[str] = set()
-        for start in range(0, len(ids), _CHUNK):
-            part = list(ids[start : start + _CHUNK])
+        for part in _chunks(ids):
             for h, u in conn.execute(sa.select(thoughts.c.content_hash, thoughts.c.user_id)
                                      .where(thoughts.c.id.in_(part))):
                 hashes.append(h)
@@ -499,58 +530,63 @@ class ThoughtStore:
             conn.execute(sa.delete(thoughts).where(thoughts.c.id.in_(part)))
         return hashes, owners
 
-    def delete(self, conn: sa.Connection, ids: Sequence[str], now: datetime
-               ) -> tuple[list[str], set[str]]:
-        """Purge thoughts and every thought merged into them (their text lives on in
-        the merged one), inside ``conn``'s transaction. A thought they had superseded
-        becomes active again, unless another active thought has its head and relation
-        (it then points there). Returns the purged content hashes and the users
-        touched (evict those after the commit)."""
-        doomed = set(ids)
+    def delete(self, conn: sa.Connection, ids: Sequence[str], now: datetime, *,
+               cascade: bool = True) -> tuple[list[str], set[str]]:
+        """Purge thoughts inside ``conn``'s transaction, with every thought their text
+        lives on in (what they were merged into, transitively). The thoughts merged
+        into a purged one are purged too (``cascade``: the same fact, deleted by
+        request) or become active again (``cascade=False``: their own sources stay).
+        A thought a purged one had superseded becomes active again, newest first,
+        unless another active thought has its head and relation (it then points
+        there). Returns the purged content hashes and the users touched: hold
+        :attr:`lock` until the commit, then :meth:`evict` them."""
+        doomed: set[str] = set()
         frontier = set(ids)
-        while frontier:
-            frontier = set(conn.execute(sa.select(thoughts.c.id).where(
-                thoughts.c.replaced_by.in_(list(frontier)),
-                thoughts.c.status == "merged")).scalars()) - doomed
+        while frontier:  # up: what they were merged into
             doomed |= frontier
-        orphans = conn.execute(sa.select(thoughts).where(
-            thoughts.c.replaced_by.in_(list(doomed)),
-            thoughts.c.status == "forgotten")).all()
-        for r in orphans:
-            if r.id in doomed:
+            frontier = {r for r in _scalars(conn, sa.select(thoughts.c.replaced_by),
+                                            thoughts.c.id, frontier,
+                                            thoughts.c.status == "merged")} - doomed
+        folded = set(doomed)
+        while True:  # down: what was merged into them
+            below = set(_scalars(conn, sa.select(thoughts.c.id), thoughts.c.replaced_by,
+                                 folded, thoughts.c.status == "merged")) - folded
+            if not below:
+                break
+            folded |= below
+        if cascade:
+            doomed = folded
+        orphans = [r for r in _rows(conn, sa.select(thoughts), thoughts.c.replaced_by,
+                                    doomed) if r.id not in doomed]
+        for r in sorted(orphans, key=lambda r: (r.timestamp, r.seq), reverse=True):
+            if r.status == "merged":  # its own sources stand: active again
+                self._set_status(conn, r.id, "active", None, now)
+                self._log(conn, r.id, r.user_id, "restore", now,
+                          reason="the thought it was merged into was deleted")
                 continue
-            heir = conn.execute(sa.select(thoughts.c.id).where(
+            heir = next((i for i in conn.execute(sa.select(thoughts.c.id).where(
                 thoughts.c.user_id == r.user_id, thoughts.c.status == "active",
-                thoughts.c.head_key == r.head_key, thoughts.c.relation_key == r.relation_key,
-                thoughts.c.id.not_in(list(doomed)))
-                .order_by(thoughts.c.timestamp.desc()).limit(1)).scalar()
-            if heir is None:
-                conn.execute(sa.update(thoughts).where(thoughts.c.id == r.id).values(
-                    status="active", replaced_by=None, updated_at=now))
+                thoughts.c.head_key == r.head_key, thoughts.c.relation_key == r.relation_key)
+                .order_by(thoughts.c.timestamp.desc(), thoughts.c.seq.desc())).scalars()
+                if i not in doomed), None)
+            if heir is not None:
+                self._set_status(conn, r.id, "forgotten", heir, now)
+                self._log(conn, r.id, r.user_id, "forget", now, other=heir,
+                          reason="the thought that superseded it was deleted; the newest "
+                                 "with the same head and relation supersedes it")
+            else:
+                self._set_status(conn, r.id, "active", None, now)
                 self._log(conn, r.id, r.user_id, "restore", now,
                           reason="the thought that superseded it was deleted")
-            else:
-                conn.execute(sa.update(thoughts).where(thoughts.c.id == r.id).values(
-                    replaced_by=heir, updated_at=now))
         hashes, owners = self.purge(conn, sorted(doomed))
         return hashes, owners | {r.user_id for r in orphans}
 
     def forget_turns(self, conn: sa.Connection, turn_ids: Sequence[str], now: datetime
                      ) -> tuple[list[str], set[str]]:
-        """Deleted turns leave every thought's provenance; a thought left with no
-        source (it came only from those turns) is deleted (:meth:`delete`)."""
-        touched = self.derived_from(conn, turn_ids)
-        if not touched:
-            return [], set()
-        for start in range(0, len(turn_ids), _CHUNK):
-            conn.execute(sa.delete(thought_sources).where(
-                thought_sources.c.turn_id.in_(list(turn_ids[start : start + _CHUNK]))))
-        kept = set(conn.execute(sa.select(thought_sources.c.thought_id).where(
-            thought_sources.c.thought_id.in_(touched))).scalars())
-        hashes, owners = self.delete(conn, [t for t in touched if t not in kept], now)
-        owners |= set(conn.execute(sa.select(thoughts.c.user_id).where(
-            thoughts.c.id.in_(touched))).scalars())
-        return hashes, owners
+        """Turns being deleted take with them every thought that drew on them (its
+        text may repeat theirs), and what those were merged into; thoughts merged into
+        those that did not draw on the turns become active again (:meth:`delete`)."""
+        return self.delete(conn, self.derived_from(conn, turn_ids), now, cascade=False)
 
     @staticmethod
     def derived_from(conn: sa.Connection, turn_ids: Sequence[str]) -> list[str]:
@@ -572,7 +608,7 @@ class ThoughtStore:
         """Re-hash every thought's vector (or these thoughts') from the embedding cache,
         or embedded again, under the store's parameters and rewrite its buckets; the
         in-memory indexes are rebuilt on next use."""
-        with self._lock:
+        with self.lock:
             with self.db.connect() as conn:
                 q = sa.select(thoughts.c.id, thoughts.c.text).order_by(thoughts.c.id)
                 rows = conn.execute(q).all() if ids is None else [
@@ -581,12 +617,30 @@ class ThoughtStore:
                         list(ids[start : start + _CHUNK]))))]
             for start in range(0, len(rows), _CHUNK):
                 part = rows[start : start + _CHUNK]
-                codes = self._hasher.hash(self.embedder.embed_stored([r.text for r in part]))
+                codes = self.hasher.hash(self.embedder.embed_stored([r.text for r in part]))
                 with self.db.begin() as conn:
                     for r, c in zip(part, codes, strict=True):
                         conn.execute(sa.update(thoughts).where(thoughts.c.id == r.id)
                                      .values(buckets=[int(b) for b in c]))
             self.evict()
+
+
+def _chunks(items: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(set(items))
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+def _rows(conn: sa.Connection, query: Any, column: Any, values: Iterable[str],
+          *where: Any) -> list[Any]:
+    """``query`` rows whose ``column`` is among ``values`` (chunked IN lists)."""
+    return [r for part in _chunks(values)
+            for r in conn.execute(query.where(column.in_(part), *where))]
+
+
+def _scalars(conn: sa.Connection, query: Any, column: Any, values: Iterable[str],
+             *where: Any) -> list[Any]:
+    return [r[0] for r in _rows(conn, query, column, values, *where) if r[0] is not None]
 
 
 def check_draft(value: Any, field: str, default_time: datetime | None) -> ThoughtDraft:
@@ -622,7 +676,8 @@ def check_draft(value: Any, field: str, default_time: datetime | None) -> Though
     if sid is not None and (not isinstance(sid, str) or not sid.strip()):
         raise InvalidInput(f"{field}.session_id", "must be a non-empty string or None")
     sources = data.get("source_turn_ids") or ()
-    if isinstance(sources, str) or not all(isinstance(s, str) and s for s in sources):
+    if not isinstance(sources, (list, tuple)) or not all(
+            isinstance(s, str) and s for s in sources):
         raise InvalidInput(f"{field}.source_turn_ids", "must be a list of turn ids")
     when = data.get("timestamp")
     stamp = parse_timestamp(when, field=f"{field}.timestamp") if when is not None \
