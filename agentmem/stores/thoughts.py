@@ -83,7 +83,9 @@ class ThoughtConfig:
       estimate over word shingles, embedding cosine).
     - ``ambiguous_cosine``: same head, other relation, at least this similar: ask the
       LLM whether the new thought replaces the old one.
-    - ``max_tokens``: the post-thinking reply budget.
+    - ``max_tokens``: the post-thinking reply budget; the default leaves room for the
+      schema's longest reply (4 thoughts at their longest fields, about 1,900
+      characters), so a reply that keeps to the schema is not cut off mid-JSON.
     """
 
     buckets: int = 256
@@ -95,7 +97,7 @@ class ThoughtConfig:
     merge_jaccard: float = 0.5
     merge_cosine: float = 0.85
     ambiguous_cosine: float = 0.8
-    max_tokens: int = 256
+    max_tokens: int = 640
 
     def __post_init__(self) -> None:
         LSHParams(dim=1, buckets=self.buckets, tables=self.tables, seed=self.seed)
