@@ -520,3 +520,21 @@ def test_a_merge_also_supersedes_the_conflicting_thought(mem: Memory) -> None:
     assert [t.text for t in mem.thoughts("a")] == ["Alice lives in Lisbon now."]
     with pytest.raises(InvalidInput, match=r"thoughts\[0\].source_turn_ids"):
         mem.add_thoughts([{**PORTO, "source_turn_ids": 5}], user_id="a")
+
+
+def test_respond_post_thinks_the_exchange_it_stores(embedder: SentenceTransformerEmbedder
+                                                    ) -> None:
+    llm = ScriptedStandInLLM([
+        "Your cat is called Miso.",  # the reader's answer
+        _thoughts_json(("Alice", "owns", "a cat called Miso", "Alice's cat is Miso.")),
+    ])
+    with Memory(embedder=embedder, llm=llm, thoughts=ThoughtConfig()) as m:
+        m.add([{"role": "user", "content": "I adopted a cat called Miso."}],
+              user_id="alice", session_id="s1", timestamp="2023-06-01")
+        answer = m.respond("What is my cat called?", user_id="alice", session_id="s2",
+                           now="2023-06-10")
+        assert answer.text == "Your cat is called Miso."
+        [t] = m.thoughts("alice")
+        stored = [u for u in m.units("alice") if u.session_id == "s2"][0]
+        assert t.source_turn_ids == stored.turn_ids and t.session_id == "s2"
+        assert [r.operation for r in llm.seen] == ["reader", "post_thinking"]
