@@ -301,6 +301,13 @@ class Memory:
             self.thought_store = ThoughtStore(
                 self.db, self.embedder, config,
                 Thinker(self.llm, max_tokens=config.max_tokens) if self.llm else None)
+            # the projections are drawn from the stored seed; should a numpy release
+            # draw them differently, the stored buckets are re-derived
+            digest = self.thought_store.hasher.digest()
+            if self.db.get_meta("thought_projections") not in (None, digest):
+                log.warning("the thought LSH projections changed: re-hashing thoughts")
+                self.thought_store.rebuild()
+            self.db.set_meta("thought_projections", digest)
             self._closed = False
             stored_embedder = self.db.get_meta("embedder")
             if stored_embedder is None:

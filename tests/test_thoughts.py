@@ -535,6 +535,20 @@ def test_respond_post_thinks_the_exchange_it_stores(embedder: SentenceTransforme
                            now="2023-06-10")
         assert answer.text == "Your cat is called Miso."
         [t] = m.thoughts("alice")
-        stored = [u for u in m.units("alice") if u.session_id == "s2"][0]
+        stored = next(u for u in m.units("alice") if u.session_id == "s2")
         assert t.source_turn_ids == stored.turn_ids and t.session_id == "s2"
         assert [r.operation for r in llm.seen] == ["reader", "post_thinking"]
+
+
+def test_changed_projections_rehash_the_stored_buckets(
+        mem_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    with Memory(mem_path, embedder=embedder) as m:
+        [c] = m.add_thoughts([PORTO], user_id="a")
+        want = c.thought.buckets
+        # as if another numpy had drawn other projections from the same seed
+        m.db.set_meta("thought_projections", "0" * 64)
+        with m.db.begin() as conn:
+            conn.execute(sa.update(thoughts).values(buckets=[1] * len(want)))
+    with Memory(mem_path, embedder=embedder) as m:
+        assert m.thought(c.thought.id).buckets == want
+        assert m.db.get_meta("thought_projections") == m.thought_store.hasher.digest()

@@ -18,6 +18,7 @@ not random-projection hashing for dense vectors: that is this module.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,10 @@ class AngularLSH:
         rng = np.random.default_rng(params.seed)
         self.projections = rng.standard_normal(
             (params.tables, params.dim, params.buckets // 2)).astype(np.float32)
+
+    def digest(self) -> str:
+        """SHA-256 of the projections: equal digests, equal buckets."""
+        return hashlib.sha256(self.projections.tobytes()).hexdigest()
 
     def _scores(self, vectors: np.ndarray) -> np.ndarray:
         x = _as_matrix(vectors, self.params.dim)
