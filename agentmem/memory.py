@@ -261,6 +261,7 @@ class Memory:
         db_url = url or (f"sqlite:///{self.path / DB_FILENAME}" if self.path else "sqlite://")
         self._lock = threading.RLock()
         self._executor: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._closed = True
         self.db = Database(db_url)
         try:
@@ -848,7 +849,8 @@ class Memory:
         return [found[i] for i in ids if i in found]
 
     def _pool(self) -> ThreadPoolExecutor:
-        with self._lock:
+        # its own lock: a search never waits for a write holding the memory's lock
+        with self._pool_lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1,
                                                     thread_name_prefix="agentmem-dense")

@@ -552,3 +552,32 @@ def test_changed_projections_rehash_the_stored_buckets(
     with Memory(mem_path, embedder=embedder) as m:
         assert m.thought(c.thought.id).buckets == want
         assert m.db.get_meta("thought_projections") == m.thought_store.hasher.digest()
+
+
+def test_search_does_not_wait_for_a_write_waiting_on_the_llm(
+        embedder: SentenceTransformerEmbedder) -> None:
+    """A merge asks the LLM while holding the store's write lock; a search meanwhile
+    must answer (ordering by events, not by timing)."""
+    in_llm, searched = threading.Event(), threading.Event()
+
+    class SlowMergeStandIn(ScriptedStandInLLM):
+        def _generate(self, requests):  # type: ignore[no-untyped-def]
+            in_llm.set()
+            searched.wait(timeout=60)
+            return super()._generate(requests)
+
+    llm = SlowMergeStandIn(['{"text": "Alice bakes sourdough bread on Sundays."}'])
+    with Memory(embedder=embedder, llm=llm) as m:
+        m.add_thoughts([{"head": "Alice", "relation": "bakes", "tail": "sourdough"}],
+                       user_id="a")
+        writer = threading.Thread(target=m.add_thoughts, args=([{
+            "head": "Alice", "relation": "bakes", "tail": "sourdough bread"}],),
+            kwargs={"user_id": "a"})
+        writer.start()
+        assert in_llm.wait(timeout=60)
+        hits = m.search("What does Alice bake?", user_id="a", kinds=["thought"])
+        still_writing = writer.is_alive()
+        searched.set()
+        writer.join(timeout=60)
+        assert still_writing and hits and hits[0].text == "Alice bakes sourdough."
+        assert [t.text for t in m.thoughts("a")] == ["Alice bakes sourdough bread on Sundays."]

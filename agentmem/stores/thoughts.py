@@ -37,6 +37,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -220,10 +221,16 @@ class ThoughtStore:
     # -- the in-memory indexes ------------------------------------------------------
 
     def _index(self, user_id: str) -> _UserIndex:
+        # a loaded index is returned without the lock, so that a search never waits
+        # for a write (which may be waiting for the LLM); the index has its own lock
+        found = self._users.get(user_id)
+        if found is not None:
+            with suppress(KeyError):  # evicted meanwhile: this copy still answers
+                self._users.move_to_end(user_id)
+            return found
         with self.lock:
             found = self._users.get(user_id)
             if found is not None:
-                self._users.move_to_end(user_id)
                 return found
             with self.db.connect() as conn:
                 rows = conn.execute(
