@@ -11,15 +11,23 @@
 from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
 from .errors import AgentMemError, BackendError, ConfigError, InvalidInput, LLMError, NotFound
 from .memory import Memory
-from .stores import EpisodicStore, Store, ThoughtChange, ThoughtConfig, ThoughtDraft
+from .stores import (
+    Decay,
+    EpisodicStore,
+    MaintenanceResult,
+    Store,
+    ThoughtChange,
+    ThoughtConfig,
+    ThoughtDraft,
+)
 from .temporal import parse_timestamp
 from .types import (
     AddResult,
     Hit,
+    MemoryEvent,
     MemoryStats,
     MemoryUnit,
     Thought,
-    ThoughtEvent,
     TimeRange,
     Turn,
 )
@@ -32,11 +40,13 @@ __all__ = [
     "BackendError",
     "CachedEmbedder",
     "ConfigError",
+    "Decay",
     "Embedder",
     "EpisodicStore",
     "Hit",
     "InvalidInput",
     "LLMError",
+    "MaintenanceResult",
     "Memory",
     "MemoryStats",
     "MemoryUnit",
@@ -47,7 +57,7 @@ __all__ = [
     "ThoughtChange",
     "ThoughtConfig",
     "ThoughtDraft",
-    "ThoughtEvent",
+    "MemoryEvent",
     "TimeRange",
     "Turn",
     "__version__",

@@ -59,8 +59,10 @@ from .stores import (
     ThoughtDraft,
     ThoughtStore,
     UnitDraft,
+    bank,
     purge_expansions,
 )
+from .stores.bank import Decay, MaintenanceResult
 from .stores.thoughts import check_draft
 from .temporal import (
     WIDEN_DAYS,
@@ -76,10 +78,10 @@ from .types import (
     AddResult,
     Answer,
     Hit,
+    MemoryEvent,
     MemoryStats,
     MemoryUnit,
     Thought,
-    ThoughtEvent,
     TimeRange,
     Turn,
 )
@@ -194,6 +196,10 @@ class Memory:
             units' rank ``61 / w - 60`` (1.0, the default: rank 1; 0.9: rank 8; 0.5:
             below rank 60, so thoughts leave the top results). 0 leaves thoughts out
             of search unless ``kinds`` asks for them alone.
+        decay: MemoryBank's forgetting curve (:class:`~agentmem.stores.Decay`): each
+            unit's retention ``exp(-t / S)`` weighs in ranking, units returned by
+            :meth:`search` are reinforced, and :meth:`maintain` archives the faded
+            ones. None (default): no decay.
     """
 
     def __init__(
@@ -214,6 +220,7 @@ class Memory:
         context_turns: int | None = None,
         thoughts: ThoughtConfig | None = None,
         thought_weight: float = 1.0,
+        decay: Decay | None = None,
     ) -> None:
         if path is not None and not isinstance(path, (str, Path)):
             raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
@@ -241,6 +248,9 @@ class Memory:
                 or not 0 <= thought_weight < float("inf"):
             raise InvalidInput("thought_weight", f"must be a number >= 0, got {thought_weight!r}")
         self.thought_weight = float(thought_weight)
+        if decay is not None and not isinstance(decay, Decay):
+            raise InvalidInput("decay", "must be a Decay (or None)")
+        self.decay = decay
         if llm is not None and not isinstance(llm, LLM):
             raise InvalidInput("llm", "must provide name and complete(requests) "
                                       "(the agentmem.llm.LLM protocol)")
@@ -262,6 +272,7 @@ class Memory:
         self._lock = threading.RLock()
         self._executor: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._recall_lock = threading.Lock()
         self._closed = True
         self.db = Database(db_url)
         try:
@@ -354,6 +365,7 @@ class Memory:
         user_id: str,
         session_id: str,
         timestamp: str | datetime | None = None,
+        now: str | datetime | None = None,
     ) -> AddResult:
         """Store messages of one session (one SQL transaction), then index them.
 
@@ -363,11 +375,16 @@ class Memory:
         LongMemEval's ``2023/05/20 (Sat) 10:00``, or LoCoMo's ``1:56 pm on 8 May,
         2023``) dates every message that has none; it defaults to now (UTC).
         Invalid input raises :class:`InvalidInput` and writes nothing.
+
+        ``now`` (with ``decay``) is the current time of the memory's forgetting clock:
+        the new units start their curve there. By default a unit's curve starts at its
+        own timestamp.
         """
         self._check_open()
         user_id = check_id(user_id, "user_id")
         session_id = check_id(session_id, "session_id")
         when = _utcnow() if timestamp is None else parse_timestamp(timestamp)
+        clock = None if now is None else parse_timestamp(now, field="now")
         msgs = validate_messages(messages, when)
         with self._lock:
             with self.db.begin() as conn:
@@ -390,6 +407,8 @@ class Memory:
                 self._drop_units(conn, derivation.replaced_unit_ids)
                 self._insert_units(conn, user_id, session_id, self.store.name,
                                    derivation.new_units)
+                if self.decay is not None and clock is not None:
+                    bank.start(conn, user_id, [d.id for d in derivation.new_units], clock)
             if self.expander is None:
                 self._sync_index()
         if self.expander is not None:
@@ -465,6 +484,45 @@ class Memory:
                       for d in drafts if alive.intersection(d.source_turn_ids)]
             self.thought_store.add(user_id, drafts, _utcnow())
 
+    # -- forgetting (MemoryBank) -----------------------------------------------------
+
+    def maintain(self, *, now: str | datetime | None = None, user_id: str | None = None
+                 ) -> MaintenanceResult:
+        """MemoryBank's forgetting: archive every unit (of ``user_id``, or of every
+        user) whose retention ``exp(-t / S)`` at ``now`` (default: UTC now) is below
+        ``decay.threshold``. Deterministic; each archive is in :meth:`history`.
+        Archived units stay stored, leave search results unless
+        ``include_forgotten=True``, and come back with :meth:`restore`. Needs
+        ``Memory(decay=...)`` (:class:`ConfigError` otherwise)."""
+        self._check_open()
+        if self.decay is None:
+            raise ConfigError("maintain needs Memory(decay=Decay(...))")
+        when = _utcnow() if now is None else parse_timestamp(now, field="now")
+        with self._lock, self.db.begin() as conn:
+            owners = [check_id(user_id, "user_id")] if user_id is not None else list(
+                conn.execute(sa.select(users.c.id).order_by(users.c.id)).scalars())
+            results = [bank.archive(conn, u, self.decay, when) for u in owners]
+        return MaintenanceResult(
+            checked=sum(r.checked for r in results),
+            archived=tuple(i for r in results for i in r.archived),
+            retention={i: v for r in results for i, v in r.retention.items()})
+
+    def restore(self, id: str, *, now: str | datetime | None = None) -> None:
+        """Bring back an archived unit (see :meth:`maintain`); its forgetting clock
+        restarts at ``now``. Raises :class:`NotFound`, or :class:`InvalidInput` when
+        the unit is not archived."""
+        self._check_open()
+        id = check_id(id, "id")
+        when = _utcnow() if now is None else parse_timestamp(now, field="now")
+        with self._lock, self.db.begin() as conn:
+            owner = conn.execute(sa.select(units.c.user_id).where(units.c.id == id)).scalar()
+            if owner is None:
+                raise NotFound(f"no memory unit with id {id!r}")
+            st = bank.states(conn, [id])[id]
+            if st.archived_at is None:
+                raise InvalidInput("id", f"unit {id!r} is not archived")
+            bank.restore(conn, owner, id, st, when)
+
     # -- thoughts (Think-in-Memory) ---------------------------------------------------
 
     def add_thoughts(self, thoughts: Sequence[ThoughtDraft | dict[str, Any]], *,
@@ -517,14 +575,16 @@ class Memory:
             raise NotFound(f"no thought with id {id!r}")
         return found[id]
 
-    def history(self, id: str) -> list[ThoughtEvent]:
-        """The audit history of a thought, oldest first: its insert, and every merge,
-        forget, supersede and restore it took part in. Raises :class:`NotFound`."""
+    def history(self, id: str) -> list[MemoryEvent]:
+        """The audit history of a thought or a unit, oldest first: a thought's insert
+        and every merge, forget, supersede and restore it took part in; a unit's
+        archives and restores (:meth:`maintain`). Raises :class:`NotFound`."""
         self._check_open()
         id = check_id(id, "id")
         with self.db.connect() as conn:
-            if not ThoughtStore.load(conn, [id]):
-                raise NotFound(f"no thought with id {id!r}")
+            if not ThoughtStore.load(conn, [id]) and conn.execute(
+                    sa.select(units.c.id).where(units.c.id == id)).first() is None:
+                raise NotFound(f"no thought or memory unit with id {id!r}")
             return ThoughtStore.history(conn, id)
 
     def _set_keys(self, conn: sa.Connection, keyed: dict[str, str]) -> None:
@@ -671,6 +731,7 @@ class Memory:
         question_date: str | datetime | None = None,
         time_aware: bool = True,
         kinds: Sequence[str] | None = None,
+        include_forgotten: bool = False,
     ) -> list[Hit]:
         """The ``k`` units of ``user_id`` most relevant to ``query``, best first.
 
@@ -696,11 +757,13 @@ class Memory:
         the turns it came from.
         """
         k = check_positive_int(k, "k")
+        anchor = self._anchor(now, question_date)
         ranking = self._ranking(query, user_id=user_id, mode=mode,
                                 n=max(k, self.candidates if candidates is None
                                       else check_positive_int(candidates, "candidates")),
-                                period=self._period(query, now, question_date, time_aware),
-                                kinds=_kinds(kinds))
+                                period=self._period(query, anchor, time_aware),
+                                kinds=_kinds(kinds), anchor=anchor,
+                                include_forgotten=include_forgotten)
         user_id = check_id(user_id, "user_id")
         fused, dense_scores, lex_scores, thought_scores = ranking
         hits: list[Hit] = []
@@ -720,7 +783,25 @@ class Memory:
                     hits.append(self._hit(found[uid], score, dense_scores, lex_scores))
                 elif uid in found_thoughts:
                     hits.append(found_thoughts[uid])
-        return hits[:k]
+        hits = hits[:k]
+        if self.decay is not None:
+            hits = self._recall(user_id, hits, anchor)
+        return hits
+
+    def _recall(self, user_id: str, hits: list[Hit], now: datetime) -> list[Hit]:
+        """MemoryBank: the units returned are recalled (S + 1, clock reset); their hits
+        show the retention and strength they had when found."""
+        assert self.decay is not None
+        ids = [h.id for h in hits if h.kind != "thought"]
+        if not ids:
+            return hits
+        # its own lock, not the memory's: a search never waits for an add
+        with self._recall_lock, self.db.begin() as conn:
+            found = bank.states(conn, ids)
+            bank.reinforce(conn, user_id, {i: found[i] for i in ids if i in found}, now)
+        return [replace(h, strength=found[h.id].strength, retention=bank.retention(
+                    found[h.id].strength, found[h.id].last_recall, now, self.decay.unit))
+                if h.id in found else h for h in hits]
 
     def _thought_hits(self, conn: sa.Connection, head: Sequence[tuple[str, float]],
                       user_id: str, cosines: dict[str, float]) -> dict[str, Hit]:
@@ -755,26 +836,32 @@ class Memory:
         since, which :meth:`get` then reports as not found."""
         n = self.candidates if candidates is None else check_positive_int(
             candidates, "candidates")
+        anchor = self._anchor(now, question_date)
         return self._ranking(query, user_id=user_id, mode=mode, n=n,
-                             period=self._period(query, now, question_date, time_aware),
-                             kinds=_kinds(kinds))[0]
+                             period=self._period(query, anchor, time_aware),
+                             kinds=_kinds(kinds), anchor=anchor)[0]
 
     @staticmethod
-    def _period(query: str, now: str | datetime | None, question_date: str | datetime | None,
-                time_aware: bool) -> TimeRange | None:
-        """The period ``query`` asks about, or None (time-awareness off, or no time
-        named)."""
+    def _anchor(now: str | datetime | None, question_date: str | datetime | None
+                ) -> datetime:
+        """The current time of a query: ``now`` (alias ``question_date``), else UTC now."""
         if now is not None and question_date is not None:
             raise InvalidInput("question_date", "give at most one of now and question_date")
+        when = now if now is not None else question_date
+        return _utcnow() if when is None else parse_timestamp(
+            when, field="now" if now is not None else "question_date")
+
+    @staticmethod
+    def _period(query: str, anchor: datetime, time_aware: bool) -> TimeRange | None:
+        """The period ``query`` asks about, or None (time-awareness off, or no time
+        named)."""
         if not time_aware or not isinstance(query, str):
             return None
-        when = now if now is not None else question_date
-        anchor = _utcnow() if when is None else parse_timestamp(
-            when, field="now" if now is not None else "question_date")
         return question_time_range(query, anchor)
 
     def _ranking(self, query: str, *, user_id: str, mode: str, n: int,
-                 period: TimeRange | None = None, kinds: frozenset[str] | None = None
+                 period: TimeRange | None = None, kinds: frozenset[str] | None = None,
+                 anchor: datetime | None = None, include_forgotten: bool = False
                  ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float],
                             dict[str, float]]:
         """The fused ranking, with each retriever's scores: dense (cosine), lexical
@@ -827,6 +914,15 @@ class Memory:
             if len(rankings) > 1 and self.session_weight:
                 fused = session_context(fused, {i: x.session_id for i, x in info.items()},
                                         weight=self.session_weight)
+            if self.decay is not None:  # MemoryBank: archived units leave; retention
+                found = bank.states(conn, [i for i, _ in fused])
+                if not include_forgotten:
+                    fused = [f for f in fused if f[0] not in found
+                             or found[f[0]].archived_at is None]
+                when = anchor or _utcnow()
+                fused = bank.combine(fused, {
+                    i: bank.retention(st.strength, st.last_recall, when, self.decay.unit)
+                    for i, st in found.items()}, self.decay.weight)
             if thought_scores:
                 # the stores' rankings, fused by reciprocal rank
                 fused = reciprocal_rank_fusion([[i for i, _ in fused], list(thought_scores)],

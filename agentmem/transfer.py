@@ -1,7 +1,7 @@
 """JSONL export and import of a memory: the lossless, human-readable backup format.
 
 One JSON object per line, in this order: a header, then ``user``, ``session``,
-``turn``, ``unit``, ``thought`` and ``thought_event`` records. Timestamps are ISO 8601.
+``turn``, ``unit``, ``thought`` and ``event`` records. Timestamps are ISO 8601.
 Vectors and LSH buckets are not exported: they are recomputed (or taken from the
 embedding cache) on import.
 """
@@ -22,8 +22,8 @@ from .errors import InvalidInput
 from .inputs import check_id
 from .storage import repository as repo
 from .storage.schema import (
+    memory_log,
     sessions,
-    thought_log,
     thought_sources,
     thoughts,
     turns,
@@ -112,10 +112,10 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
                 "updated_at": format_timestamp(r.updated_at),
                 "source_turn_ids": sources.get(r.id, [])}) + "\n")
             n += 1
-        for r in conn.execute(scoped(sa.select(thought_log), thought_log.c.user_id)
-                              .order_by(thought_log.c.seq)):
+        for r in conn.execute(scoped(sa.select(memory_log), memory_log.c.user_id)
+                              .order_by(memory_log.c.seq)):
             fh.write(_dump({
-                "type": "thought_event", "thought_id": r.thought_id, "user_id": r.user_id,
+                "type": "event", "memory_id": r.memory_id, "user_id": r.user_id,
                 "op": r.op, "at": format_timestamp(r.at), "other_id": r.other_id,
                 "reason": r.reason, "detail": r.detail or {}}) + "\n")
             n += 1
@@ -131,7 +131,7 @@ class _Records:
     turns: list[Turn]
     units: list[tuple[str, str, str, UnitDraft]]  # user_id, session_id, store, draft
     thoughts: list[dict[str, Any]]  # rows of the thoughts table, plus source_turn_ids
-    thought_events: list[dict[str, Any]]  # rows of the thought log (no seq)
+    events: list[dict[str, Any]]  # rows of the thought log (no seq)
 
 
 def _field(rec: dict[str, Any], key: str, line: int, kind: type | tuple[type, ...] = str,
@@ -154,7 +154,7 @@ def read_jsonl(path: Path) -> _Records:
     if not path.exists():
         raise InvalidInput("path", f"no such file: {str(path)!r}")
     out = _Records(header={}, users=[], sessions=[], turns=[], units=[], thoughts=[],
-                   thought_events=[])
+                   events=[])
     thought_ids: set[str] = set()
     turn_by_id: dict[str, Turn] = {}
     unit_ids: set[str] = set()
@@ -229,12 +229,12 @@ def read_jsonl(path: Path) -> _Records:
                                   _field(rec, "store", line), draft))
             elif kind == "thought":
                 out.thoughts.append(_thought(rec, line, turn_by_id, thought_ids))
-            elif kind == "thought_event":
-                tid = _field(rec, "thought_id", line)
-                if tid not in thought_ids:
-                    raise InvalidInput(f"line {line}: thought_id", f"unknown thought {tid!r}")
-                out.thought_events.append({
-                    "thought_id": tid, "user_id": _field(rec, "user_id", line),
+            elif kind == "event":
+                tid = _field(rec, "memory_id", line)
+                if tid not in thought_ids and tid not in unit_ids:
+                    raise InvalidInput(f"line {line}: memory_id", f"unknown memory {tid!r}")
+                out.events.append({
+                    "memory_id": tid, "user_id": _field(rec, "user_id", line),
                     "op": _field(rec, "op", line),
                     "at": parse_timestamp(_field(rec, "at", line), field=f"line {line}: at"),
                     "other_id": _field(rec, "other_id", line, optional=True),
@@ -325,7 +325,7 @@ def import_records(conn: sa.Connection, records: _Records,
                  for s in t["source_turn_ids"]]
         if links:
             conn.execute(sa.insert(thought_sources), links)
-    if records.thought_events:
-        conn.execute(sa.insert(thought_log), records.thought_events)
+    if records.events:
+        conn.execute(sa.insert(memory_log), records.events)
     return 1 + len(records.users) + len(records.sessions) + len(records.turns) + len(
-        records.units) + len(records.thoughts) + len(records.thought_events)
+        records.units) + len(records.thoughts) + len(records.events)

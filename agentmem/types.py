@@ -17,7 +17,7 @@ __all__ = [
     "SearchMode",
     "THOUGHT_STATUSES",
     "Thought",
-    "ThoughtEvent",
+    "MemoryEvent",
     "TimeRange",
     "Turn",
 ]
@@ -84,6 +84,10 @@ class Hit:
     store: str
     turns: tuple[Turn, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
+    #: with ``Memory(decay=...)``: the unit's retention exp(-t/S) and strength S when
+    #: it was found (before this recall reinforced it); None otherwise
+    retention: float | None = None
+    strength: int | None = None
 
     @property
     def turn_ids(self) -> tuple[str, ...]:
@@ -195,7 +199,7 @@ class Thought:
 
 
 @dataclass(frozen=True)
-class ThoughtEvent:
+class MemoryEvent:
     """One entry of a thought's audit history (:meth:`Memory.history`), oldest first.
 
     ``op`` is ``insert``, ``merge`` (another thought folded into this one: ``other_id``),
@@ -206,7 +210,7 @@ class ThoughtEvent:
     merge added). The log holds ids, never another thought's text."""
 
     seq: int
-    thought_id: str
+    memory_id: str
     op: str
     at: datetime
     other_id: str | None = None

@@ -24,7 +24,7 @@ from agentmem import (
     ThoughtConfig,
     ThoughtDraft,
 )
-from agentmem.storage.schema import thought_log, thoughts
+from agentmem.storage.schema import memory_log, thoughts
 
 PORTO = {"head": "Alice", "relation": "lives in", "tail": "Porto",
          "text": "Alice lives in Porto."}
@@ -337,8 +337,8 @@ def test_deleting_turns_and_users_purges_their_thoughts(
         m.forget_user("alice")
         assert m.thoughts("alice") == []
         with m.db.connect() as conn:
-            assert conn.execute(sa.select(sa.func.count()).select_from(thought_log)
-                                .where(thought_log.c.user_id == "alice")).scalar() == 0
+            assert conn.execute(sa.select(sa.func.count()).select_from(memory_log)
+                                .where(memory_log.c.user_id == "alice")).scalar() == 0
         assert [t.tail for t in m.thoughts("bob")] == ["Quixoteberry"]
         assert m.search("berry", user_id="alice", kinds=["thought"]) == []
 
@@ -413,7 +413,7 @@ def test_export_and_import_keep_thoughts_and_their_history(
                    for t in before}
         m.export(tmp_path / "x.jsonl")
     lines = [json.loads(x) for x in (tmp_path / "x.jsonl").read_text().splitlines()]
-    assert {r["type"] for r in lines} >= {"thought", "thought_event"}
+    assert {r["type"] for r in lines} >= {"thought", "event"}
     with Memory(embedder=embedder, thoughts=ThoughtConfig(buckets=8, tables=2)) as m2:
         m2.import_(tmp_path / "x.jsonl")
         after = m2.thoughts("alice", status=["active", "forgotten"])

@@ -16,10 +16,12 @@ import sqlalchemy as sa
 from ..types import MemoryUnit, TimeRange, Turn
 from .schema import (
     index_tombstones,
+    memory_log,
     sessions,
     thoughts,
     turns,
     unit_events,
+    unit_strength,
     unit_turns,
     units,
     users,
@@ -332,6 +334,8 @@ def delete_units(conn: sa.Connection, unit_ids: Sequence[str]) -> list[DeletedUn
                                 r.key_hash) for r in rows)
         conn.execute(sa.delete(unit_turns).where(unit_turns.c.unit_id.in_(part)))
         conn.execute(sa.delete(unit_events).where(unit_events.c.unit_id.in_(part)))
+        conn.execute(sa.delete(unit_strength).where(unit_strength.c.unit_id.in_(part)))
+        conn.execute(sa.delete(memory_log).where(memory_log.c.memory_id.in_(part)))
         conn.execute(sa.delete(units).where(units.c.id.in_(part)))
     return gone
 

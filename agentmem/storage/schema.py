@@ -14,11 +14,12 @@ __all__ = [
     "meta",
     "metadata",
     "sessions",
-    "thought_log",
+    "memory_log",
     "thought_sources",
     "thoughts",
     "turns",
     "unit_events",
+    "unit_strength",
     "unit_turns",
     "units",
     "users",
@@ -116,6 +117,19 @@ unit_events = sa.Table(
     sa.Index("ix_unit_events_user_start", "user_id", "start"),
 )
 
+# MemoryBank's forgetting curve per unit: strength S (1 at first mention, +1 per
+# recall), the last recall (or first mention) time, and when it was archived (None:
+# active). A unit without a row is at S=1 since its own timestamp.
+unit_strength = sa.Table(
+    "unit_strength",
+    metadata,
+    sa.Column("unit_id", sa.String(32), sa.ForeignKey("units.id"), primary_key=True),
+    sa.Column("user_id", sa.String(256), nullable=False, index=True),
+    sa.Column("strength", sa.Integer, nullable=False),
+    sa.Column("last_recall", sa.DateTime, nullable=False),
+    sa.Column("archived_at", sa.DateTime, nullable=True),
+)
+
 # LLM key expansions (facts, keyphrases, summary) of unit texts, cached by (prompt
 # version, model, content hash); purged with the last unit of that content.
 expansions = sa.Table(
@@ -172,13 +186,14 @@ thought_sources = sa.Table(
     sa.Index("ix_thought_sources_turn", "turn_id"),
 )
 
-# The audit trail of every thought operation (insert, merge, forget, ...); rows go with
-# their thought when it is purged (delete, forget_user).
-thought_log = sa.Table(
-    "thought_log",
+# The audit trail of memory operations: thoughts (insert, merge, forget, ...) and
+# units (archive, restore); rows go with their memory when it is purged (delete,
+# forget_user).
+memory_log = sa.Table(
+    "memory_log",
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("thought_id", sa.String(32), nullable=False, index=True),
+    sa.Column("memory_id", sa.String(32), nullable=False, index=True),
     sa.Column("user_id", sa.String(256), nullable=False, index=True),
     sa.Column("op", sa.String(16), nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),

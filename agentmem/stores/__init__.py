@@ -1,13 +1,14 @@
 """Memory strategies behind the :class:`~agentmem.stores.base.Store` protocol, and the
 Think-in-Memory thought store."""
 
+from .bank import Decay, MaintenanceResult
 from .base import Derivation, Store, UnitDraft
 from .episodic import EpisodicStore, decompose, render_turns
 from .expansion import Expansion, KeyExpander, KeyExpansion, purge_expansions
 from .thinking import Exchange, Thinker, ThoughtDraft
 from .thoughts import ThoughtChange, ThoughtConfig, ThoughtStore
 
-__all__ = ["Derivation", "EpisodicStore", "Exchange", "Expansion", "KeyExpander",
-           "KeyExpansion", "Store", "Thinker", "ThoughtChange", "ThoughtConfig",
-           "ThoughtDraft", "ThoughtStore", "UnitDraft", "decompose", "purge_expansions",
-           "render_turns"]
+__all__ = ["Decay", "Derivation", "EpisodicStore", "Exchange", "Expansion", "KeyExpander",
+           "KeyExpansion", "MaintenanceResult", "Store", "Thinker", "ThoughtChange",
+           "ThoughtConfig", "ThoughtDraft", "ThoughtStore", "UnitDraft", "decompose",
+           "purge_expansions", "render_turns"]

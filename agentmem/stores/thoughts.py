@@ -26,7 +26,7 @@ Insertion of a new thought, against the user's active thoughts:
 3. otherwise **insert**.
 
 Only :meth:`ThoughtStore.purge` (``Memory.delete`` / ``Memory.forget_user``) removes
-rows. Every operation is logged in ``thought_log``.
+rows. Every operation is logged in ``memory_log``.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from ..embed import CachedEmbedder, content_hash
 from ..errors import ConfigError, InvalidInput
 from ..index.lsh import AngularLSH, LSHIndex, LSHParams
 from ..storage import repository as repo
-from ..storage.schema import thought_log, thought_sources, thoughts, turns
-from ..types import Thought, ThoughtEvent, TimeRange
+from ..storage.schema import memory_log, thought_sources, thoughts, turns
+from ..types import MemoryEvent, Thought, TimeRange
 from .thinking import Thinker, ThoughtDraft
 
 __all__ = ["ThoughtChange", "ThoughtConfig", "ThoughtStore"]
@@ -321,13 +321,13 @@ class ThoughtStore:
         return [found[i] for i in ids]
 
     @staticmethod
-    def history(conn: sa.Connection, thought_id: str) -> list[ThoughtEvent]:
+    def history(conn: sa.Connection, memory_id: str) -> list[MemoryEvent]:
         """The audit log of one thought, oldest first."""
-        return [ThoughtEvent(seq=r.seq, thought_id=r.thought_id, op=r.op, at=r.at,
+        return [MemoryEvent(seq=r.seq, memory_id=r.memory_id, op=r.op, at=r.at,
                              other_id=r.other_id, reason=r.reason, detail=dict(r.detail))
-                for r in conn.execute(sa.select(thought_log)
-                                      .where(thought_log.c.thought_id == thought_id)
-                                      .order_by(thought_log.c.seq))]
+                for r in conn.execute(sa.select(memory_log)
+                                      .where(memory_log.c.memory_id == memory_id)
+                                      .order_by(memory_log.c.seq))]
 
     @staticmethod
     def in_period(conn: sa.Connection, ids: Sequence[str], period: TimeRange) -> set[str]:
@@ -515,8 +515,8 @@ class ThoughtStore:
     def _log(conn: sa.Connection, tid: str, user_id: str, op: str, at: datetime, *,
              other: str | None = None, reason: str = "",
              detail: dict[str, Any] | None = None) -> None:
-        conn.execute(sa.insert(thought_log).values(
-            thought_id=tid, user_id=user_id, op=op, at=at, other_id=other, reason=reason,
+        conn.execute(sa.insert(memory_log).values(
+            memory_id=tid, user_id=user_id, op=op, at=at, other_id=other, reason=reason,
             detail=detail or {}))
 
     # -- removal and rebuild --------------------------------------------------------
@@ -535,7 +535,7 @@ class ThoughtStore:
                 owners.add(u)
             conn.execute(sa.delete(thought_sources).where(
                 thought_sources.c.thought_id.in_(part)))
-            conn.execute(sa.delete(thought_log).where(thought_log.c.thought_id.in_(part)))
+            conn.execute(sa.delete(memory_log).where(memory_log.c.memory_id.in_(part)))
             conn.execute(sa.delete(thoughts).where(thoughts.c.id.in_(part)))
         return hashes, owners
 
