@@ -126,7 +126,7 @@ def plot(samples: dict[str, list[tuple[float, float]]], recalled: list[dict[str,
                label=f"archive threshold {threshold}")
     ax.set_xlabel("day")
     ax.set_ylabel("retention exp(-t/S)")
-    ax.set_title("MemoryBank forgetting curve: ▼ recall (S+1, clock reset), × archived")
+    ax.set_title("MemoryBank forgetting curve: ▼ recall (S+1, clock reset), x archived")
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

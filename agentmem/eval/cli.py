@@ -103,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--thought-weight", type=float, default=1.0, metavar="W",
                        help="with --thoughts: weight of the thoughts' ranking in the "
                             "reciprocal-rank fusion with the units (default: 1.0)")
+        p.add_argument("--decay-weight", type=float, default=0.0, metavar="W",
+                       help="MemoryBank: weight of retention exp(-t/S) in ranking, t from "
+                            "each unit's date to the question date (default: 0, off)")
+        p.add_argument("--decay-days", type=float, default=1.0, metavar="D",
+                       help="with --decay-weight: the time unit of t, in days (default: 1)")
         p.add_argument("--kinds", metavar="KINDS",
                        help="rank only units of these kinds (comma-separated), e.g. 'fact' "
                             "for user facts as the only values (with --key-mode values)")
@@ -150,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             time_aware=not args.no_time_aware, fusion=args.fusion,
             session_weight=args.session_weight, keys=args.keys, key_mode=args.key_mode,
             kinds=args.kinds, context_turns=args.context_turns, thoughts=args.thoughts,
-            thought_weight=args.thought_weight)
+            thought_weight=args.thought_weight, decay_weight=args.decay_weight,
+            decay_days=args.decay_days)
         if not args.retrieval_only and args.llm is None:
             print("error: QA mode needs --llm SPEC (or pass --retrieval-only)", file=sys.stderr)
             return 2

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,7 +18,7 @@ from ..errors import ConfigError, LLMError
 from ..llm import LLM, Completion, LLMRequest, MeteredLLM
 from ..memory import Memory
 from ..reader import build_reader_prompt, items_from_hits
-from ..stores import KeyExpansion, ThoughtConfig
+from ..stores import Decay, KeyExpansion, ThoughtConfig
 from ..stores.episodic import decompose, render_turns
 from ..types import GRANULARITIES, SEARCH_MODES, MemoryUnit, Turn
 from .baseline import BM25Okapi, tokenize
@@ -56,6 +57,8 @@ class RunConfig:
     context_turns: int = 2
     thoughts: bool = False
     thought_weight: float = 1.0
+    decay_weight: float = 0.0
+    decay_days: float = 1.0
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVERS:
@@ -76,6 +79,8 @@ class RunConfig:
                 self.thought_weight, (int, float)) or not 0 <= self.thought_weight < 1e9:
             raise ConfigError(f"thought_weight: must be a number >= 0, "
                               f"got {self.thought_weight!r}")
+        if self.decay_weight:
+            Decay(unit=timedelta(days=self.decay_days), weight=self.decay_weight)  # validates
         for name in ("k", "reader_max_tokens", "judge_max_tokens", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -87,7 +92,8 @@ class RunConfig:
         values = asdict(self)
         if self.retriever == "bm25":
             for key in ("mode", "time_aware", "fusion", "session_weight", "keys", "key_mode",
-                        "kinds", "context_turns", "thoughts", "thought_weight"):
+                        "kinds", "context_turns", "thoughts", "thought_weight",
+                        "decay_weight", "decay_days"):
                 values[key] = None
         return values
 
@@ -237,7 +243,10 @@ class _MemoryRanker:
                           llm=llm if keys or config.thoughts else None, keys=keys,
                           context_turns=config.context_turns,
                           thoughts=ThoughtConfig() if config.thoughts else None,
-                          thought_weight=config.thought_weight)
+                          thought_weight=config.thought_weight,
+                          decay=Decay(unit=timedelta(days=config.decay_days),
+                                      weight=config.decay_weight)
+                          if config.decay_weight else None)
         try:
             for s, kept in _messages(hay, state):
                 msgs: list[dict[str, Any]] = []
