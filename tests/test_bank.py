@@ -155,3 +155,13 @@ def test_bad_decay_settings_and_maintain_without_decay(mem: Memory) -> None:
             Decay(**bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="decay"):
         Memory(decay="fast")  # type: ignore[arg-type]
+
+
+def test_harness_decay_options_are_checked() -> None:
+    from agentmem.eval import RunConfig
+
+    assert RunConfig("locomo", decay_weight=0.3).as_dict()["decay_weight"] == 0.3
+    with pytest.raises(ConfigError, match="weight"):
+        RunConfig("locomo", decay_weight=2.0)
+    with pytest.raises(ConfigError, match="unit"):
+        RunConfig("locomo", decay_weight=0.3, decay_days=0)
