@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -63,6 +63,14 @@ from .stores import (
     purge_expansions,
 )
 from .stores.bank import Decay, MaintenanceResult
+from .stores.summaries import (
+    GLOBAL_SESSION,
+    Profile,
+    Summaries,
+    Summarizer,
+    day_session,
+    parse_day,
+)
 from .stores.thoughts import check_draft
 from .temporal import (
     WIDEN_DAYS,
@@ -200,6 +208,9 @@ class Memory:
             unit's retention ``exp(-t / S)`` weighs in ranking, units returned by
             :meth:`search` are reinforced, and :meth:`maintain` archives the faded
             ones. None (default): no decay.
+        summaries: MemoryBank's daily summaries, global summary and user portrait
+            (:class:`~agentmem.stores.summaries.Summaries`), written by ``llm``; see
+            :meth:`summarize` and :meth:`profile`. Needs ``llm``.
     """
 
     def __init__(
@@ -221,6 +232,7 @@ class Memory:
         thoughts: ThoughtConfig | None = None,
         thought_weight: float = 1.0,
         decay: Decay | None = None,
+        summaries: Summaries | None = None,
     ) -> None:
         if path is not None and not isinstance(path, (str, Path)):
             raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
@@ -260,6 +272,12 @@ class Memory:
         if keys is not None and self.llm is None:
             raise ConfigError("keys: fact-augmented key expansion needs an LLM (llm=...)")
         self.keys = keys
+        if summaries is not None and not isinstance(summaries, Summaries):
+            raise InvalidInput("summaries", "must be a Summaries (or None)")
+        if summaries is not None and self.llm is None:
+            raise ConfigError("summaries: summaries and the portrait need an LLM (llm=...)")
+        self.summarizer = Summarizer(self.llm, summaries) if (
+            summaries is not None and self.llm is not None) else None
         if thoughts is not None and not isinstance(thoughts, ThoughtConfig):
             raise InvalidInput("thoughts", "must be a ThoughtConfig (or None)")
         self.post_think = bool(thoughts is not None and thoughts.post_think and self.llm)
@@ -415,6 +433,9 @@ class Memory:
             self._expand_keys(user_id, session_id, derivation.new_units)
         if self.post_think:
             self._post_think(user_id, _exchanges(previous, new_turns))
+        if self.summarizer is not None and self.summarizer.config.auto:
+            # a day is summarised once a later day has begun
+            self.summarize(user_id, before=min(t.timestamp for t in new_turns).date())
         return AddResult(
             user_id=user_id,
             session_id=session_id,
@@ -522,6 +543,83 @@ class Memory:
             if st.archived_at is None:
                 raise InvalidInput("id", f"unit {id!r} is not archived")
             bank.restore(conn, owner, id, st, when)
+
+    # -- summaries and portrait (MemoryBank) ------------------------------------------
+
+    def summarize(self, user_id: str, *, before: date | None = None) -> int:
+        """Bring ``user_id``'s MemoryBank summaries up to date: each day whose turns
+        changed since its summary (only days before ``before``, when given) gets a new
+        event summary and personality note, then the global summary and the portrait
+        are rewritten from all the days. Incremental: unchanged days cost nothing.
+        Returns the days summarised. Needs ``Memory(summaries=...)``."""
+        self._check_open()
+        if self.summarizer is None:
+            raise ConfigError("summarize needs Memory(llm=..., summaries=Summaries())")
+        user_id = check_id(user_id, "user_id")
+        with self.db.connect() as conn:
+            by_day: dict[date, list[Any]] = defaultdict(list)
+            for r in conn.execute(sa.select(turns).where(turns.c.user_id == user_id)
+                                  .order_by(turns.c.timestamp, turns.c.session_id,
+                                            turns.c.position)):
+                by_day[r.timestamp.date()].append(r)
+            seen = {r.session_id: r.position for r in conn.execute(
+                sa.select(units.c.session_id, units.c.position).where(
+                    units.c.user_id == user_id, units.c.store == "bank",
+                    units.c.kind == "summary"))}
+        stale = [d for d in sorted(by_day) if (before is None or d < before)
+                 and seen.get(day_session(d)) != len(by_day[d])]
+        if not stale and (GLOBAL_SESSION in seen or not by_day or before is not None):
+            return 0
+        found = self.summarizer.daily([(d, "\n".join(
+            f"{r.name or r.role}: {r.content}" for r in by_day[d])) for d in stale])
+        done = [(d, f) for d, f in zip(stale, found, strict=True) if f is not None]
+        with self._lock:
+            for d, f in done:
+                self._replace_bank_units(user_id, day_session(d), len(by_day[d]),
+                                         datetime.combine(d, datetime.min.time()),
+                                         f["summary"], f["personality"])
+        if done or GLOBAL_SESSION not in seen:
+            days = self.profile(user_id).days
+            overall = self.summarizer.overall(days) if days else None
+            if overall is not None:
+                with self._lock:
+                    self._replace_bank_units(
+                        user_id, GLOBAL_SESSION, sum(len(v) for v in by_day.values()),
+                        max(datetime.combine(d, datetime.min.time()) for d, _, _ in days),
+                        overall["summary"], overall["portrait"])
+        return len(done)
+
+    def _replace_bank_units(self, user_id: str, session_id: str, seen: int,
+                            when: datetime, summary: str, note: str) -> None:
+        """The summary (kind ``summary``) and note (kind ``portrait``) units of one
+        bank session, replacing the old ones; ``seen`` turns covered."""
+        with self.db.begin() as conn:
+            old = list(conn.execute(sa.select(units.c.id).where(
+                units.c.user_id == user_id, units.c.store == "bank",
+                units.c.session_id == session_id)).scalars())
+            self._erase(conn, self._drop_units(conn, old))
+            self._insert_units(conn, user_id, session_id, "bank", [
+                UnitDraft(id=uuid.uuid4().hex, kind=kind, text=text, timestamp=when,
+                          position=seen, turns=())
+                for kind, text in (("summary", summary), ("portrait", note)) if text])
+        self._sync_index()
+
+    def profile(self, user_id: str) -> Profile:
+        """``user_id``'s MemoryBank profile: the global summary and portrait, and each
+        day's event summary and personality note (empty before any summary)."""
+        self._check_open()
+        user_id = check_id(user_id, "user_id")
+        with self.db.connect() as conn:
+            rows = conn.execute(sa.select(units.c.session_id, units.c.kind, units.c.text)
+                                .where(units.c.user_id == user_id,
+                                       units.c.store == "bank")).all()
+        texts = {(r.session_id, r.kind): r.text for r in rows}
+        days = sorted({d for r in rows if (d := parse_day(r.session_id)) is not None})
+        return Profile(
+            user_id=user_id, summary=texts.get((GLOBAL_SESSION, "summary"), ""),
+            portrait=texts.get((GLOBAL_SESSION, "portrait"), ""),
+            days=tuple((d, texts.get((day_session(d), "summary"), ""),
+                        texts.get((day_session(d), "portrait"), "")) for d in days))
 
     # -- thoughts (Think-in-Memory) ---------------------------------------------------
 
@@ -1005,7 +1103,9 @@ class Memory:
         one ``### Session i`` section per session, sorted by date, each with its
         ``Session Date`` and its retrieved turns as JSON. Paste it into a prompt."""
         hits = self.search(query, user_id=user_id, k=k, now=now, question_date=question_date)
-        return format_history(items_from_hits(hits))
+        portrait = self.profile(user_id).portrait
+        block = format_history(items_from_hits(hits))
+        return f"### User portrait:\n{portrait}\n\n{block}" if portrait else block
 
     def respond(self, query: str, *, user_id: str, llm: LLM | None = None, k: int = 5,
                 now: str | datetime | None = None, chain_of_note: bool = True,
@@ -1028,7 +1128,8 @@ class Memory:
         hits = self.search(query, user_id=user_id, k=k, now=anchor)
         prompt = build_reader_prompt(query, items_from_hits(hits),
                                      question_date=format_date(anchor),
-                                     chain_of_note=chain_of_note)
+                                     chain_of_note=chain_of_note,
+                                     portrait=self.profile(user_id).portrait or None)
         request = LLMRequest(messages=({"role": "user", "content": prompt},),
                              max_tokens=check_positive_int(max_tokens, "max_tokens"),
                              operation="reader")
@@ -1075,6 +1176,7 @@ class Memory:
                         .where(unit_turns.c.unit_id == id)).scalars())
                     linked = set(conn.execute(sa.select(unit_turns.c.unit_id).where(
                         unit_turns.c.turn_id.in_(turn_ids))).scalars()) if turn_ids else set()
+                    linked |= self._stale_summaries(conn, turn_ids)
                     gone = self._drop_units(conn, sorted(linked | {id}))
                     hashes, owners = self.thought_store.forget_turns(conn, turn_ids, _utcnow())
                     repo.delete_turns(conn, turn_ids)
@@ -1082,6 +1184,23 @@ class Memory:
             self.thought_store.evict(owners)
             self._sync_index()
             self.db.scrub()
+
+    @staticmethod
+    def _stale_summaries(conn: sa.Connection, turn_ids: Sequence[str]) -> set[str]:
+        """The MemoryBank summary units that may repeat these turns: their days' and
+        the global ones (rebuilt by the next :meth:`summarize`)."""
+        if not turn_ids:
+            return set()
+        rows = conn.execute(sa.select(turns.c.user_id, turns.c.timestamp).where(
+            turns.c.id.in_(list(turn_ids)))).all()
+        wanted = {(r.user_id, day_session(r.timestamp.date())) for r in rows} | {
+            (r.user_id, GLOBAL_SESSION) for r in rows}
+        found: set[str] = set()
+        for user, session in wanted:
+            found.update(conn.execute(sa.select(units.c.id).where(
+                units.c.user_id == user, units.c.store == "bank",
+                units.c.session_id == session)).scalars())
+        return found
 
     def _erase(self, conn: sa.Connection, gone: Sequence[repo.DeletedUnit],
                hashes: Sequence[str] = ()) -> None:

@@ -92,13 +92,16 @@ def format_history(items: Sequence[ReaderItem]) -> str:
 
 
 def build_reader_prompt(question: str, items: Sequence[ReaderItem], *,
-                        question_date: str | None = None, chain_of_note: bool = True) -> str:
-    """The reader prompt for ``question`` over ``items`` (already sorted by date)."""
+                        question_date: str | None = None, chain_of_note: bool = True,
+                        portrait: str | None = None) -> str:
+    """The reader prompt for ``question`` over ``items`` (already sorted by date);
+    with ``portrait`` (MemoryBank's user portrait) shown before the history."""
     speakers = any("speaker" in t for it in items for t in it.turns)
     header = (_HEADER_SPEAKERS if speakers else _HEADER) + (
         _CHAIN_OF_NOTE if chain_of_note else "")
     history = format_history(items)
     date_line = f"Current Date: {question_date}\n" if question_date else ""
     answer_cue = "Answer (step by step):" if chain_of_note else "Answer:"
-    return (f"{header}\n\n\nHistory Chats:\n\n{history}\n{date_line}"
+    about = f"User Portrait:\n{portrait}\n\n" if portrait else ""
+    return (f"{header}\n\n\n{about}History Chats:\n\n{history}\n{date_line}"
             f"Question: {question}\n{answer_cue}")

@@ -14,7 +14,7 @@ from test_eval_harness import longmemeval_items, write_json
 from agentmem import Memory, SentenceTransformerEmbedder
 from agentmem.eval import RunConfig, evaluate
 from agentmem.llm import LLMRequest, VLLMEngine
-from agentmem.stores import KeyExpansion, ThoughtConfig
+from agentmem.stores import KeyExpansion, Summaries, ThoughtConfig
 
 pytestmark = pytest.mark.vllm
 
@@ -144,3 +144,25 @@ def test_post_thinking_with_the_real_engine(engine: VLLMEngine,
         if made:
             hits = mem.search("Where does the user live?", user_id="u", k=5)
             assert any(h.kind == "thought" for h in hits)
+
+
+def test_summaries_and_portrait_with_the_real_engine(engine: VLLMEngine,
+                                                     embedder: SentenceTransformerEmbedder
+                                                     ) -> None:
+    """MemoryBank's summaries on a real model: a day's event summary and the portrait
+    are written under their schemas and stored (or, should the small model fail, the
+    failures are counted and nothing is half-written)."""
+    with Memory(embedder=embedder, llm=engine, summaries=Summaries(auto=False)) as mem:
+        mem.add([{"role": "user", "content": "I adopted a grey cat called Miso today."},
+                 {"role": "assistant", "content": "Miso is a lovely name!"}],
+                user_id="u", session_id="s1", timestamp="2023-06-02T18:30:00")
+        done = mem.summarize("u")
+        usage = mem.stats().llm_usage
+        assert usage["daily_summary"]["calls"] == 1
+        assert usage["daily_summary"]["completion_tokens"] > 0
+        prof = mem.profile("u")
+        assert mem.summarizer is not None
+        assert (done == 1 and prof.days[0][1]) or mem.summarizer.failures >= 1
+        if done:
+            assert usage["portrait"]["calls"] == 1
+            assert prof.summary or mem.summarizer.failures == 1

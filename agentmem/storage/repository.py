@@ -240,14 +240,10 @@ def insert_units(
                                    key_hashes or [None] * len(drafts), strict=True)
         ],
     )
-    conn.execute(
-        sa.insert(unit_turns),
-        [
-            {"unit_id": d.id, "turn_id": t.id, "ordinal": i}
-            for d in drafts
-            for i, t in enumerate(d.turns)
-        ],
-    )
+    links = [{"unit_id": d.id, "turn_id": t.id, "ordinal": i}
+             for d in drafts for i, t in enumerate(d.turns)]
+    if links:  # a summary unit holds no turns
+        conn.execute(sa.insert(unit_turns), links)
 
 
 def _unit(row: Any, turn_list: Sequence[Turn]) -> MemoryUnit:

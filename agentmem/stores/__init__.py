@@ -5,10 +5,11 @@ from .bank import Decay, MaintenanceResult
 from .base import Derivation, Store, UnitDraft
 from .episodic import EpisodicStore, decompose, render_turns
 from .expansion import Expansion, KeyExpander, KeyExpansion, purge_expansions
+from .summaries import Profile, Summaries
 from .thinking import Exchange, Thinker, ThoughtDraft
 from .thoughts import ThoughtChange, ThoughtConfig, ThoughtStore
 
 __all__ = ["Decay", "Derivation", "EpisodicStore", "Exchange", "Expansion", "KeyExpander",
-           "KeyExpansion", "MaintenanceResult", "Store", "Thinker", "ThoughtChange",
-           "ThoughtConfig", "ThoughtDraft", "ThoughtStore", "UnitDraft", "decompose",
-           "purge_expansions", "render_turns"]
+           "KeyExpansion", "MaintenanceResult", "Profile", "Store", "Summaries", "Thinker",
+           "ThoughtChange", "ThoughtConfig", "ThoughtDraft", "ThoughtStore", "UnitDraft",
+           "decompose", "purge_expansions", "render_turns"]

@@ -30,6 +30,7 @@ from ..storage.schema import memory_log, unit_strength, units
 __all__ = ["Decay", "MaintenanceResult", "Strength", "combine", "retention"]
 
 _CHUNK = 500
+KEPT_KINDS: tuple[str, ...] = ("summary", "portrait")  # never archived
 
 
 def retention(strength: float, last_recall: datetime, now: datetime,
@@ -150,9 +151,9 @@ def reinforce(conn: sa.Connection, user_id: str, found: dict[str, Strength],
 def archive(conn: sa.Connection, user_id: str, decay: Decay, now: datetime
             ) -> MaintenanceResult:
     """Archive ``user_id``'s active units below the threshold, oldest first."""
-    ids = list(conn.execute(sa.select(units.c.id).where(
-        units.c.user_id == user_id, units.c.parent_id.is_(None))
-        .order_by(units.c.timestamp, units.c.id)).scalars())
+    ids = list(conn.execute(sa.select(units.c.id).where(  # summaries and portraits stay
+        units.c.user_id == user_id, units.c.parent_id.is_(None),
+        units.c.kind.not_in(KEPT_KINDS)).order_by(units.c.timestamp, units.c.id)).scalars())
     found = states(conn, ids)
     low: dict[str, float] = {}
     for uid in ids:
