@@ -27,10 +27,12 @@ from .storage.schema import (
     thought_sources,
     thoughts,
     turns,
+    unit_strength,
     unit_turns,
     units,
     users,
 )
+from .stores.bank import KEPT_KINDS
 from .stores.base import UnitDraft
 from .stores.thoughts import normalise
 from .temporal import format_timestamp, parse_timestamp
@@ -81,6 +83,8 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
                 .join(units, units.c.id == unit_turns.c.unit_id), units.c.user_id)
                 .order_by(unit_turns.c.unit_id, unit_turns.c.ordinal)):
             links.setdefault(r.unit_id, []).append(r.turn_id)
+        curves = {r.unit_id: r for r in conn.execute(
+            scoped(sa.select(unit_strength), unit_strength.c.user_id))}
         for r in conn.execute(scoped(sa.select(units), units.c.user_id).order_by(
                 units.c.user_id, units.c.session_id, units.c.position, units.c.store,
                 units.c.id)):
@@ -92,6 +96,11 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
                 record["key"] = r.key
             if r.parent_id is not None:  # a separate key row of that unit
                 record["parent_id"] = r.parent_id
+            if r.id in curves:  # its MemoryBank forgetting curve
+                c = curves[r.id]
+                record["strength"] = {
+                    "strength": c.strength, "last_recall": format_timestamp(c.last_recall),
+                    "archived_at": format_timestamp(c.archived_at) if c.archived_at else None}
             fh.write(_dump(record) + "\n")
             n += 1
         sources: dict[str, list[str]] = {}
@@ -130,6 +139,7 @@ class _Records:
     sessions: list[dict[str, Any]]
     turns: list[Turn]
     units: list[tuple[str, str, str, UnitDraft]]  # user_id, session_id, store, draft
+    curves: list[dict[str, Any]]  # rows of unit_strength (user_id filled in on import)
     thoughts: list[dict[str, Any]]  # rows of the thoughts table, plus source_turn_ids
     events: list[dict[str, Any]]  # rows of the thought log (no seq)
 
@@ -153,7 +163,8 @@ def read_jsonl(path: Path) -> _Records:
     """Parse and validate a whole export file; raises InvalidInput naming line and field."""
     if not path.exists():
         raise InvalidInput("path", f"no such file: {str(path)!r}")
-    out = _Records(header={}, users=[], sessions=[], turns=[], units=[], thoughts=[],
+    out = _Records(header={}, users=[], sessions=[], turns=[], units=[], curves=[],
+                   thoughts=[],
                    events=[])
     thought_ids: set[str] = set()
     turn_by_id: dict[str, Turn] = {}
@@ -213,12 +224,15 @@ def read_jsonl(path: Path) -> _Records:
                 unit_ids.add(uid)
                 tids = _field(rec, "turn_ids", line, list)
                 missing = [t for t in tids if t not in turn_by_id]
-                if missing or not tids:
+                kind = _field(rec, "kind", line)
+                if missing or (not tids and kind not in KEPT_KINDS):
                     raise InvalidInput(f"line {line}: turn_ids",
                                        f"unknown turn id {missing[0]!r}" if missing
                                        else "must not be empty")
+                if "strength" in rec:
+                    out.curves.append(_curve(rec, line, uid))
                 draft = UnitDraft(
-                    id=uid, kind=_field(rec, "kind", line), text=_field(rec, "text", line),
+                    id=uid, kind=kind, text=_field(rec, "text", line),
                     timestamp=parse_timestamp(_field(rec, "timestamp", line),
                                               field=f"line {line}: timestamp"),
                     position=_field(rec, "position", line, int),
@@ -245,6 +259,22 @@ def read_jsonl(path: Path) -> _Records:
     if not out.header:
         raise InvalidInput("path", f"{str(path)!r} is empty: no {FORMAT!r} header")
     return out
+
+
+def _curve(rec: dict[str, Any], line: int, unit_id: str) -> dict[str, Any]:
+    data = _field(rec, "strength", line, dict)
+    strength = data.get("strength")
+    if isinstance(strength, bool) or not isinstance(strength, int) or strength < 1:
+        raise InvalidInput(f"line {line}: strength.strength", "must be an int >= 1")
+    last = data.get("last_recall")
+    if not isinstance(last, str):
+        raise InvalidInput(f"line {line}: strength.last_recall", "is required")
+    gone = data.get("archived_at")
+    return {"unit_id": unit_id, "user_id": _field(rec, "user_id", line),
+            "strength": strength,
+            "last_recall": parse_timestamp(last, field=f"line {line}: strength.last_recall"),
+            "archived_at": None if gone is None else parse_timestamp(
+                gone, field=f"line {line}: strength.archived_at")}
 
 
 def _thought(rec: dict[str, Any], line: int, turn_by_id: dict[str, Turn],
@@ -309,6 +339,8 @@ def import_records(conn: sa.Connection, records: _Records,
         groups.setdefault((user_id, session_id, store), []).append(draft)
     for (user_id, session_id, store), drafts in groups.items():
         insert_units(conn, user_id, session_id, store, drafts)
+    if records.curves:
+        conn.execute(sa.insert(unit_strength), records.curves)
     if records.thoughts:  # in file order, after the user's thoughts already here
         first: dict[str, int] = {}
         rows = []

@@ -104,3 +104,25 @@ def test_a_failing_llm_leaves_summaries_as_they_were(embedder) -> None:  # type:
         Memory(embedder=embedder, summaries=Summaries())
     with Memory(embedder=embedder) as m, pytest.raises(ConfigError, match="summarize needs"):
         m.summarize("alice")
+
+
+def test_export_and_import_keep_summaries_and_forgetting_curves(tmp_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    with Memory(embedder=embedder, llm=ScriptedSummarizer(), summaries=Summaries(),
+                decay=Decay()) as m:
+        fill(m)
+        m.summarize("alice")
+        m.search("Where do I live?", user_id="alice", k=1, now="2023-06-05")  # S=2
+        archived = m.maintain(now="2023-06-30").archived
+        before = m.profile("alice")
+        m.export(tmp_path / "x.jsonl")
+    with Memory(embedder=embedder, decay=Decay()) as m2:  # no LLM needed to read them
+        m2.import_(tmp_path / "x.jsonl")
+        assert m2.profile("alice") == before
+        assert set(m2.maintain(now="2023-06-30").archived) == set()  # already archived
+        found = {h.id for h in m2.search("Where do I live?", user_id="alice", k=10,
+                                         now="2023-06-30")}
+        assert not found & set(archived)
+        every = m2.search("Where do I live?", user_id="alice", k=10, now="2023-06-30",
+                          include_forgotten=True)
+        assert {h.id for h in every} >= set(archived)
+        assert any(h.strength == 2 for h in every)
