@@ -1,0 +1,168 @@
+"""SORT (Sequence Order Recall Tasks, Pink et al. 2024): instance construction.
+
+Book-SORT's protocol (``../shared/SPECS.md`` section 4):
+- Excerpts of L_E words are taken from a text; words are whitespace-split.
+- Two non-overlapping segments of L_S words are taken from each excerpt, both starting
+  at sentence boundaries. The question is which one came first.
+- There is one pair per distance bin per excerpt, with 4 bins over d, the distance
+  between the segments' start words. The bin edges are
+  ``[L_S, L_E//4, L_E//3, L_E//2, L_E//1.25]`` when L_E < 5000, else
+  ``[L_S, 1000, L_E//4, L_E//2, L_E//1.25]``; a pair is in bin i if
+  ``edges[i] < d <= edges[i+1]``.
+- The presentation order is counterbalanced: half of the instances show the earlier
+  segment as A.
+
+Excerpts reserved for prompt selection are kept apart from evaluation: the first
+``reserve`` share of each text's words is the prompt-selection region and the rest the
+evaluation region, so no evaluation excerpt overlaps a reserved one. Everything is
+drawn from one seeded generator: the same texts and seed give the same instances.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["EXCERPT_LENGTHS", "SEGMENT_LENGTHS", "SortInstance", "bin_edges", "bin_of",
+           "build_instances", "counterbalance", "sentence_starts"]
+
+EXCERPT_LENGTHS: tuple[int, ...] = (250, 1000, 2500, 10000, 20000)
+SEGMENT_LENGTHS: tuple[int, ...] = (20, 50)
+SPLITS: tuple[str, ...] = ("eval", "prompt")
+_SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
+
+
+def bin_edges(excerpt_length: int, segment_length: int) -> tuple[int, ...]:
+    """The 5 edges of the 4 distance bins for (L_E, L_S)."""
+    le, ls = excerpt_length, segment_length
+    if le < 5000:
+        return (ls, le // 4, le // 3, le // 2, int(le // 1.25))
+    return (ls, 1000, le // 4, le // 2, int(le // 1.25))
+
+
+def bin_of(distance: int, edges: Sequence[int]) -> int | None:
+    """The bin (0-3) whose ``lower < distance <= upper``, or None."""
+    for i in range(len(edges) - 1):
+        if edges[i] < distance <= edges[i + 1]:
+            return i
+    return None
+
+
+def sentence_starts(words: Sequence[str]) -> np.ndarray:
+    """Indexes of the words that begin a sentence: the first word, and every word
+    after one ending in ``.``, ``!`` or ``?`` (closing quotes or brackets allowed)."""
+    starts = [0] if words else []
+    starts += [i + 1 for i, w in enumerate(words[:-1]) if _SENTENCE_END.search(w)]
+    return np.asarray(starts, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class SortInstance:
+    """One SORT question. Offsets are word indexes inside the excerpt, whose own
+    start is ``excerpt_start`` in the source's words. ``a_first``: segment A is the
+    earlier one (the answer is then ``"A"``)."""
+
+    id: str
+    source: str
+    split: str
+    excerpt_start: int
+    excerpt_length: int
+    segment_length: int
+    bin: int
+    distance: int
+    first_start: int
+    second_start: int
+    a_first: bool
+    segment_a: str
+    segment_b: str
+
+    @property
+    def answer(self) -> str:
+        """``"A"`` or ``"B"``: the segment that appeared first."""
+        return "A" if self.a_first else "B"
+
+
+def _pair(starts: np.ndarray, excerpt_length: int, segment_length: int,
+          edges: Sequence[int], b: int, rng: np.random.Generator) -> tuple[int, int] | None:
+    """A random (first, second) pair of sentence starts inside the excerpt whose
+    distance is in bin ``b``; None when the excerpt has none."""
+    fits = starts[starts + segment_length <= excerpt_length]
+    lower, upper = edges[b], edges[b + 1]
+    lo = np.searchsorted(fits, fits + lower, side="right")  # second > first + lower
+    hi = np.searchsorted(fits, fits + upper, side="right")  # second <= first + upper
+    counts = hi - lo
+    total = int(counts.sum())
+    if total == 0:
+        return None
+    pick = int(rng.integers(total))  # uniform over all valid pairs
+    i = int(np.searchsorted(np.cumsum(counts), pick, side="right"))
+    j = int(lo[i] + pick - (np.cumsum(counts)[i] - counts[i]))
+    return int(fits[i]), int(fits[j])
+
+
+def counterbalance(n: int, rng: np.random.Generator) -> list[bool]:
+    """``a_first`` for ``n`` instances: exactly ``n // 2`` show the earlier segment as
+    A (one more shows it as B when ``n`` is odd), in a random order."""
+    flags = np.zeros(n, dtype=bool)
+    flags[: n // 2] = True
+    return [bool(f) for f in rng.permutation(flags)]
+
+
+def build_instances(texts: dict[str, str], *, excerpts: int = 4,
+                    excerpt_lengths: Sequence[int] = EXCERPT_LENGTHS,
+                    segment_lengths: Sequence[int] = SEGMENT_LENGTHS, seed: int = 0,
+                    reserve: float = 0.1, split: str = "eval") -> list[SortInstance]:
+    """SORT instances from named texts: per text, excerpt length and segment length,
+    ``excerpts`` excerpts with one pair per distance bin (a bin an excerpt cannot fill
+    is skipped). ``split="prompt"`` draws from the reserved region instead (for
+    choosing prompts), ``"eval"`` from the rest; a text too short for an excerpt
+    length in that region gives none of that length."""
+    if split not in SPLITS:
+        raise ConfigError(f"split: must be one of {', '.join(SPLITS)}, got {split!r}")
+    if not 0 < reserve < 1:
+        raise ConfigError(f"reserve: must be in (0, 1), got {reserve!r}")
+    for name, values in (("excerpt_lengths", excerpt_lengths),
+                         ("segment_lengths", segment_lengths)):
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
+                             for v in values):
+            raise ConfigError(f"{name}: must be positive ints, got {values!r}")
+    rng = np.random.default_rng(seed)
+    out: list[SortInstance] = []
+    for source in sorted(texts):
+        words = texts[source].split()
+        cut = int(len(words) * reserve)
+        lo, hi = (cut, len(words)) if split == "eval" else (0, cut)
+        for le in excerpt_lengths:
+            if hi - lo < le:
+                continue
+            for e in range(excerpts):
+                start = int(rng.integers(lo, hi - le + 1))
+                excerpt = words[start : start + le]
+                starts = sentence_starts(excerpt)
+                for ls in segment_lengths:
+                    edges = bin_edges(le, ls)
+                    for b in range(4):
+                        pair = _pair(starts, le, ls, edges, b, rng)
+                        if pair is None:
+                            continue
+                        first, second = pair
+                        seg1 = " ".join(excerpt[first : first + ls])
+                        seg2 = " ".join(excerpt[second : second + ls])
+                        out.append(SortInstance(
+                            id=f"{source}-{split}-{le}-{e}-{ls}-{b}", source=source,
+                            split=split, excerpt_start=start, excerpt_length=le,
+                            segment_length=ls, bin=b, distance=second - first,
+                            first_start=first, second_start=second, a_first=True,
+                            segment_a=seg1, segment_b=seg2))
+    flags = counterbalance(len(out), rng)
+    return [inst if a else _swap(inst) for inst, a in zip(out, flags, strict=True)]
+
+
+def _swap(inst: SortInstance) -> SortInstance:
+    return SortInstance(**{**inst.__dict__, "a_first": False,
+                           "segment_a": inst.segment_b, "segment_b": inst.segment_a})

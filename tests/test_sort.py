@@ -1,0 +1,105 @@
+"""SORT instance construction (Book-SORT protocol): bin edges and membership,
+sentence-boundary starts, counterbalancing, determinism, and the reserved split."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from agentmem.errors import ConfigError
+from agentmem.eval.sort import (
+    bin_edges,
+    bin_of,
+    build_instances,
+    counterbalance,
+    sentence_starts,
+)
+
+
+def _text(words: int, seed: int = 0) -> str:
+    """Sentences of 4-18 numbered words, each ending in '.', '!' or '?'."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    while len(out) < words:
+        n = rng.randint(4, 18)
+        sentence = [f"w{len(out) + i}" for i in range(n)]
+        sentence[-1] += rng.choice([".", "!", "?", '."'])
+        out.extend(sentence)
+    return " ".join(out[:words])
+
+
+def test_bin_edges_follow_the_protocol() -> None:
+    assert bin_edges(250, 20) == (20, 62, 83, 125, 200)
+    assert bin_edges(2500, 50) == (50, 625, 833, 1250, 2000)
+    assert bin_edges(10000, 50) == (50, 1000, 2500, 5000, 8000)
+    assert bin_edges(20000, 20) == (20, 1000, 5000, 10000, 16000)
+    edges = bin_edges(250, 20)
+    assert [bin_of(d, edges) for d in (20, 21, 62, 63, 83, 84, 200, 201)] == [
+        None, 0, 0, 1, 1, 2, 3, None]
+
+
+def test_sentence_starts() -> None:
+    words = 'He said "Go now." Then he left! Did she? (Yes.) Fine'.split()
+    assert sentence_starts(words).tolist() == [0, 4, 7, 9, 10]
+    assert sentence_starts([]).tolist() == []
+
+
+def test_instances_start_at_sentences_fit_their_bins_and_match_the_text() -> None:
+    texts = {"book": _text(30000)}
+    insts = build_instances(texts, excerpts=2, seed=3)
+    words = texts["book"].split()
+    assert {i.excerpt_length for i in insts} == {250, 1000, 2500, 10000, 20000}
+    assert {i.segment_length for i in insts} == {20, 50}
+    for inst in insts:
+        excerpt = words[inst.excerpt_start : inst.excerpt_start + inst.excerpt_length]
+        starts = set(sentence_starts(excerpt).tolist())
+        assert inst.first_start in starts and inst.second_start in starts
+        assert inst.second_start + inst.segment_length <= inst.excerpt_length
+        assert inst.distance == inst.second_start - inst.first_start > inst.segment_length
+        assert bin_of(inst.distance, bin_edges(inst.excerpt_length,
+                                               inst.segment_length)) == inst.bin
+        earlier = " ".join(excerpt[inst.first_start : inst.first_start
+                                   + inst.segment_length])
+        shown_first = inst.segment_a if inst.a_first else inst.segment_b
+        assert shown_first == earlier and inst.answer == ("A" if inst.a_first else "B")
+    # one pair per bin per excerpt per segment length, when the excerpt allows it
+    per = {}
+    for inst in insts:
+        key = (inst.excerpt_length, inst.id.split("-")[3], inst.segment_length)
+        per.setdefault(key, set()).add(inst.bin)
+    assert all(len(bins) == 4 for bins in per.values())
+
+
+def test_counterbalancing_is_exactly_half() -> None:
+    import numpy as np
+
+    insts = build_instances({"a": _text(12000), "b": _text(12000, seed=1)}, excerpts=3,
+                            excerpt_lengths=(250, 1000, 2500), seed=0)
+    assert len(insts) % 2 == 0
+    assert sum(i.a_first for i in insts) == len(insts) // 2
+    flags = counterbalance(7, np.random.default_rng(0))
+    assert sum(flags) == 3 and len(flags) == 7
+
+
+def test_the_same_seed_gives_the_same_instances_and_splits_never_overlap() -> None:
+    texts = {"book": _text(20000)}
+    one = build_instances(texts, excerpt_lengths=(250, 1000), seed=7)
+    assert one == build_instances(texts, excerpt_lengths=(250, 1000), seed=7)
+    assert one != build_instances(texts, excerpt_lengths=(250, 1000), seed=8)
+    prompt = build_instances(texts, excerpt_lengths=(250, 1000), seed=7, split="prompt")
+    cut = int(20000 * 0.1)
+    assert prompt and all(i.excerpt_start + i.excerpt_length <= cut for i in prompt)
+    assert all(i.excerpt_start >= cut for i in one)
+    # a text too short for an excerpt length gives none of that length
+    short = build_instances({"s": _text(3000)}, excerpt_lengths=(250, 10000), seed=0)
+    assert {i.excerpt_length for i in short} == {250}
+
+
+def test_bad_settings_are_named() -> None:
+    with pytest.raises(ConfigError, match="split"):
+        build_instances({"a": "x"}, split="test")
+    with pytest.raises(ConfigError, match="excerpt_lengths"):
+        build_instances({"a": "x"}, excerpt_lengths=(0,))
+    with pytest.raises(ConfigError, match="reserve"):
+        build_instances({"a": "x"}, reserve=1.5)
