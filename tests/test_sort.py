@@ -103,3 +103,14 @@ def test_bad_settings_are_named() -> None:
         build_instances({"a": "x"}, excerpt_lengths=(0,))
     with pytest.raises(ConfigError, match="reserve"):
         build_instances({"a": "x"}, reserve=1.5)
+
+
+def test_the_choice_parser_reads_a_or_b() -> None:
+    from agentmem.eval.sort import parse_choice
+
+    cases = {" A": "A", "B.": "B", "**A**": "A", "(b) because": "B", "Segment A": "A",
+             " b\nThe first one.": "B", "I think segment B came first.": "B",
+             "A and then B": "A", "Both segment A and segment B": None, "": None,
+             "Actually unclear": None, "Banana": None, "ambiguous": None}
+    for text, want in cases.items():
+        assert parse_choice(text) == want, text

@@ -29,12 +29,16 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = ["EXCERPT_LENGTHS", "SEGMENT_LENGTHS", "SortInstance", "bin_edges", "bin_of",
-           "build_instances", "counterbalance", "sentence_starts"]
+           "build_instances", "counterbalance", "parse_choice", "sentence_starts"]
 
 EXCERPT_LENGTHS: tuple[int, ...] = (250, 1000, 2500, 10000, 20000)
 SEGMENT_LENGTHS: tuple[int, ...] = (20, 50)
 SPLITS: tuple[str, ...] = ("eval", "prompt")
 _SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
+# the choice right after the answer prefix ("Answer: Segment"), or a lone "segment X"
+_LEADING = re.compile(r"^[\s*_(\[\"'`]*(?:segment|fragment)?[\s*_(\[\"'`:]*([ab])(?![a-z])",
+                      re.IGNORECASE)
+_NAMED = re.compile(r"\b(?:segment|fragment)\s*([ab])\b", re.IGNORECASE)
 
 
 def bin_edges(excerpt_length: int, segment_length: int) -> tuple[int, ...]:
@@ -85,6 +89,18 @@ class SortInstance:
     def answer(self) -> str:
         """``"A"`` or ``"B"``: the segment that appeared first."""
         return "A" if self.a_first else "B"
+
+
+def parse_choice(text: str) -> str | None:
+    """The A/B choice in a reply to SORT's prompt, whose answer prefix is "Answer:
+    Segment": the letter the reply starts with ("A", " B.", "**A**", "(B)",
+    "Segment A"), else the one segment named in it ("I think segment B came first");
+    None when there is no choice or both are named."""
+    m = _LEADING.match(text)
+    if m:
+        return m.group(1).upper()
+    named = {x.upper() for x in _NAMED.findall(text)}
+    return named.pop() if len(named) == 1 else None
 
 
 def _pair(starts: np.ndarray, excerpt_length: int, segment_length: int,
