@@ -114,3 +114,27 @@ def test_the_choice_parser_reads_a_or_b() -> None:
              "Actually unclear": None, "Banana": None, "ambiguous": None}
     for text, want in cases.items():
         assert parse_choice(text) == want, text
+
+
+def test_segments_are_located_in_memory_across_unit_boundaries(embedder) -> None:  # type: ignore[no-untyped-def]
+    from agentmem import Memory
+    from agentmem.eval.sort import answer_from_memory, ingest_stream, locate
+
+    words = _text(1200, seed=5).split()
+    with Memory(embedder=embedder, context_turns=0) as mem:
+        stream = ingest_stream(mem, "reader", words, chunk=50)
+        assert len(stream) == 24
+        # starts inside a unit, and segments that straddle a boundary (45 + 20 > 50)
+        for start in (0, 7, 45, 95, 530, 1180):
+            segment = " ".join(words[start : start + 20])
+            assert locate(mem, "reader", segment, stream) == start
+        assert locate(mem, "reader", "words that were never said here", stream) is None
+        insts = build_instances({"t": " ".join(words)}, excerpts=2,
+                                excerpt_lengths=(1000,), segment_lengths=(20,), seed=1,
+                                reserve=0.1)
+    assert insts
+    for inst in insts:  # one memory per excerpt, as the harness will do
+        excerpt = words[inst.excerpt_start : inst.excerpt_start + inst.excerpt_length]
+        with Memory(embedder=embedder, context_turns=0) as mem:
+            stream = ingest_stream(mem, "reader", excerpt, chunk=50)
+            assert answer_from_memory(mem, "reader", inst, stream) == inst.answer

@@ -23,13 +23,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["EXCERPT_LENGTHS", "SEGMENT_LENGTHS", "SortInstance", "bin_edges", "bin_of",
-           "build_instances", "counterbalance", "parse_choice", "sentence_starts"]
+__all__ = ["EXCERPT_LENGTHS", "SEGMENT_LENGTHS", "SortInstance", "answer_from_memory",
+           "bin_edges", "bin_of", "build_instances", "counterbalance", "ingest_stream",
+           "locate", "parse_choice", "sentence_starts"]
 
 EXCERPT_LENGTHS: tuple[int, ...] = (250, 1000, 2500, 10000, 20000)
 SEGMENT_LENGTHS: tuple[int, ...] = (20, 50)
@@ -182,3 +184,71 @@ def build_instances(texts: dict[str, str], *, excerpts: int = 4,
 def _swap(inst: SortInstance) -> SortInstance:
     return SortInstance(**{**inst.__dict__, "a_first": False,
                            "segment_a": inst.segment_b, "segment_b": inst.segment_a})
+
+
+# -- the memory condition -----------------------------------------------------------------
+
+_STREAM_START = "2000-01-01T00:00:00"
+
+
+def ingest_stream(mem: Any, user_id: str, words: Sequence[str], *, chunk: int = 100
+                  ) -> list[Any]:
+    """Store ``words`` in ``mem`` as a timestamped stream: one user message per
+    ``chunk`` words, a minute apart, in one session. Returns the units in stream
+    order (``Memory.units``)."""
+    from datetime import datetime, timedelta
+
+    if chunk < 1:
+        raise ConfigError(f"chunk: must be >= 1, got {chunk!r}")
+    start = datetime.fromisoformat(_STREAM_START)
+    for i in range(0, len(words), chunk):
+        mem.add([{"role": "user", "content": " ".join(words[i : i + chunk])}],
+                user_id=user_id, session_id="stream",
+                timestamp=start + timedelta(minutes=i // chunk))
+    return list(mem.units(user_id))
+
+
+def locate(mem: Any, user_id: str, segment: str, stream: Sequence[Any], *, k: int = 5
+           ) -> int | None:
+    """Where ``segment`` starts in the stored stream, as a word offset, or None.
+
+    Candidates are the units that search ranks first for the segment's text (dense and
+    lexical). Each is read with the unit after it, so a segment that straddles a unit
+    boundary is still found; the segment's words are matched at every start in that
+    window, and the longest matching prefix wins (ties: the earlier offset)."""
+    seg = segment.split()
+    if not seg:
+        return None
+    index = {u.id: i for i, u in enumerate(stream)}
+    texts = [" ".join(t.content for t in u.turns).split() for u in stream]  # no speakers
+    offsets = [0]
+    for t in texts:
+        offsets.append(offsets[-1] + len(t))
+    best: tuple[int, int] | None = None  # (matched words, -offset)
+    for hit in mem.search(segment, user_id=user_id, k=k, time_aware=False,
+                          kinds=["round", "turn"]):
+        i = index.get(hit.id)
+        if i is None:
+            continue
+        window = [w for t in texts[max(0, i - 1) : i + 2] for w in t]
+        base = offsets[max(0, i - 1)]
+        for s in range(len(window)):
+            n = 0
+            while n < len(seg) and s + n < len(window) and window[s + n] == seg[n]:
+                n += 1
+            if n and (best is None or (n, -(base + s)) > best):
+                best = (n, -(base + s))
+    if best is None or best[0] < min(len(seg), 3):
+        return None
+    return -best[1]
+
+
+def answer_from_memory(mem: Any, user_id: str, inst: SortInstance, stream: Sequence[Any]
+                       ) -> str | None:
+    """SORT's answer read from the stored order: the segment located earlier in the
+    stream is the one that appeared first (None if either is not found)."""
+    a = locate(mem, user_id, inst.segment_a, stream)
+    b = locate(mem, user_id, inst.segment_b, stream)
+    if a is None or b is None or a == b:
+        return None
+    return "A" if a < b else "B"
