@@ -138,3 +138,69 @@ def test_segments_are_located_in_memory_across_unit_boundaries(embedder) -> None
         with Memory(embedder=embedder, context_turns=0) as mem:
             stream = ingest_stream(mem, "reader", excerpt, chunk=50)
             assert answer_from_memory(mem, "reader", inst, stream) == inst.answer
+
+
+class _AlwaysA:
+    """A scripted stand-in (not a model): answers "A" to everything, records prompts."""
+
+    name = "scripted-always-a"
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def complete(self, requests):  # type: ignore[no-untyped-def]
+        from agentmem.llm import Completion
+
+        self.prompts += [r.prompt for r in requests]
+        return [Completion(text=" A") for _ in requests]
+
+
+def test_the_sort_command_runs_scores_and_resumes(tmp_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from agentmem.eval.cli import main
+    from agentmem.eval.sort_runner import SortConfig, run_sort
+
+    book = tmp_path / "book.txt"
+    book.write_text(_text(4000, seed=2), encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["sort", "--text", str(book), "--excerpt-lengths", "250", "1000",
+            "--excerpts", "2", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = (out / "predictions.jsonl").read_text().splitlines()
+    assert metrics["overall"]["n"] == len(rows) == 32
+    assert metrics["overall"]["accuracy"] >= 0.95  # the memory condition
+    assert set(metrics["by_bin"]) == {"0", "1", "2", "3"}
+    assert main(args) == 2  # outputs exist: --resume or --overwrite
+    assert main([*args, "--resume"]) == 0
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 32
+    assert main(["sort", "--text", str(book), "--condition", "rag", "--out",
+                 str(tmp_path / "x"), "--quiet"]) == 2  # rag needs --llm
+    # in context, an answer that is always "A" scores exactly chance: counterbalanced
+    llm = _AlwaysA()
+    m = run_sort(tmp_path / "ic", config=SortConfig(condition="in-context", excerpts=2,
+                 excerpt_lengths=(250, 1000)), texts=[book], llm=llm, progress=False)
+    assert m["overall"]["accuracy"] == 0.5 and m["unanswered"] == 0
+    assert llm.prompts[0].startswith("Read and comprehend this extract")
+    assert llm.prompts[0].endswith("Which fragment appeared first in the book, A or B?\n"
+                                   "Answer: Segment")
+    llm = _AlwaysA()
+    m = run_sort(tmp_path / "rag", config=SortConfig(condition="rag", excerpts=1,
+                 excerpt_lengths=(1000,), k=2), texts=[book], llm=llm, progress=False,
+                 embedder=embedder)
+    assert m["overall"]["n"] == 8 and llm.prompts[0].startswith("Passages retrieved")
+
+
+def test_conversation_histories_are_sources(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from test_eval_harness import longmemeval_items, write_json
+
+    from agentmem.eval.sort_runner import conversation_texts
+
+    path = write_json(tmp_path / "longmemeval_s.json", longmemeval_items())
+    texts = conversation_texts([path])
+    assert len(texts) == 3
+    dog = next(t for t in texts.values() if "Rex" in t)
+    # sessions in date order: the run on 06-01 before the birthday on 06-05
+    assert dog.index("Monday runs") < dog.index("turned five")
+    assert dog.splitlines()[0].startswith("user: ")

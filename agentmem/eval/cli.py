@@ -1,4 +1,5 @@
-"""``python -m agentmem.eval {longmemeval,locomo}``: the command line of the harness."""
+"""``python -m agentmem.eval {longmemeval,locomo,sort}``: the command line of the harness
+(``sort`` has its own options: :mod:`agentmem.eval.sort_runner`)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                     "(LongMemEval's official definitions) and, with an LLM, judged QA.",
     )
     sub = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    sub.add_parser("sort", help="sequence order recall on texts and conversation "
+                                "histories (options: python -m agentmem.eval sort --help)")
     for name, data_help in (
         ("longmemeval", "a LongMemEval JSON file (longmemeval_s/_m/_oracle, original or "
                         "*_cleaned release), downloaded by you"),
@@ -143,8 +146,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the harness; returns the exit status (0 done, 2 bad arguments or data)."""
-    args = _parser().parse_args(argv)
     argv_list = list(sys.argv[1:] if argv is None else argv)
+    if argv_list[:1] == ["sort"]:
+        from .sort_runner import sort_main
+
+        return sort_main(argv_list[1:])
+    args = _parser().parse_args(argv)
     command = "python -m agentmem.eval " + " ".join(shlex.quote(a) for a in argv_list)
     try:
         config = RunConfig(
