@@ -172,6 +172,8 @@ def test_the_sort_command_runs_scores_and_resumes(tmp_path, embedder) -> None:  
     assert metrics["overall"]["n"] == len(rows) == 32
     assert metrics["overall"]["accuracy"] >= 0.95  # the memory condition
     assert set(metrics["by_bin"]) == {"0", "1", "2", "3"}
+    assert (out / "accuracy.png").stat().st_size > 0 and "accuracy.png" in (
+        out / "report.md").read_text()
     assert main(args) == 2  # outputs exist: --resume or --overwrite
     assert main([*args, "--resume"]) == 0
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 32

@@ -12,7 +12,7 @@ conversation histories, in three conditions.
 Outputs under ``--out``: ``predictions.jsonl`` (one line per instance, written as it
 goes, so ``--resume`` continues), ``metrics.json`` (accuracy overall and per excerpt
 length, segment length and distance bin, each with n and a Wilson 95% interval),
-``report.md`` and ``manifest.json``.
+``report.md`` (tables and ``accuracy.png``) and ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -157,7 +157,8 @@ def run_sort(out: str | Path, *, config: SortConfig | None = None,
     out.mkdir(parents=True, exist_ok=True)
     preds_path = out / "predictions.jsonl"
     if overwrite:
-        for name in ("predictions.jsonl", "metrics.json", "report.md", "manifest.json"):
+        for name in ("predictions.jsonl", "metrics.json", "report.md", "manifest.json",
+                     "accuracy.png"):
             (out / name).unlink(missing_ok=True)
     elif preds_path.exists() and not resume:
         raise ConfigError(f"{preds_path} exists: pass --resume or --overwrite")
@@ -192,7 +193,10 @@ def run_sort(out: str | Path, *, config: SortConfig | None = None,
             if r["id"] in wanted]
     metrics = _metrics(rows, config)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    (out / "report.md").write_text(_report(metrics, command), encoding="utf-8")
+    plot = _plot(metrics, out / "accuracy.png")
+    (out / "report.md").write_text(_report(metrics, command) + (
+        "![accuracy by excerpt length and distance bin](accuracy.png)\n" if plot else
+        "(no plot: matplotlib is not installed)\n"), encoding="utf-8")
     (out / "manifest.json").write_text(json.dumps({
         "benchmark": "sort", "command": command or "agentmem.eval.run_sort(...)",
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -260,6 +264,36 @@ def _metrics(rows: list[dict[str, Any]], config: SortConfig) -> dict[str, Any]:
             "by_excerpt_length": by("excerpt_length"),
             "by_segment_length": by("segment_length"), "by_bin": by("bin"),
             "chance": 0.5}
+
+
+def _plot(metrics: dict[str, Any], path: Path) -> bool:
+    """Accuracy (with 95% intervals) by excerpt length and by bin; False without
+    matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, key, label in ((axes[0], "by_excerpt_length", "excerpt length (words)"),
+                           (axes[1], "by_bin", "distance bin")):
+        cells = metrics[key]
+        xs = list(cells)
+        ys = [cells[x]["accuracy"] for x in xs]
+        errs = [[y - cells[x]["ci95"][0] for x, y in zip(xs, ys, strict=True)],
+                [cells[x]["ci95"][1] - y for x, y in zip(xs, ys, strict=True)]]
+        ax.bar(xs, ys, yerr=errs, capsize=4, color="#4c72b0")
+        ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+        ax.set_xlabel(label)
+        ax.set_ylim(0, 1.05)
+    axes[0].set_ylabel("accuracy (95% CI); dashed: chance")
+    fig.suptitle(f"SORT, {metrics['condition']} condition")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def _report(metrics: dict[str, Any], command: str | None) -> str:
