@@ -78,6 +78,10 @@ def test_counterbalancing_is_exactly_half() -> None:
                             excerpt_lengths=(250, 1000, 2500), seed=0)
     assert len(insts) % 2 == 0
     assert sum(i.a_first for i in insts) == len(insts) // 2
+    cells: dict[tuple[int, int, int], list[bool]] = {}
+    for i in insts:
+        cells.setdefault((i.excerpt_length, i.segment_length, i.bin), []).append(i.a_first)
+    assert all(sum(f) == len(f) // 2 for f in cells.values())  # in every cell too
     flags = counterbalance(7, np.random.default_rng(0))
     assert sum(flags) == 3 and len(flags) == 7
 

@@ -10,7 +10,7 @@ Book-SORT's protocol (``../shared/SPECS.md`` section 4):
   ``[L_S, 1000, L_E//4, L_E//2, L_E//1.25]``; a pair is in bin i if
   ``edges[i] < d <= edges[i+1]``.
 - The presentation order is counterbalanced: half of the instances show the earlier
-  segment as A.
+  segment as A, in every (excerpt length, segment length, bin) cell.
 
 Excerpts reserved for prompt selection are kept apart from evaluation: the first
 ``reserve`` share of each text's words is the prompt-selection region and the rest the
@@ -177,7 +177,15 @@ def build_instances(texts: dict[str, str], *, excerpts: int = 4,
                             segment_length=ls, bin=b, distance=second - first,
                             first_start=first, second_start=second, a_first=True,
                             segment_a=seg1, segment_b=seg2))
-    flags = counterbalance(len(out), rng)
+    # counterbalanced within each (excerpt length, segment length, bin) cell, so that a
+    # model always answering "A" scores chance in every cell of the report too
+    cells: dict[tuple[int, int, int], list[int]] = {}
+    for n, inst in enumerate(out):
+        cells.setdefault((inst.excerpt_length, inst.segment_length, inst.bin), []).append(n)
+    flags = [True] * len(out)
+    for key in sorted(cells):
+        for n, a in zip(cells[key], counterbalance(len(cells[key]), rng), strict=True):
+            flags[n] = a
     return [inst if a else _swap(inst) for inst, a in zip(out, flags, strict=True)]
 
 
