@@ -418,6 +418,9 @@ class Memory:
                 tail = repo.session_tail(conn, user_id, session_id, self.store.name,
                                          self.store.tail_size())
                 derivation = self.store.derive(tail, new_turns)
+                # a unit re-derived with new turns keeps its place on the forgetting curve
+                carried = bank.states(conn, derivation.replaced_unit_ids) if (
+                    self.decay is not None and derivation.replaced_unit_ids) else {}
                 repo.ensure_user(conn, user_id, _utcnow())
                 repo.ensure_session(conn, user_id, session_id,
                                     min(t.timestamp for t in new_turns))
@@ -427,6 +430,8 @@ class Memory:
                                    derivation.new_units)
                 if self.decay is not None and clock is not None:
                     bank.start(conn, user_id, [d.id for d in derivation.new_units], clock)
+                if carried and derivation.new_units:
+                    bank.carry(conn, user_id, derivation.new_units[0].id, carried.values())
             if self.expander is None:
                 self._sync_index()
         if self.expander is not None:
@@ -574,6 +579,14 @@ class Memory:
             f"{r.name or r.role}: {r.content}" for r in by_day[d])) for d in stale])
         done = [(d, f) for d, f in zip(stale, found, strict=True) if f is not None]
         with self._lock:
+            # turns deleted (or added) while the LLM wrote: that summary is not kept, so
+            # no deleted text comes back; the next summarize redoes the day
+            now_by_day: dict[date, int] = defaultdict(int)
+            with self.db.connect() as conn:
+                for (stamp,) in conn.execute(sa.select(turns.c.timestamp).where(
+                        turns.c.user_id == user_id)):
+                    now_by_day[stamp.date()] += 1
+            done = [(d, f) for d, f in done if now_by_day.get(d, 0) == len(by_day[d])]
             for d, f in done:
                 self._replace_bank_units(user_id, day_session(d), len(by_day[d]),
                                          datetime.combine(d, datetime.min.time()),
@@ -583,6 +596,8 @@ class Memory:
             overall = self.summarizer.overall(days) if days else None
             if overall is not None:
                 with self._lock:
+                    if set(self.profile(user_id).days) != set(days):
+                        return len(done)  # a day changed meanwhile: next time
                     self._replace_bank_units(
                         user_id, GLOBAL_SESSION, sum(len(v) for v in by_day.values()),
                         max(datetime.combine(d, datetime.min.time()) for d, _, _ in days),
@@ -726,7 +741,7 @@ class Memory:
         if self.lexical:
             self.lexical.delete(conn, [g.lex_rowid for g in gone if g.lex_rowid is not None])
         repo.add_tombstones(
-            conn, [(g.id, self.dense.collection_name(g.store, g.user_id)) for g in gone])
+            conn, [(g.id, self._collection(g.store, g.user_id)) for g in gone])
         return gone
 
     # -- index synchronisation --------------------------------------------------------
@@ -764,7 +779,7 @@ class Memory:
                     vectors = self.embedder.embed_stored([p.text for p in part], progress=False)
                     groups: dict[str, list[int]] = defaultdict(list)
                     for j, p in enumerate(part):
-                        groups[self.dense.collection_name(p.store, p.user_id)].append(j)
+                        groups[self._collection(p.store, p.user_id)].append(j)
                     for col, idx in groups.items():
                         self.dense.upsert(col, [part[j].id for j in idx], vectors[idx])
                     with self.db.begin() as conn:
@@ -773,6 +788,12 @@ class Memory:
                     bar.update(len(part))
             finally:
                 bar.close()
+
+    def _collection(self, store: str, user_id: str) -> str:
+        """The Chroma collection of a store's units: MemoryBank's summaries share the
+        episodic one, so that dense search finds them with the conversation."""
+        return self.dense.collection_name(
+            self.store.name if store == "bank" else store, user_id)
 
     def _mark_all_pending(self, *, drop: bool) -> None:
         if drop:
@@ -969,7 +990,7 @@ class Memory:
         user_id = check_id(user_id, "user_id")
         if mode not in SEARCH_MODES:
             raise InvalidInput("mode", f"must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
-        collection = self.dense.collection_name(self.store.name, user_id)
+        collection = self._collection(self.store.name, user_id)
         use_dense = mode in ("hybrid", "dense") or self.lexical is None
         use_lexical = mode in ("hybrid", "lexical") and self.lexical is not None
         # The query embedding (torch) and FTS5 (SQLite) both release the GIL: run the
@@ -1237,7 +1258,7 @@ class Memory:
             self.thought_store.evict([user_id])
             self._sync_index()
             for store in {g.store for g in gone} | {self.store.name}:
-                self.dense.drop(self.dense.collection_name(store, user_id))
+                self.dense.drop(self._collection(store, user_id))
             self.db.scrub()
         return len(turn_ids)
 

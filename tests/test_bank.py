@@ -165,3 +165,14 @@ def test_harness_decay_options_are_checked() -> None:
         RunConfig("locomo", decay_weight=2.0)
     with pytest.raises(ConfigError, match="unit"):
         RunConfig("locomo", decay_weight=0.3, decay_days=0)
+
+
+def test_a_round_completed_later_keeps_its_strength(embedder) -> None:  # type: ignore[no-untyped-def]
+    with Memory(embedder=embedder, decay=Decay(weight=0.0)) as m:
+        m.add([{"role": "user", "content": "I adopted a grey cat called Miso."}],
+              user_id="u", session_id="s", timestamp=T0, now=T0)
+        m.search("What is my cat called?", user_id="u", k=1, now=T0 + DAY)  # S=2
+        res = m.add([{"role": "assistant", "content": "Lovely name!"}], user_id="u",
+                     session_id="s", timestamp=T0 + DAY, now=T0 + DAY)
+        [hit] = m.search("What is my cat called?", user_id="u", k=1, now=T0 + 2 * DAY)
+        assert hit.id == res.unit_ids[0] and hit.strength == 2

@@ -210,3 +210,23 @@ def test_conversation_histories_are_sources(tmp_path) -> None:  # type: ignore[n
     # sessions in date order: the run on 06-01 before the birthday on 06-05
     assert dog.index("Monday runs") < dog.index("turned five")
     assert dog.splitlines()[0].startswith("user: ")
+
+
+def test_tiny_lengths_and_a_resume_with_another_setup(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agentmem.eval.sort_runner import SortConfig, run_sort
+
+    # edges out of order (L_E//4 < L_S): empty bins, no crash
+    assert all(i.bin == 3 and i.distance > 50 for i in build_instances(
+        {"t": _text(3000)}, excerpt_lengths=(100,), segment_lengths=(50,), seed=0))
+    book = tmp_path / "book.txt"
+    book.write_text(_text(3000, seed=4), encoding="utf-8")
+    config = SortConfig(excerpts=1, excerpt_lengths=(250,), segment_lengths=(20,))
+    run_sort(tmp_path / "r", config=config, texts=[book], progress=False)
+    with pytest.raises(ConfigError, match="another configuration"):
+        run_sort(tmp_path / "r", config=SortConfig(excerpts=1, excerpt_lengths=(250,),
+                                                   segment_lengths=(20,), seed=5),
+                 texts=[book], progress=False, resume=True)
+    with (tmp_path / "r" / "predictions.jsonl").open("a") as fh:
+        fh.write('{"id": "torn')  # an interrupted write: dropped on resume
+    m = run_sort(tmp_path / "r", config=config, texts=[book], progress=False, resume=True)
+    assert m["overall"]["n"] == 4

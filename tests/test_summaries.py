@@ -126,3 +126,12 @@ def test_export_and_import_keep_summaries_and_forgetting_curves(tmp_path, embedd
                           include_forgotten=True)
         assert {h.id for h in every} >= set(archived)
         assert any(h.strength == 2 for h in every)
+
+
+def test_summaries_are_found_by_dense_search_too(embedder) -> None:  # type: ignore[no-untyped-def]
+    with Memory(embedder=embedder, llm=ScriptedSummarizer(), summaries=Summaries()) as m:
+        fill(m)
+        m.summarize("alice")
+        kinds = {h.kind for h in m.search("What kind of person is the user?",
+                                          user_id="alice", k=10, mode="dense")}
+        assert {"summary", "portrait"} <= kinds

@@ -110,10 +110,11 @@ def _pair(starts: np.ndarray, excerpt_length: int, segment_length: int,
     """A random (first, second) pair of sentence starts inside the excerpt whose
     distance is in bin ``b``; None when the excerpt has none."""
     fits = starts[starts + segment_length <= excerpt_length]
-    lower, upper = edges[b], edges[b + 1]
+    # segments never overlap (d > L_S), even where tiny custom lengths put an edge below
+    lower, upper = max(edges[b], segment_length), edges[b + 1]
     lo = np.searchsorted(fits, fits + lower, side="right")  # second > first + lower
     hi = np.searchsorted(fits, fits + upper, side="right")  # second <= first + upper
-    counts = hi - lo
+    counts = np.maximum(hi - lo, 0)  # edges out of order (tiny custom lengths): empty bin
     total = int(counts.sum())
     if total == 0:
         return None

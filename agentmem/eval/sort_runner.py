@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from ..errors import AgentMemError, ConfigError, DataError, InvalidInput
 from ..llm import LLM, LLMRequest
+from .runner import read_predictions
 from .sort import (
     EXCERPT_LENGTHS,
     SEGMENT_LENGTHS,
@@ -162,8 +163,14 @@ def run_sort(out: str | Path, *, config: SortConfig | None = None,
             (out / name).unlink(missing_ok=True)
     elif preds_path.exists() and not resume:
         raise ConfigError(f"{preds_path} exists: pass --resume or --overwrite")
-    done = {json.loads(line)["id"] for line in preds_path.read_text().splitlines()
-            if line.strip()} if preds_path.exists() else set()
+    manifest_path = out / "manifest.json"
+    if resume and manifest_path.exists():
+        previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if previous.get("config") != json.loads(json.dumps(asdict(config))) or \
+                previous.get("llm") != getattr(llm, "name", None):
+            raise ConfigError(f"--resume: {out} holds a run with another configuration or "
+                              "LLM; use another --out or --overwrite")
+    done = {str(r["id"]) for r in read_predictions(preds_path)}
     started = time.perf_counter()
     groups: dict[tuple[str, int, int], list[SortInstance]] = defaultdict(list)
     for inst in insts:
@@ -189,8 +196,7 @@ def run_sort(out: str | Path, *, config: SortConfig | None = None,
     finally:
         bar.close()
     wanted = {i.id for i in insts}
-    rows = [r for r in map(json.loads, preds_path.read_text().splitlines())
-            if r["id"] in wanted]
+    rows = [r for r in read_predictions(preds_path) if r["id"] in wanted]
     metrics = _metrics(rows, config)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     plot = _plot(metrics, out / "accuracy.png")

@@ -141,6 +141,18 @@ def start(conn: sa.Connection, user_id: str, unit_ids: Sequence[str], when: date
              "archived_at": None} for u in unit_ids])
 
 
+def carry(conn: sa.Connection, user_id: str, unit_id: str, old: Iterable[Strength]
+          ) -> None:
+    """A unit that replaces others (a round completed by its reply) takes their
+    strongest strength and latest recall; new turns are a new mention, so it is not
+    archived."""
+    old = list(old)
+    if old:
+        _upsert(conn, user_id, unit_id, {
+            "strength": max(s.strength for s in old),
+            "last_recall": max(s.last_recall for s in old), "archived_at": None})
+
+
 def reinforce(conn: sa.Connection, user_id: str, found: dict[str, Strength],
               now: datetime) -> None:
     """Recalled units: S + 1, last recall ``now``."""

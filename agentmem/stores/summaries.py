@@ -125,8 +125,10 @@ class Summarizer:
             return [None] * len(prompts)
         out: list[dict[str, str] | None] = []
         for c in done:
-            if c.ok and isinstance(c.parsed, dict):
-                out.append({k: " ".join(str(v).split()) for k, v in c.parsed.items()})
+            value = {k: " ".join(str(v).split()) for k, v in c.parsed.items()} if (
+                c.ok and isinstance(c.parsed, dict)) else {}
+            if value.get("summary"):
+                out.append(value)
             else:
                 log.warning("%s: unusable model output (kept as it was): %s", operation,
                             c.error)
