@@ -110,3 +110,34 @@ def test_batch_with_schema_validates(server: str) -> None:
         assert c.ok, (c.error, c.text)
         jsonschema.validate(c.parsed, CITY)
         assert c.parsed["city"] in ("Paris", "Lisbon", "Rome")
+
+
+# -- the examples that talk to a vLLM server ---------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_chatbot_example_answers_from_memory_and_post_thinks(server: str,
+                                                             tmp_path: Path) -> None:
+    path = tmp_path / "chat"
+    lines = ["I live in Porto and I work as a nurse at the city hospital.",
+             "/thoughts", "/memories Where do I live?", "/stats", "/quit"]
+    res = subprocess.run(
+        [sys.executable, str(EXAMPLES / "chatbot.py"), "--server", server, "--model", SERVED,
+         "--path", str(path), "--user", "pat", "--session", "s1", "--max-tokens", "48"],
+        input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout
+    assert "bot> " in out
+    assert "active thoughts" in out
+    # the exchange was stored, and search recalls it
+    assert "1. [" in out and "Porto" in out.split("active thoughts")[1]
+    assert "llm reader: 1 calls" in out and "llm post_thinking: 1 calls" in out
+    assert "memory: 2 turns" in out
+    from agentmem import Memory
+
+    with Memory(path=path) as mem:
+        turns = [u.text for u in mem.units("pat")]
+        assert any("Porto" in t for t in turns)
+        assert mem.stats().turns == 2
