@@ -6,7 +6,7 @@ Five memories are stored on days 0-4. On chosen days a question recalls some of 
 through Memory.search (k=1), which reinforces the recalled memory: S + 1, and its clock
 restarts. Memory.maintain runs every day at noon with the default threshold (0.05).
 Every memory's retention exp(-t/S) is sampled every 3 hours. Writes
-eval/results/bank/retention.png (the curves, with recalls and archiving marked) and
+docs/img/retention.png (the curves, with recalls and archiving marked) and
 retention.json (the recalls, the archive day of each memory, and the samples).
 """
 
@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+FIGURE = ROOT / "docs" / "img" / "retention.png"  # shown in docs/memorybank.md
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -95,14 +96,14 @@ def main() -> None:
         "archived_on_day": {t: [e.at.isoformat() for e in ev if e.op == "archive"]
                             for t, ev in final.items()},
         "samples": samples}, indent=1) + "\n", encoding="utf-8")
-    plot(samples, recalled, final, decay.threshold, out / "retention.png")
+    plot(samples, recalled, final, decay.threshold, FIGURE)
     for text in samples:
         arch = [e.at for e in final[text] if e.op == "archive"]
         when = f"archived on day {(arch[0] - START) / timedelta(days=1):.1f}" if arch \
             else "never archived"
         n = sum(1 for r in recalled if r["memory"] == text)
         print(f"{text:<40} recalled {n}x, {when}")
-    print(f"wrote {out / 'retention.png'} and {out / 'retention.json'}")
+    print(f"wrote {FIGURE} and {out / 'retention.json'}")
 
 
 def plot(samples: dict[str, list[tuple[float, float]]], recalled: list[dict[str, object]],
