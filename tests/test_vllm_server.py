@@ -141,3 +141,23 @@ def test_chatbot_example_answers_from_memory_and_post_thinks(server: str,
         turns = [u.text for u in mem.units("pat")]
         assert any("Porto" in t for t in turns)
         assert mem.stats().turns == 2
+
+
+def test_langchain_agent_example_recalls_and_stores(server: str) -> None:
+    res = subprocess.run(
+        [sys.executable, str(EXAMPLES / "langchain_agent.py"), "--server", server,
+         "--model", SERVED, "--max-tokens", "32"],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout
+    chain, agent = out.split("== agent with the agentmem long-term store ==")
+    # the retriever recalled the earlier session before the model answered ...
+    assert "[2024-03-04] user: I'm training for the Lisbon half marathon" in chain
+    # ... and RunnableWithMessageHistory stored the new exchange in agentmem
+    assert "session 'tuesday' now holds 2 messages in agentmem" in chain
+    # the agent's middleware wrote a note after turn 1 and recalled it in turn 2
+    first, second = agent.split("recalled notes:")[1:3]
+    assert "(none)" in first
+    assert "- Please remember that I am vegetarian and allergic to walnuts." in second
+    assert "the store holds 2 notes for alice" in agent
+    assert "item   note: Please remember that I am vegetarian" in agent
