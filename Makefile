@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench eval-locomo clean
+.PHONY: demo test lint docs bench eval-locomo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check agentmem tests eval examples
 	$(PY) -m mypy agentmem
+
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) eval/bench_core.py
