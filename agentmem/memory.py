@@ -41,6 +41,7 @@ from .storage.schema import (
     embeddings,
     index_tombstones,
     sessions,
+    store_items,
     thoughts,
     turns,
     unit_events,
@@ -790,10 +791,11 @@ class Memory:
                 bar.close()
 
     def _collection(self, store: str, user_id: str) -> str:
-        """The Chroma collection of a store's units: MemoryBank's summaries share the
-        episodic one, so that dense search finds them with the conversation."""
+        """The Chroma collection of a store's units: MemoryBank's summaries and
+        LangGraph store items share the episodic one, so that dense search finds them
+        with the conversation."""
         return self.dense.collection_name(
-            self.store.name if store == "bank" else store, user_id)
+            self.store.name if store in ("bank", "langgraph") else store, user_id)
 
     def _mark_all_pending(self, *, drop: bool) -> None:
         if drop:
@@ -1063,6 +1065,18 @@ class Memory:
             found = repo.load_units(conn, ids, user_id=user_id)
         return [found[i] for i in ids if i in found]
 
+    def turns(self, user_id: str, *, session_id: str | None = None) -> list[Turn]:
+        """The turns of ``user_id`` as stored in the episodic log (SQL, the source of
+        truth): one session's in order of position when ``session_id`` is given, else
+        every session's in conversation order (by time, then session, then position).
+        Empty for an unknown user or session."""
+        self._check_open()
+        user_id = check_id(user_id, "user_id")
+        if session_id is not None:
+            session_id = check_id(session_id, "session_id")
+        with self.db.connect() as conn:
+            return repo.user_turns(conn, user_id, session_id=session_id)
+
     def _pool(self) -> ThreadPoolExecutor:
         # its own lock: a search never waits for a write holding the memory's lock
         with self._pool_lock:
@@ -1206,6 +1220,41 @@ class Memory:
             self._sync_index()
             self.db.scrub()
 
+    def delete_session(self, user_id: str, session_id: str) -> int:
+        """Delete one session of ``user_id`` the way :meth:`delete` deletes a unit:
+        its turns, every unit derived from them (and their key rows and facts), the
+        thoughts that drew on them, and the MemoryBank summaries of their days
+        (rebuilt by the next :meth:`summarize`); from SQL, the lexical index, the dense
+        index and the embedding cache, leaving no trace of the text on disk. Other
+        sessions and LangGraph store items are untouched. Returns the number of turns
+        removed (0 for an unknown user or session)."""
+        self._check_open()
+        user_id = check_id(user_id, "user_id")
+        session_id = check_id(session_id, "session_id")
+        with self._lock, self.thought_store.lock:
+            with self.db.begin() as conn:
+                turn_ids = list(conn.execute(sa.select(turns.c.id).where(
+                    turns.c.user_id == user_id, turns.c.session_id == session_id)).scalars())
+                linked = set(conn.execute(
+                    sa.select(unit_turns.c.unit_id)
+                    .join(turns, turns.c.id == unit_turns.c.turn_id)
+                    .where(turns.c.user_id == user_id, turns.c.session_id == session_id)
+                ).scalars())
+                linked |= set(conn.execute(sa.select(units.c.id).where(
+                    units.c.user_id == user_id, units.c.session_id == session_id,
+                    units.c.store == self.store.name)).scalars())
+                if not turn_ids and not linked:
+                    return 0
+                linked |= self._stale_summaries(conn, turn_ids)
+                gone = self._drop_units(conn, sorted(linked))
+                hashes, owners = self.thought_store.forget_turns(conn, turn_ids, _utcnow())
+                repo.delete_turns(conn, turn_ids)
+                self._erase(conn, gone, hashes)
+            self.thought_store.evict(owners)
+            self._sync_index()
+            self.db.scrub()
+        return len(turn_ids)
+
     @staticmethod
     def _stale_summaries(conn: sa.Connection, turn_ids: Sequence[str]) -> set[str]:
         """The MemoryBank summary units that may repeat these turns: their days' and
@@ -1238,8 +1287,8 @@ class Memory:
 
     def forget_user(self, user_id: str) -> int:
         """Remove every trace of ``user_id`` from every store and index: turns, units,
-        sessions, thoughts and their history, lexical rows, vectors and cached
-        embeddings. Returns the number of
+        sessions, thoughts and their history, LangGraph store items, lexical rows,
+        vectors and cached embeddings. Returns the number of
         turns removed (0 for an unknown user)."""
         self._check_open()
         user_id = check_id(user_id, "user_id")
@@ -1252,6 +1301,8 @@ class Memory:
                 turn_ids = list(conn.execute(
                     sa.select(turns.c.id).where(turns.c.user_id == user_id)).scalars())
                 repo.delete_turns(conn, turn_ids)
+                # LangGraph store items (those with a unit went with it)
+                conn.execute(sa.delete(store_items).where(store_items.c.user_id == user_id))
                 conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
                 conn.execute(sa.delete(users).where(users.c.id == user_id))
                 self._erase(conn, gone, hashes)
@@ -1266,8 +1317,8 @@ class Memory:
 
     def export(self, path: str | Path, *, user_id: str | None = None) -> int:
         """Write the memory (or one user's part) as JSONL; returns the records written.
-        Lossless: :meth:`import_` of the file rebuilds the same turns, units, thoughts
-        and thought histories."""
+        Lossless: :meth:`import_` of the file rebuilds the same turns, units, thoughts,
+        thought histories and LangGraph store items."""
         self._check_open()
         if user_id is not None:
             user_id = check_id(user_id, "user_id")

@@ -1,7 +1,8 @@
 """JSONL export and import of a memory: the lossless, human-readable backup format.
 
 One JSON object per line, in this order: a header, then ``user``, ``session``,
-``turn``, ``unit``, ``thought`` and ``event`` records. Timestamps are ISO 8601.
+``turn``, ``unit``, ``item`` (LangGraph store items), ``thought`` and ``event``
+records. Timestamps are ISO 8601.
 Vectors and LSH buckets are not exported: they are recomputed (or taken from the
 embedding cache) on import.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,13 @@ import sqlalchemy as sa
 from .embed import content_hash
 from .errors import InvalidInput
 from .inputs import check_id
+from .storage import items as store_items_repo
 from .storage import repository as repo
+from .storage.items import ITEM_STORE
 from .storage.schema import (
     memory_log,
     sessions,
+    store_items,
     thought_sources,
     thoughts,
     turns,
@@ -103,6 +107,15 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
                     "archived_at": format_timestamp(c.archived_at) if c.archived_at else None}
             fh.write(_dump(record) + "\n")
             n += 1
+        for r in conn.execute(scoped(sa.select(store_items), store_items.c.user_id).order_by(
+                store_items.c.namespace, store_items.c.key)):
+            fh.write(_dump({
+                "type": "item", "namespace": list(store_items_repo.split_namespace(
+                    r.namespace)), "key": r.key, "user_id": r.user_id,
+                "value": r.value, "unit_id": r.unit_id,
+                "created_at": format_timestamp(r.created_at),
+                "updated_at": format_timestamp(r.updated_at)}) + "\n")
+            n += 1
         sources: dict[str, list[str]] = {}
         for r in conn.execute(scoped(
                 sa.select(thought_sources.c.thought_id, thought_sources.c.turn_id)
@@ -142,6 +155,7 @@ class _Records:
     curves: list[dict[str, Any]]  # rows of unit_strength (user_id filled in on import)
     thoughts: list[dict[str, Any]]  # rows of the thoughts table, plus source_turn_ids
     events: list[dict[str, Any]]  # rows of the thought log (no seq)
+    items: list[dict[str, Any]] = field(default_factory=list)  # LangGraph store items
 
 
 def _field(rec: dict[str, Any], key: str, line: int, kind: type | tuple[type, ...] = str,
@@ -167,6 +181,7 @@ def read_jsonl(path: Path) -> _Records:
                    thoughts=[],
                    events=[])
     thought_ids: set[str] = set()
+    item_keys: set[tuple[str, str]] = set()
     turn_by_id: dict[str, Turn] = {}
     unit_ids: set[str] = set()
     with path.open(encoding="utf-8") as fh:
@@ -225,7 +240,9 @@ def read_jsonl(path: Path) -> _Records:
                 tids = _field(rec, "turn_ids", line, list)
                 missing = [t for t in tids if t not in turn_by_id]
                 kind = _field(rec, "kind", line)
-                if missing or (not tids and kind not in KEPT_KINDS):
+                # summaries and LangGraph store items hold no turns
+                if missing or (not tids and kind not in KEPT_KINDS
+                               and _field(rec, "store", line) != ITEM_STORE):
                     raise InvalidInput(f"line {line}: turn_ids",
                                        f"unknown turn id {missing[0]!r}" if missing
                                        else "must not be empty")
@@ -241,6 +258,8 @@ def read_jsonl(path: Path) -> _Records:
                     parent_id=_field(rec, "parent_id", line) if "parent_id" in rec else None)
                 out.units.append((_field(rec, "user_id", line), _field(rec, "session_id", line),
                                   _field(rec, "store", line), draft))
+            elif kind == "item":
+                out.items.append(_item(rec, line, unit_ids, item_keys))
             elif kind == "thought":
                 out.thoughts.append(_thought(rec, line, turn_by_id, thought_ids))
             elif kind == "event":
@@ -275,6 +294,28 @@ def _curve(rec: dict[str, Any], line: int, unit_id: str) -> dict[str, Any]:
             "last_recall": parse_timestamp(last, field=f"line {line}: strength.last_recall"),
             "archived_at": None if gone is None else parse_timestamp(
                 gone, field=f"line {line}: strength.archived_at")}
+
+
+def _item(rec: dict[str, Any], line: int, unit_ids: set[str],
+          seen: set[tuple[str, str]]) -> dict[str, Any]:
+    """A row of ``store_items`` from an ``item`` record."""
+    labels = _field(rec, "namespace", line, list)
+    if not labels or not all(isinstance(x, str) and x and "." not in x and "\x00" not in x
+                             for x in labels):
+        raise InvalidInput(f"line {line}: namespace",
+                           "must be a non-empty list of non-empty labels without '.'")
+    key = check_id(_field(rec, "key", line), f"line {line}: key")
+    namespace = store_items_repo.join_namespace(labels)
+    if (namespace, key) in seen:
+        raise InvalidInput(f"line {line}: key", f"duplicate item {namespace!r} / {key!r}")
+    seen.add((namespace, key))
+    unit_id = _field(rec, "unit_id", line, optional=True)
+    if unit_id is not None and unit_id not in unit_ids:
+        raise InvalidInput(f"line {line}: unit_id", f"unknown unit {unit_id!r}")
+    return {"namespace": namespace, "key": key, "user_id": _field(rec, "user_id", line),
+            "value": _field(rec, "value", line, dict), "unit_id": unit_id,
+            **{k: parse_timestamp(_field(rec, k, line), field=f"line {line}: {k}")
+               for k in ("created_at", "updated_at")}}
 
 
 def _thought(rec: dict[str, Any], line: int, turn_by_id: dict[str, Turn],
@@ -320,6 +361,12 @@ def import_records(conn: sa.Connection, records: _Records,
     clash(turns, [t.id for t in records.turns], "turn")
     clash(units, [u[3].id for u in records.units], "unit")
     clash(thoughts, [t["id"] for t in records.thoughts], "thought")
+    for it in records.items:
+        if conn.execute(sa.select(store_items.c.key).where(
+                store_items.c.namespace == it["namespace"],
+                store_items.c.key == it["key"])).first() is not None:
+            raise InvalidInput("item.key", f"{it['namespace']!r} / {it['key']!r} already "
+                                           "exists in this memory")
     for u in records.users:
         repo.ensure_user(conn, u["id"], u["created_at"])
     # Each session once, starting at its earliest known time (its record or its turns).
@@ -339,6 +386,10 @@ def import_records(conn: sa.Connection, records: _Records,
         groups.setdefault((user_id, session_id, store), []).append(draft)
     for (user_id, session_id, store), drafts in groups.items():
         insert_units(conn, user_id, session_id, store, drafts)
+    if records.items:
+        for it in records.items:
+            repo.ensure_user(conn, it["user_id"], it["created_at"])
+        conn.execute(sa.insert(store_items), records.items)
     if records.curves:
         conn.execute(sa.insert(unit_strength), records.curves)
     if records.thoughts:  # in file order, after the user's thoughts already here
@@ -360,4 +411,4 @@ def import_records(conn: sa.Connection, records: _Records,
     if records.events:
         conn.execute(sa.insert(memory_log), records.events)
     return 1 + len(records.users) + len(records.sessions) + len(records.turns) + len(
-        records.units) + len(records.thoughts) + len(records.events)
+        records.units) + len(records.items) + len(records.thoughts) + len(records.events)

@@ -70,3 +70,22 @@ def test_shared_text_keeps_cache_for_other_user(mem: Memory) -> None:
     mem.forget_user("a")
     assert mem.stats().embeddings_cached == 1
     assert mem.search("same sentence", user_id="b", k=1)
+
+
+def test_delete_session_leaves_no_trace(mem_path: Path,
+                                        embedder: SentenceTransformerEmbedder) -> None:
+    with Memory(mem_path, embedder=embedder) as m:
+        fill(m)
+        res = m.add([{"role": "user", "content": SECRET_TEXT},
+                     {"role": "assistant", "content": f"I will keep {SECRET} safe."}],
+                    user_id="alice", session_id="s3", timestamp="2024-02-01T08:00:00")
+        m.add_thoughts([{"head": "Alice", "relation": "code word", "tail": SECRET,
+                         "source_turn_ids": [res.turn_ids[0]]}], user_id="alice")
+        cached_before = m.stats().embeddings_cached
+        assert _files_containing(mem_path, SECRET)
+        assert m.delete_session("alice", "s3") == 2
+        assert _files_containing(mem_path, SECRET) == []
+        stats = m.stats()
+        assert (stats.sessions, stats.turns, stats.thoughts) == (2, 6, {})
+        assert stats.embeddings_cached == cached_before - 2  # the round and the thought
+    assert _files_containing(mem_path, SECRET) == []

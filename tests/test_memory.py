@@ -6,9 +6,16 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import fill
+from conftest import conversation, fill
 
-from agentmem import AgentMemError, ConfigError, Memory, NotFound, SentenceTransformerEmbedder
+from agentmem import (
+    AgentMemError,
+    ConfigError,
+    InvalidInput,
+    Memory,
+    NotFound,
+    SentenceTransformerEmbedder,
+)
 
 
 def test_add_and_search_returns_dated_round_units(mem: Memory) -> None:
@@ -141,3 +148,43 @@ def test_in_memory_instances_are_independent(embedder: SentenceTransformerEmbedd
 def test_unknown_user_search_is_empty(mem: Memory) -> None:
     fill(mem)
     assert mem.search("Lisbon", user_id="nobody") == []
+
+
+def test_turns_reads_the_log_in_order(mem: Memory) -> None:
+    fill(mem)
+    fill(mem, user_id="bob")
+    mem.add([{"role": "user", "content": "An earlier aside.", "name": "Al"}],
+            user_id="alice", session_id="s0", timestamp="2023-01-01T08:00:00")
+    every = mem.turns("alice")
+    assert [(t.session_id, t.position) for t in every] == [
+        ("s0", 0), ("s1", 0), ("s1", 1), ("s1", 2), ("s1", 3), ("s2", 0), ("s2", 1)]
+    assert all(t.user_id == "alice" for t in every) and every[0].name == "Al"
+    s1 = mem.turns("alice", session_id="s1")
+    assert [t.content for t in s1] == [
+        m["content"] for sid, _, msgs in conversation() if sid == "s1" for m in msgs]
+    assert s1[0].timestamp == datetime(2023, 5, 20, 10, 0)
+    assert mem.turns("alice", session_id="nope") == [] and mem.turns("nobody") == []
+    with pytest.raises(InvalidInput, match="session_id"):
+        mem.turns("alice", session_id="")
+
+
+def test_delete_session_removes_it_and_what_came_from_it(mem: Memory) -> None:
+    fill(mem)
+    fill(mem, user_id="bob")
+    s2 = mem.turns("alice", session_id="s2")
+    mem.add_thoughts([{"head": "Alice", "relation": "has cat", "tail": "Miso",
+                       "source_turn_ids": [s2[0].id]},
+                      {"head": "Alice", "relation": "lives in", "tail": "Lisbon"}],
+                     user_id="alice")
+    assert mem.delete_session("alice", "s2") == 2
+    assert [t.session_id for t in mem.turns("alice")] == ["s1"] * 4
+    assert {u.session_id for u in mem.units("alice")} == {"s1"}
+    assert [t.tail for t in mem.thoughts("alice")] == ["Lisbon"]  # only s2's went
+    assert all("Miso" not in h.text for h in mem.search("Miso the cat", user_id="alice"))
+    assert "Miso" in mem.search("Miso the cat", user_id="bob", k=1)[0].text
+    s = mem.stats()
+    assert (s.sessions, s.turns) == (3, 10)
+    assert mem.delete_session("alice", "s2") == 0
+    assert mem.delete_session("nobody", "s1") == 0
+    with pytest.raises(InvalidInput, match="session_id"):
+        mem.delete_session("alice", " ")

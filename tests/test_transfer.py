@@ -104,3 +104,61 @@ def test_import_not_json(tmp_path: Path, mem: Memory) -> None:
         mem.import_(bad)
     with pytest.raises(InvalidInput, match="path"):
         mem.import_(tmp_path / "absent.jsonl")
+
+
+def test_langgraph_store_items_round_trip(tmp_path: Path,
+                                          embedder: SentenceTransformerEmbedder) -> None:
+    from agentmem.integrations.langgraph import AgentMemStore
+
+    out = tmp_path / "items.jsonl"
+    bob_only = tmp_path / "bob.jsonl"
+    with Memory(embedder=embedder) as a:
+        fill(a, "alice")
+        store = AgentMemStore(a)
+        store.put(("alice", "memories"), "pet", {"text": "Alice has a cat named Miso",
+                                                 "tags": ["pets"]})
+        store.put(("alice", "prefs"), "theme", {"theme": "dark"}, index=False)
+        store.put(("bob", "memories"), "job", {"text": "Bob repairs bicycles"})
+        count = a.export(out)
+        a.export(bob_only, user_id="bob")
+        before = {(ns, k): store.get(ns, k) for ns, k in [
+            (("alice", "memories"), "pet"), (("alice", "prefs"), "theme"),
+            (("bob", "memories"), "job")]}
+    records = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["key"] for r in records if r["type"] == "item"] == ["pet", "theme", "job"]
+    with Memory(embedder=embedder) as b:
+        assert b.import_(out) == count
+        store = AgentMemStore(b)
+        assert {key: store.get(*key) for key in before} == before  # times kept too
+        assert store.search(("alice",), query="kitten")[0].key == "pet"
+        assert b.search("bicycle repair", user_id="bob", k=1)[0].kind == "item"
+        assert store.list_namespaces() == [("alice", "memories"), ("alice", "prefs"),
+                                           ("bob", "memories")]
+        stats = b.stats()
+        with pytest.raises(InvalidInput, match="already exists"):
+            b.import_(bob_only)  # the same item: nothing written
+        assert b.stats() == stats
+        b.forget_user("bob")
+        b.import_(bob_only)
+        assert store.get(("bob", "memories"), "job") == before[(("bob", "memories"), "job")]
+    bob_records = [json.loads(x) for x in bob_only.read_text().splitlines()[1:]]
+    assert {r["user_id"] for r in bob_records if r["type"] == "item"} == {"bob"}
+
+
+def test_bad_store_item_record_names_the_line(
+        tmp_path: Path, mem: Memory, embedder: SentenceTransformerEmbedder) -> None:
+    from agentmem.integrations.langgraph import AgentMemStore
+
+    AgentMemStore(mem).put(("alice",), "k", {"text": "x"})
+    src = tmp_path / "src.jsonl"
+    mem.export(src)
+    records = [json.loads(x) for x in src.read_text().splitlines()]
+    line = next(i for i, r in enumerate(records) if r["type"] == "item")
+    for field, bad in (("namespace", ["a.b"]), ("unit_id", "missing"), ("value", "text")):
+        broken = [dict(r) for r in records]
+        broken[line][field] = bad
+        with Memory(embedder=embedder) as fresh:
+            with pytest.raises(InvalidInput) as err:
+                fresh.import_(_write(tmp_path / "bad.jsonl", broken))
+            assert field in err.value.field and f"line {line + 1}" in err.value.field
+            assert fresh.stats().units == {}

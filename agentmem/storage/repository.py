@@ -18,6 +18,7 @@ from .schema import (
     index_tombstones,
     memory_log,
     sessions,
+    store_items,
     thoughts,
     turns,
     unit_events,
@@ -47,6 +48,7 @@ __all__ = [
     "next_position",
     "session_tail",
     "turn_at",
+    "user_turns",
 ]
 
 _CHUNK = 500
@@ -165,6 +167,18 @@ def load_turns_by_id(conn: sa.Connection, turn_ids: Sequence[str]) -> list[Turn]
     for part in _chunks(list(turn_ids)):
         out.extend(_turn(r) for r in conn.execute(sa.select(turns).where(turns.c.id.in_(part))))
     return out
+
+
+def user_turns(conn: sa.Connection, user_id: str, *, session_id: str | None = None
+               ) -> list[Turn]:
+    """A user's turns: one session's by position, or all in conversation order (time,
+    session, position)."""
+    q = sa.select(turns).where(turns.c.user_id == user_id)
+    if session_id is not None:
+        q = q.where(turns.c.session_id == session_id).order_by(turns.c.position)
+    else:
+        q = q.order_by(turns.c.timestamp, turns.c.session_id, turns.c.position)
+    return [_turn(r) for r in conn.execute(q)]
 
 
 def load_turns(conn: sa.Connection, unit_ids: Sequence[str]) -> dict[str, list[Turn]]:
@@ -314,8 +328,8 @@ def user_unit_ids(conn: sa.Connection, user_id: str) -> list[str]:
 
 
 def delete_units(conn: sa.Connection, unit_ids: Sequence[str]) -> list[DeletedUnit]:
-    """Delete units, their key rows and their turn links (not the turns). Returns what
-    indexes must drop."""
+    """Delete units, their key rows and their turn links (not the turns), and the
+    LangGraph store items they index. Returns what indexes must drop."""
     ids = list(dict.fromkeys(unit_ids))
     for part in _chunks(list(ids)):
         ids += [c for c in conn.execute(sa.select(units.c.id).where(
@@ -332,6 +346,7 @@ def delete_units(conn: sa.Connection, unit_ids: Sequence[str]) -> list[DeletedUn
         conn.execute(sa.delete(unit_events).where(unit_events.c.unit_id.in_(part)))
         conn.execute(sa.delete(unit_strength).where(unit_strength.c.unit_id.in_(part)))
         conn.execute(sa.delete(memory_log).where(memory_log.c.memory_id.in_(part)))
+        conn.execute(sa.delete(store_items).where(store_items.c.unit_id.in_(part)))
         conn.execute(sa.delete(units).where(units.c.id.in_(part)))
     return gone
 

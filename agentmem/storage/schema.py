@@ -15,6 +15,7 @@ __all__ = [
     "metadata",
     "sessions",
     "memory_log",
+    "store_items",
     "thought_sources",
     "thoughts",
     "turns",
@@ -208,6 +209,26 @@ embeddings = sa.Table(
     sa.Column("model", sa.String(128), primary_key=True),
     sa.Column("content_hash", sa.String(64), primary_key=True),
     sa.Column("vector", sa.LargeBinary, nullable=False),
+)
+
+# Items of a LangGraph long-term store (agentmem.integrations.langgraph.AgentMemStore):
+# exact get/put by (namespace, key) with a JSON value. ``namespace`` is the namespace
+# tuple joined by "." (LangGraph forbids "." inside a label, so the join is exact).
+# ``user_id`` is the agentmem user the namespace maps to; ``unit_id`` the unit (store
+# "langgraph", kind "item") holding the item's indexed text, None when not indexed.
+# Deleting that unit deletes the item (repository.delete_units); forget_user deletes
+# every item of the user.
+store_items = sa.Table(
+    "store_items",
+    metadata,
+    sa.Column("namespace", sa.Text, primary_key=True),
+    sa.Column("key", sa.String(256), primary_key=True),
+    sa.Column("user_id", sa.String(256), nullable=False, index=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("unit_id", sa.String(32), sa.ForeignKey("units.id"), nullable=True,
+              index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
 # Vectors deleted in SQL whose removal from the dense index has not been confirmed.

@@ -1,0 +1,489 @@
+"""A LangGraph long-term store backed by agentmem: :class:`AgentMemStore`.
+
+Needs the ``langgraph`` extra (``pip install 'agentmem[langgraph]'``). Pass the store
+where LangGraph and LangChain 1.x take one: ``StateGraph(...).compile(store=...)``
+or ``create_agent(..., store=...)``; nodes and tools reach it through
+``langgraph.config.get_store()`` or their runtime (``runtime.store``).
+
+How items are kept
+------------------
+SQL is the source of truth: each item is a row of the ``store_items`` table
+(namespace, key, the JSON value, created/updated times, its agentmem user and the id
+of the unit holding its indexed text). The indexed text is an ordinary agentmem unit
+(store ``"langgraph"``, kind ``"item"``, session ``"langgraph:<namespace>"``) in the
+user's dense and lexical indexes, so :meth:`Memory.search` finds items among the
+conversation, :meth:`Memory.delete` of that unit deletes the item, and
+:meth:`Memory.forget_user` removes every item of the user.
+
+Namespaces and users
+--------------------
+Every namespace belongs to one agentmem user. By default the namespace's first label
+is the user id: ``("alice", "memories")`` belongs to user ``"alice"`` (the layout
+LangGraph's multi-tenant auth gives, the user's identity prepended).
+``user_label=1`` takes the second label (``("memories", "alice")``), ``-1`` the last,
+and a callable ``user_label=lambda ns: ...`` any mapping. The id must satisfy
+agentmem's id rules (a non-blank string of at most 256 characters, no NUL), and
+namespace labels LangGraph's (non-empty strings without ``"."``); a put whose
+namespace is too short to name its user raises :class:`InvalidNamespace`. A search or
+listing may span users: items are found by namespace, whoever owns them.
+
+Indexing
+--------
+LangGraph's ``index`` convention: the store's ``fields`` (default ``("$",)``: the
+whole value, rendered as ``field: value`` lines) apply unless a put says otherwise;
+``put(..., index=False)`` stores an item without indexing it, ``index=["a.b",
+"tags[*]"]`` indexes those JSON paths (LangGraph's path syntax). The texts found are
+joined by newlines into the item's one unit. ``fields=False`` indexes nothing unless a
+put asks. Unindexed items are still returned by ``get`` and by ``search`` without a
+query, and after the ranked ones (score None) with a query; so are items whose unit
+MemoryBank's :meth:`Memory.maintain` archived. A store search does not reinforce
+MemoryBank's forgetting curve (it ranks with :meth:`Memory.rank`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from ..errors import InvalidInput
+from ..inputs import check_id
+from ..memory import Memory
+from ..storage import items as store
+from ..storage import repository as repo
+from ..storage.items import ITEM_KIND, ITEM_STORE
+from ..storage.schema import units
+from ..stores.base import UnitDraft
+from ..types import SEARCH_MODES
+
+try:
+    from langgraph.store.base import (
+        BaseStore,
+        GetOp,
+        InvalidNamespaceError,
+        Item,
+        ListNamespacesOp,
+        MatchCondition,
+        Op,
+        PutOp,
+        Result,
+        SearchItem,
+        SearchOp,
+        get_text_at_path,
+        tokenize_path,
+    )
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "AgentMemStore needs LangGraph: pip install 'agentmem[langgraph]'") from exc
+
+__all__ = ["ITEM_KIND", "ITEM_STORE", "AgentMemStore", "InvalidNamespace"]
+
+_ROOT_RESERVED = "langgraph"
+_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+
+
+class InvalidNamespace(InvalidInput, InvalidNamespaceError):
+    """A namespace LangGraph or agentmem refuses: empty, a label that is not a
+    non-empty string without ``"."``, or no label naming the agentmem user. Both an
+    :class:`~agentmem.errors.InvalidInput` and LangGraph's ``InvalidNamespaceError``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("namespace", message)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _aware(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def _labels(namespace: object, *, empty_ok: bool) -> tuple[str, ...]:
+    if not isinstance(namespace, (tuple, list)):
+        raise InvalidNamespace(f"must be a tuple of strings, got {type(namespace).__name__}")
+    namespace = tuple(namespace)
+    if not namespace and not empty_ok:
+        raise InvalidNamespace("must not be empty")
+    for label in namespace:
+        if not isinstance(label, str):
+            raise InvalidNamespace(f"label {label!r} in {namespace!r} is not a string")
+        if not label:
+            raise InvalidNamespace(f"empty label in {namespace!r}")
+        if "." in label:
+            raise InvalidNamespace(f"label {label!r} in {namespace!r} contains '.'")
+        if "\x00" in label:
+            raise InvalidNamespace(f"label {label!r} in {namespace!r} contains NUL")
+    return namespace
+
+
+def _count(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(field, f"must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _json_value(value: object) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput("value", f"must be a dict (or None to delete), got "
+                                    f"{type(value).__name__}")
+    bad = next((k for k in value if not isinstance(k, str)), None)
+    if bad is not None:
+        raise InvalidInput("value", f"keys must be strings, got {bad!r}")
+    try:
+        out = json.loads(json.dumps(dict(value), allow_nan=False, ensure_ascii=False))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("value", f"must be JSON-serialisable ({exc})") from None
+    assert isinstance(out, dict)
+    return out
+
+
+def _paths(index: object, field: str) -> tuple[str, ...] | None:
+    """Index paths from LangGraph's ``index`` argument (False: none)."""
+    if index is False:
+        return None
+    if isinstance(index, str) or not isinstance(index, Sequence) or not all(
+            isinstance(p, str) and p.strip() for p in index):
+        raise InvalidInput(field, f"must be False or a list of field paths, got {index!r}")
+    return tuple(index)
+
+
+def _render(value: dict[str, Any]) -> str:
+    """The whole value as text: one ``field: value`` line per top-level field."""
+    lines = []
+    for k, v in value.items():
+        shown = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
+        lines.append(f"{k}: {shown}")
+    return "\n".join(lines)
+
+
+def _index_text(value: dict[str, Any], paths: Sequence[str] | None) -> str | None:
+    if not paths:
+        return None
+    texts: list[str] = []
+    for p in paths:
+        texts.extend([_render(value)] if p == "$" else get_text_at_path(value, tokenize_path(p)))
+    text = "\n".join(t for t in texts if t.strip()).strip()
+    return text or None
+
+
+def _session(namespace: tuple[str, ...]) -> str:
+    """The session id of an item's unit: ``langgraph:<namespace>`` (hashed if long)."""
+    joined = store.join_namespace(namespace)
+    sid = f"{ITEM_STORE}:{joined}"
+    if len(sid) > 256:
+        sid = f"{ITEM_STORE}:{hashlib.sha256(joined.encode('utf-8')).hexdigest()}"
+    return sid
+
+
+# -- filters (LangGraph's semantics: exact match, nested dicts, $eq/$ne/$gt/...) ------
+
+def _check_filter(flt: object, field: str = "filter") -> None:
+    if not isinstance(flt, dict):
+        raise InvalidInput(field, f"must be a dict, got {type(flt).__name__}")
+    for k, v in flt.items():
+        if isinstance(k, str) and k.startswith("$") and k not in _OPERATORS:
+            raise InvalidInput(f"{field}.{k}", f"unknown operator; use one of "
+                                               f"{', '.join(_OPERATORS)}")
+        if isinstance(v, dict):
+            _check_filter(v, f"{field}.{k}")
+
+
+def _compare(item_value: Any, wanted: Any) -> bool:
+    if isinstance(wanted, dict):
+        if any(isinstance(k, str) and k.startswith("$") for k in wanted):
+            return all(_operator(item_value, op, arg) for op, arg in wanted.items())
+        return isinstance(item_value, dict) and all(
+            _compare(item_value.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, (list, tuple)):
+        return isinstance(item_value, list) and len(item_value) == len(wanted) and all(
+            _compare(a, b) for a, b in zip(item_value, wanted, strict=True))
+    return bool(item_value == wanted)
+
+
+def _operator(value: Any, op: str, arg: Any) -> bool:
+    if op == "$eq":
+        return bool(value == arg)
+    if op == "$ne":
+        return bool(value != arg)
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                  for x in (value, arg))
+    if not numbers and not (isinstance(value, str) and isinstance(arg, str)):
+        return False  # an order between unlike values: no match
+    if op == "$gt":
+        return bool(value > arg)
+    if op == "$gte":
+        return bool(value >= arg)
+    if op == "$lt":
+        return bool(value < arg)
+    return bool(value <= arg)  # $lte (operators are checked up front)
+
+
+def _matches(value: dict[str, Any], flt: dict[str, Any] | None) -> bool:
+    return not flt or all(_compare(value.get(k), v) for k, v in flt.items())
+
+
+def _namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    path = tuple(condition.path)
+    if len(namespace) < len(path):
+        return False
+    part = namespace[: len(path)] if condition.match_type == "prefix" else (
+        namespace[len(namespace) - len(path):])
+    return all(p in ("*", n) for p, n in zip(path, part, strict=True))
+
+
+@dataclass(frozen=True)
+class _Put:
+    """A validated put (``value`` None: a delete)."""
+
+    namespace: tuple[str, ...]
+    key: str
+    value: dict[str, Any] | None
+    user_id: str
+    text: str | None
+
+
+class AgentMemStore(BaseStore):
+    """A LangGraph ``BaseStore`` keeping its items in an agentmem :class:`Memory`.
+
+    ``get``/``put``/``delete`` are exact by (namespace, key), with JSON values,
+    ``created_at``/``updated_at`` and overwrite semantics (an overwrite keeps
+    ``created_at``); ``search`` with a ``query`` ranks items by agentmem's search
+    (``mode``: hybrid dense + lexical by default), ``filter`` matches value fields like
+    LangGraph's in-memory store (exact values, nested dicts, ``$eq``, ``$ne``, ``$gt``,
+    ``$gte``, ``$lt``, ``$lte``), ``limit``/``offset`` page; ``list_namespaces``
+    supports prefix/suffix (with ``"*"`` wildcards), ``max_depth``, ``limit`` and
+    ``offset``. Sync and async (``abatch`` runs ``batch`` in the default executor).
+    TTLs are not supported.
+
+    Args:
+        memory: the agentmem :class:`Memory` holding the items.
+        user_label: which namespace label names the agentmem user the item belongs to
+            (default 0, the first; negative counts from the end), or a callable
+            mapping a namespace tuple to a user id.
+        fields: the JSON paths indexed by default (``("$",)``: the whole value);
+            ``False``: items are not indexed unless a put gives ``index=[...]``.
+        mode: agentmem's search mode for queries: ``"hybrid"``, ``"dense"`` or
+            ``"lexical"``.
+
+    Ops in one batch run in order, each put in its own transaction; every op is
+    validated before any runs, so a bad op leaves the batch unwritten.
+    """
+
+    def __init__(self, memory: Memory, *,
+                 user_label: int | Callable[[tuple[str, ...]], str] = 0,
+                 fields: Sequence[str] | Literal[False] = ("$",),
+                 mode: str = "hybrid") -> None:
+        if not isinstance(memory, Memory):
+            raise InvalidInput("memory", f"must be an agentmem Memory, got "
+                                         f"{type(memory).__name__}")
+        if isinstance(user_label, bool) or not (isinstance(user_label, int)
+                                                or callable(user_label)):
+            raise InvalidInput("user_label", "must be a label position (int) or a callable "
+                                             "mapping a namespace to a user id")
+        if mode not in SEARCH_MODES:
+            raise InvalidInput("mode", f"must be one of {', '.join(SEARCH_MODES)}, "
+                                       f"got {mode!r}")
+        self.memory = memory
+        self.user_label = user_label
+        self.fields: tuple[str, ...] | None = _paths(fields, "fields")
+        self.mode = mode
+
+    # -- namespaces and users ---------------------------------------------------------
+
+    def user_for(self, namespace: tuple[str, ...]) -> str:
+        """The agentmem user id the items of ``namespace`` belong to."""
+        namespace = _labels(namespace, empty_ok=False)
+        if callable(self.user_label):
+            user = self.user_label(namespace)
+        else:
+            try:
+                user = namespace[self.user_label]
+            except IndexError:
+                raise InvalidNamespace(
+                    f"{namespace!r} has no label at position {self.user_label} to name "
+                    f"the agentmem user (user_label={self.user_label})") from None
+        try:
+            return check_id(user, "user_id")
+        except InvalidInput as exc:
+            raise InvalidNamespace(f"the user id {user!r} taken from {namespace!r} is not "
+                                   f"valid: {exc.message}") from None
+
+    # -- batch ------------------------------------------------------------------------
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run the operations in order; one result per op (None for a put)."""
+        todo = [self._check(op) for op in list(ops)]
+        results: list[Result] = []
+        pending = erased = False
+        try:
+            for op in todo:
+                if isinstance(op, _Put):
+                    erased |= self._put(op)
+                    pending = True
+                    results.append(None)
+                elif isinstance(op, GetOp):
+                    results.append(self._get(op))
+                elif isinstance(op, SearchOp):
+                    if pending:  # the dense index must hold the puts before this
+                        self.memory._sync_index()
+                        pending = False
+                    results.append(self._search(op))
+                else:
+                    results.append(self._list(op))
+        finally:
+            if pending:
+                self.memory._sync_index()
+            if erased:
+                self.memory.db.scrub()
+        return results
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """:meth:`batch` in the event loop's default executor."""
+        todo = list(ops)
+        return await asyncio.get_running_loop().run_in_executor(None, self.batch, todo)
+
+    def _check(self, op: object) -> _Put | GetOp | SearchOp | ListNamespacesOp:
+        """Validate an op before anything runs."""
+        if isinstance(op, PutOp):
+            namespace = _labels(op.namespace, empty_ok=False)
+            if namespace[0] == _ROOT_RESERVED:
+                raise InvalidNamespace(f"the root label {_ROOT_RESERVED!r} is reserved by "
+                                       f"LangGraph: {namespace!r}")
+            key = check_id(op.key, "key")
+            if op.ttl is not None:
+                raise NotImplementedError("AgentMemStore does not support TTLs (ttl=None)")
+            user = self.user_for(namespace)
+            if op.value is None:
+                return _Put(namespace, key, None, user, None)
+            value = _json_value(op.value)
+            paths = self.fields if op.index is None else _paths(op.index, "index")
+            return _Put(namespace, key, value, user, _index_text(value, paths))
+        if isinstance(op, GetOp):
+            return op._replace(namespace=_labels(op.namespace, empty_ok=False),
+                               key=check_id(op.key, "key"))
+        if isinstance(op, SearchOp):
+            op = op._replace(namespace_prefix=_labels(op.namespace_prefix, empty_ok=True))
+            if op.filter is not None:
+                _check_filter(op.filter)
+            _count(op.limit, "limit")
+            _count(op.offset, "offset")
+            if op.query is not None and not isinstance(op.query, str):
+                raise InvalidInput("query", f"must be a string, got {type(op.query).__name__}")
+            return op
+        if isinstance(op, ListNamespacesOp):
+            for c in op.match_conditions or ():
+                if c.match_type not in ("prefix", "suffix"):
+                    raise InvalidInput("match_type", f"must be 'prefix' or 'suffix', got "
+                                                     f"{c.match_type!r}")
+                if not isinstance(c.path, (tuple, list)) or not all(
+                        isinstance(p, str) for p in c.path):
+                    raise InvalidNamespace(f"a {c.match_type} must be a tuple of strings, "
+                                           f"got {c.path!r}")
+                _labels(tuple(p for p in c.path if p != "*"), empty_ok=True)
+            if op.max_depth is not None and (_count(op.max_depth, "max_depth") < 1):
+                raise InvalidInput("max_depth", "must be >= 1 (or None)")
+            _count(op.limit, "limit")
+            _count(op.offset, "offset")
+            return op
+        raise InvalidInput("op", f"unknown store operation {type(op).__name__}")
+
+    # -- operations -------------------------------------------------------------------
+
+    def _put(self, op: _Put) -> bool:
+        """Write (or delete) one item in one transaction; True when an item was
+        overwritten or deleted (the caller scrubs the files of its old text)."""
+        mem = self.memory
+        now = _utcnow()
+        # the memory's write lock: no index sync sees half a put
+        with mem._lock, mem.db.begin() as conn:
+            old = store.get_item(conn, op.namespace, op.key)
+            gone = mem._drop_units(conn, [old.unit_id]) if (
+                old is not None and old.unit_id) else []
+            store.delete_item(conn, op.namespace, op.key)
+            if op.value is not None:
+                repo.ensure_user(conn, op.user_id, now)
+                unit_id = uuid.uuid4().hex if op.text else None
+                if op.text and unit_id:
+                    mem._insert_units(conn, op.user_id, _session(op.namespace),
+                                      ITEM_STORE, [UnitDraft(
+                                          id=unit_id, kind=ITEM_KIND, text=op.text,
+                                          timestamp=now, position=0, turns=())])
+                store.insert_item(conn, store.StoredItem(
+                    namespace=op.namespace, key=op.key, user_id=op.user_id,
+                    value=op.value, unit_id=unit_id,
+                    created_at=old.created_at if old is not None else now,
+                    updated_at=now))
+            if gone:
+                mem._erase(conn, gone)
+        return old is not None
+
+    def _get(self, op: GetOp) -> Item | None:
+        with self.memory.db.connect() as conn:
+            found = store.get_item(conn, op.namespace, op.key)
+        if found is None:
+            return None
+        return Item(value=found.value, key=found.key, namespace=found.namespace,
+                    created_at=_aware(found.created_at), updated_at=_aware(found.updated_at))
+
+    def _search(self, op: SearchOp) -> list[SearchItem]:
+        with self.memory.db.connect() as conn:
+            rows = [r for r in store.items_under(conn, op.namespace_prefix)
+                    if _matches(r.value, op.filter)]
+        scored: list[tuple[store.StoredItem, float | None]] = [(r, None) for r in rows]
+        if op.query and op.query.strip() and rows:
+            ranked = self._rank(op.query, rows, op.offset + op.limit)
+            seen = {(r.namespace, r.key) for r, _ in ranked}
+            scored = [*ranked, *((r, None) for r in rows if (r.namespace, r.key) not in seen)]
+        return [SearchItem(namespace=r.namespace, key=r.key, value=r.value,
+                           created_at=_aware(r.created_at), updated_at=_aware(r.updated_at),
+                           score=score)
+                for r, score in scored[op.offset : op.offset + op.limit]]
+
+    def _rank(self, query: str, rows: Sequence[store.StoredItem], want: int
+              ) -> list[tuple[store.StoredItem, float | None]]:
+        """The indexed ones of ``rows`` ranked by agentmem's search of each owner (no
+        MemoryBank reinforcement), best first; owners' rankings merged by score. Each
+        owner's retrievers are widened until ``want`` of its items are ranked or every
+        unit of the owner is a candidate."""
+        mem = self.memory
+        by_owner: dict[str, dict[str, store.StoredItem]] = {}
+        for r in rows:
+            if r.unit_id:
+                by_owner.setdefault(r.user_id, {})[r.unit_id] = r
+        found: list[tuple[store.StoredItem, float | None]] = []
+        for owner, mine in sorted(by_owner.items()):
+            with mem.db.connect() as conn:
+                total = int(conn.execute(sa.select(sa.func.count()).select_from(units)
+                                         .where(units.c.user_id == owner)).scalar_one())
+            n = max(mem.candidates, 4 * max(want, 1))
+            while True:
+                ranking = mem.rank(query, user_id=owner, mode=self.mode, candidates=n,
+                                   time_aware=False, kinds=(ITEM_KIND,))
+                got: list[tuple[store.StoredItem, float | None]] = [
+                    (mine[i], s) for i, s in ranking if i in mine]
+                if len(got) >= min(want, len(mine)) or n >= total:
+                    break
+                n = min(n * 4, total)
+            found.extend(got)
+        if len(by_owner) > 1:
+            found.sort(key=lambda rs: -rs[1] if rs[1] is not None and math.isfinite(rs[1])
+                       else math.inf)
+        return found
+
+    def _list(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+        with self.memory.db.connect() as conn:
+            names = store.namespaces(conn)
+        names = [ns for ns in names
+                 if all(_namespace_matches(c, ns) for c in op.match_conditions or ())]
+        if op.max_depth is not None:
+            names = sorted({ns[: op.max_depth] for ns in names})
+        return names[op.offset : op.offset + op.limit]
