@@ -10,7 +10,7 @@ import threading
 import uuid
 import warnings
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -747,9 +747,11 @@ class Memory:
 
     # -- index synchronisation --------------------------------------------------------
 
-    def _sync_index(self) -> None:
+    def _sync_index(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Bring the dense index in line with SQL: remove tombstoned vectors, embed and
-        upsert pending units. Runs after every write and on open (crash repair)."""
+        upsert pending units. Runs after every write and on open (crash repair).
+        ``progress(done, total)``, when given, follows the units embedded (and replaces
+        the progress bar)."""
         with self._lock:
             with self.db.connect() as conn:
                 tombs = conn.execute(sa.select(index_tombstones)).all()
@@ -773,7 +775,10 @@ class Memory:
             if not pending:
                 return
             bar = tqdm(total=len(pending), desc="indexing", unit="unit",
-                       disable=len(pending) < _PROGRESS_THRESHOLD or None)
+                       disable=progress is not None or len(pending) < _PROGRESS_THRESHOLD
+                       or None)
+            if progress is not None:
+                progress(0, len(pending))
             try:
                 for i in range(0, len(pending), _SYNC_CHUNK):
                     part = pending[i : i + _SYNC_CHUNK]
@@ -787,6 +792,8 @@ class Memory:
                         conn.execute(sa.update(units).where(units.c.id.in_([p.id for p in part]))
                                      .values(dense_pending=False))
                     bar.update(len(part))
+                    if progress is not None:
+                        progress(i + len(part), len(pending))
             finally:
                 bar.close()
 
@@ -1327,10 +1334,12 @@ class Memory:
                                          granularity=self.store.granularity,
                                          embedder=self.embedder.name)
 
-    def import_(self, path: str | Path) -> int:
+    def import_(self, path: str | Path, *,
+                progress: Callable[[int, int], None] | None = None) -> int:
         """Load a JSONL export (validated whole first; one transaction), then index it.
         Ids already present raise :class:`InvalidInput` and nothing is written.
-        Returns the records read."""
+        Returns the records read. ``progress(done, total)``, when given, is called as
+        the imported units are embedded and indexed (the long part of an import)."""
         self._check_open()
         records = transfer.read_jsonl(Path(path))
         if records.header.get("granularity") != self.store.granularity:
@@ -1347,7 +1356,7 @@ class Memory:
                 count = transfer.import_records(conn, records, insert_units=self._insert_units,
                                                 thought_buckets=buckets)
             self.thought_store.evict({t["user_id"] for t in records.thoughts})
-            self._sync_index()
+            self._sync_index(progress=progress)
         return count
 
     # -- status ---------------------------------------------------------------------

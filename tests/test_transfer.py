@@ -106,6 +106,18 @@ def test_import_not_json(tmp_path: Path, mem: Memory) -> None:
         mem.import_(tmp_path / "absent.jsonl")
 
 
+def test_import_reports_indexing_progress(tmp_path: Path, mem: Memory,
+                                          embedder: SentenceTransformerEmbedder) -> None:
+    fill(mem)
+    out = tmp_path / "x.jsonl"
+    mem.export(out)
+    seen: list[tuple[int, int]] = []
+    with Memory(embedder=embedder) as b:
+        b.import_(out, progress=lambda done, total: seen.append((done, total)))
+        units = sum(b.stats().units.values())
+    assert seen[0] == (0, units) and seen[-1] == (units, units)
+
+
 def test_langgraph_store_items_round_trip(tmp_path: Path,
                                           embedder: SentenceTransformerEmbedder) -> None:
     from agentmem.integrations.langgraph import AgentMemStore
