@@ -170,7 +170,8 @@ class Memory:
     Args:
         path: folder for the embedded default (SQLite + Chroma), or None.
         url: any SQLAlchemy database URL; overrides the SQLite file under ``path``.
-        chroma_host, chroma_port: a Chroma server; overrides the folder under ``path``.
+        chroma_host: a Chroma server's host; overrides the folder under ``path``.
+        chroma_port: that server's port (default 8000).
         embedder: an :class:`~agentmem.embed.Embedder` (default: all-MiniLM-L6-v2).
         granularity: ``"turn"``, ``"round"`` (default) or ``"session"``: the unit the
             episodic store indexes. Fixed when the memory is created.
