@@ -9,6 +9,7 @@ embedding cache) on import.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,12 +55,27 @@ def _dump(record: dict[str, Any]) -> str:
 
 def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granularity: str,
                  embedder: str) -> int:
-    """Write the records of every user (or one) to ``path``; returns the count."""
+    """Write the records of every user (or one) to ``path``; returns the count. The
+    records go to ``<path>.partial``, renamed on success and removed on failure (it
+    holds the memory's text)."""
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        n = _write_records(conn, tmp, user_id=user_id, granularity=granularity,
+                           embedder=embedder)
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+    return n
+
+
+def _write_records(conn: sa.Connection, tmp: Path, *, user_id: str | None, granularity: str,
+                   embedder: str) -> int:
     def scoped(q: Any, col: Any) -> Any:
         return q.where(col == user_id) if user_id is not None else q
 
     n = 0
-    tmp = path.with_name(path.name + ".partial")
     with tmp.open("w", encoding="utf-8") as fh:
         fh.write(_dump({"type": FORMAT, "version": VERSION, "granularity": granularity,
                         "embedder": embedder}) + "\n")
@@ -141,7 +157,6 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
                 "op": r.op, "at": format_timestamp(r.at), "other_id": r.other_id,
                 "reason": r.reason, "detail": r.detail or {}}) + "\n")
             n += 1
-    tmp.replace(path)
     return n
 
 

@@ -248,6 +248,8 @@ def _export(args: argparse.Namespace) -> int:
         if args.file != "-":
             if not Path(args.file).resolve().parent.is_dir():
                 raise UsageError(f"cannot write {args.file}: no such folder")
+            if Path(args.file).is_dir():
+                raise UsageError(f"cannot write {args.file}: it is a folder")
             count = mem.export(args.file, user_id=args.user)
             _emit(args, {"path": args.file, "user_id": args.user, "records": count},
                   f"exported {count} records to {args.file}")

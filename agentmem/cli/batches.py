@@ -98,7 +98,18 @@ def _items(text: str) -> list[_Item]:
         if not isinstance(item.value, dict):
             raise InvalidInput(item.where, "must be a JSON object (a message "
                                f"or a batch), got {type(item.value).__name__}")
+        _check_finite(item)
     return items
+
+
+def _check_finite(item: _Item) -> None:
+    """Python's parser takes NaN and Infinity, which JSON does not have: refuse them
+    (stored, they would make exports and ``--json`` output invalid JSON)."""
+    try:
+        json.dumps(item.value, allow_nan=False)
+    except ValueError:
+        raise InvalidInput(item.where, "holds NaN or Infinity, which JSON does not "
+                                       "allow") from None
 
 
 def _jsonl(text: str) -> list[_Item]:
@@ -114,6 +125,7 @@ def _jsonl(text: str) -> list[_Item]:
             raise InvalidInput(f"line {n}", "must be a JSON object (a message or a batch), "
                                             f"got {type(value).__name__}")
         items.append(_Item(f"line {n}", value))
+        _check_finite(items[-1])
     return items
 
 

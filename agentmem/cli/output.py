@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -34,9 +35,21 @@ JSONObject = dict[str, Any]
 _MIN_TEXT = 30
 
 
+def _finite(value: object) -> object:
+    """``value`` with NaN and infinite floats as None (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write_json(value: object, out: TextIO) -> None:
-    """``value`` as indented JSON (UTF-8 text kept as is), then a newline."""
-    json.dump(value, out, ensure_ascii=False, indent=2)
+    """``value`` as indented, valid JSON (UTF-8 text kept as is; NaN and infinities,
+    which a turn's metadata may hold, as null), then a newline."""
+    json.dump(_finite(value), out, ensure_ascii=False, indent=2, allow_nan=False)
     out.write("\n")
 
 

@@ -55,7 +55,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from ..errors import InvalidInput
-from ..inputs import check_id
+from ..index.fusion import score_fusion
+from ..inputs import check_id, check_text
 from ..memory import Memory
 from ..storage import items as store
 from ..storage import repository as repo
@@ -321,6 +322,7 @@ class AgentMemStore(BaseStore):
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run the operations in order; one result per op (None for a put)."""
+        self.memory._check_open()
         todo = [self._check(op) for op in list(ops)]
         results: list[Result] = []
         pending = erased = False
@@ -378,6 +380,8 @@ class AgentMemStore(BaseStore):
             _count(op.offset, "offset")
             if op.query is not None and not isinstance(op.query, str):
                 raise InvalidInput("query", f"must be a string, got {type(op.query).__name__}")
+            if op.query is not None and op.query.strip():
+                check_text(op.query, "query")  # as the search will, before any put runs
             return op
         if isinstance(op, ListNamespacesOp):
             for c in op.match_conditions or ():
@@ -451,33 +455,54 @@ class AgentMemStore(BaseStore):
     def _rank(self, query: str, rows: Sequence[store.StoredItem], want: int
               ) -> list[tuple[store.StoredItem, float | None]]:
         """The indexed ones of ``rows`` ranked by agentmem's search of each owner (no
-        MemoryBank reinforcement), best first; owners' rankings merged by score. Each
-        owner's retrievers are widened until ``want`` of its items are ranked or every
-        unit of the owner is a candidate."""
+        MemoryBank reinforcement), best first. Each owner's retrievers are widened until
+        ``want`` of its items are ranked or every unit of the owner is a candidate.
+        Fused scores are normalised within one owner's candidates and do not compare
+        across owners: items of several owners are merged by their retrievers' raw
+        scores (cosine similarity, BM25), fused over the items found."""
         mem = self.memory
         by_owner: dict[str, dict[str, store.StoredItem]] = {}
         for r in rows:
             if r.unit_id:
                 by_owner.setdefault(r.user_id, {})[r.unit_id] = r
         found: list[tuple[store.StoredItem, float | None]] = []
+        dense: dict[str, float] = {}
+        lexical: dict[str, float] = {}
         for owner, mine in sorted(by_owner.items()):
             with mem.db.connect() as conn:
                 total = int(conn.execute(sa.select(sa.func.count()).select_from(units)
                                          .where(units.c.user_id == owner)).scalar_one())
             n = max(mem.candidates, 4 * max(want, 1))
             while True:
-                ranking = mem.rank(query, user_id=owner, mode=self.mode, candidates=n,
-                                   time_aware=False, kinds=(ITEM_KIND,))
+                ranking, dense_scores, lex_scores, _ = mem._ranking(
+                    query, user_id=owner, mode=self.mode, n=n,
+                    kinds=frozenset({ITEM_KIND}), anchor=_utcnow())
                 got: list[tuple[store.StoredItem, float | None]] = [
                     (mine[i], s) for i, s in ranking if i in mine]
                 if len(got) >= min(want, len(mine)) or n >= total:
                     break
                 n = min(n * 4, total)
             found.extend(got)
-        if len(by_owner) > 1:
-            found.sort(key=lambda rs: -rs[1] if rs[1] is not None and math.isfinite(rs[1])
-                       else math.inf)
-        return found
+            dense.update((i, dense_scores[i]) for i, _ in ranking if i in dense_scores)
+            lexical.update((i, lex_scores[i]) for i, _ in ranking if i in lex_scores)
+        if len(by_owner) < 2 or not found:
+            return found
+        ids = {r.unit_id for r, _ in found}
+        retrievers: list[tuple[dict[str, float], float]] = []
+        if self.mode in ("hybrid", "dense") or mem.lexical is None:
+            mine_dense = {i: s for i, s in dense.items() if i in ids}
+            retrievers.append((mine_dense, min(mine_dense.values(), default=0.0)))
+        if self.mode in ("hybrid", "lexical") and mem.lexical is not None:
+            retrievers.append(({i: s for i, s in lexical.items() if i in ids}, 0.0))
+        if len(retrievers) == 1:
+            merged = retrievers[0][0]
+        else:
+            merged = dict(score_fusion([r for r, _ in retrievers],
+                                       floors=[f for _, f in retrievers]))
+        rescored = [(r, merged.get(r.unit_id or "")) for r, _ in found]
+        rescored.sort(key=lambda rs: -rs[1] if rs[1] is not None and math.isfinite(rs[1])
+                      else math.inf)
+        return rescored
 
     def _list(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         with self.memory.db.connect() as conn:

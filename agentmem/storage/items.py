@@ -92,9 +92,12 @@ def _under(prefix: Sequence[str]) -> Any:
     if not prefix:
         return sa.true()
     joined = join_namespace(prefix)
+    head = joined + NAMESPACE_SEPARATOR
+    # an exact, case-sensitive comparison of the leading characters: SQLite's LIKE
+    # (what ``startswith`` compiles to) ignores ASCII case, so ("Alice",) would match
+    # ("alice", ...), another user's items
     return sa.or_(store_items.c.namespace == joined,
-                  store_items.c.namespace.startswith(joined + NAMESPACE_SEPARATOR,
-                                                     autoescape=True))
+                  sa.func.substr(store_items.c.namespace, 1, len(head)) == head)
 
 
 def items_under(conn: sa.Connection, prefix: Sequence[str], *, user_id: str | None = None
