@@ -199,6 +199,7 @@ def read_jsonl(path: Path) -> _Records:
     item_keys: set[tuple[str, str]] = set()
     turn_by_id: dict[str, Turn] = {}
     unit_ids: set[str] = set()
+    item_units: dict[str, str] = {}  # the id of each LangGraph item unit: its user
     with path.open(encoding="utf-8") as fh:
         for line, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -273,8 +274,10 @@ def read_jsonl(path: Path) -> _Records:
                     parent_id=_field(rec, "parent_id", line) if "parent_id" in rec else None)
                 out.units.append((_field(rec, "user_id", line), _field(rec, "session_id", line),
                                   _field(rec, "store", line), draft))
+                if out.units[-1][2] == ITEM_STORE:
+                    item_units[uid] = out.units[-1][0]
             elif kind == "item":
-                out.items.append(_item(rec, line, unit_ids, item_keys))
+                out.items.append(_item(rec, line, item_units, item_keys))
             elif kind == "thought":
                 out.thoughts.append(_thought(rec, line, turn_by_id, thought_ids))
             elif kind == "event":
@@ -311,7 +314,7 @@ def _curve(rec: dict[str, Any], line: int, unit_id: str) -> dict[str, Any]:
                 gone, field=f"line {line}: strength.archived_at")}
 
 
-def _item(rec: dict[str, Any], line: int, unit_ids: set[str],
+def _item(rec: dict[str, Any], line: int, item_units: dict[str, str],
           seen: set[tuple[str, str]]) -> dict[str, Any]:
     """A row of ``store_items`` from an ``item`` record."""
     labels = _field(rec, "namespace", line, list)
@@ -325,9 +328,14 @@ def _item(rec: dict[str, Any], line: int, unit_ids: set[str],
         raise InvalidInput(f"line {line}: key", f"duplicate item {namespace!r} / {key!r}")
     seen.add((namespace, key))
     unit_id = _field(rec, "unit_id", line, optional=True)
-    if unit_id is not None and unit_id not in unit_ids:
-        raise InvalidInput(f"line {line}: unit_id", f"unknown unit {unit_id!r}")
-    return {"namespace": namespace, "key": key, "user_id": _field(rec, "user_id", line),
+    user_id = _field(rec, "user_id", line)
+    # the item's unit: a LangGraph item unit of the same user (forget_user of the
+    # item's user must take the unit, and its text, with it)
+    if unit_id is not None and item_units.get(unit_id) != user_id:
+        raise InvalidInput(f"line {line}: unit_id",
+                           f"unknown unit {unit_id!r}" if unit_id not in item_units
+                           else f"unit {unit_id!r} belongs to another user")
+    return {"namespace": namespace, "key": key, "user_id": user_id,
             "value": _field(rec, "value", line, dict), "unit_id": unit_id,
             **{k: parse_timestamp(_field(rec, k, line), field=f"line {line}: {k}")
                for k in ("created_at", "updated_at")}}

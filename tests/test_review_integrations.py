@@ -98,3 +98,24 @@ def test_cli_json_stays_valid_json_and_export_to_a_folder(
     folder.mkdir()
     failed(agentmem("export", str(folder), path=path), 2, "folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mem", "out"]
+
+
+def test_import_refuses_an_item_on_another_users_unit(
+        mem: Memory, tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    """An item record pointing at a unit of another user (or a conversation unit) would
+    leave its text behind when the item's user is forgotten: refused, nothing written."""
+    store = AgentMemStore(mem)
+    store.put(("alice", "notes"), "k", {"text": "alice's note"})
+    mem.add([{"role": "user", "content": "bob talks"}], user_id="bob", session_id="s")
+    good = tmp_path / "good.jsonl"
+    mem.export(good)
+    records = [json.loads(x) for x in good.read_text(encoding="utf-8").splitlines()]
+    bob_unit = next(r["id"] for r in records if r["type"] == "unit" and r["user_id"] == "bob")
+    for change in ({"user_id": "bob"}, {"user_id": "bob", "unit_id": bob_unit}):
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text("\n".join(json.dumps({**r, **change}) if r["type"] == "item"
+                                 else json.dumps(r) for r in records), encoding="utf-8")
+        with Memory(tmp_path / f"new{len(change)}", embedder=embedder) as other:
+            with pytest.raises(InvalidInput, match="unit_id"):
+                other.import_(bad)
+            assert other.stats().users == 0
