@@ -163,3 +163,14 @@ def test_export_import_reindex_maintain(tmp_path: Path) -> None:
     assert result["checked"] == 6 and len(result["archived"]) == 4
     assert all(r < 0.05 for r in result["retention"].values())
 
+
+
+def test_a_null_batch_timestamp_takes_the_option() -> None:
+    from agentmem.cli.batches import read_batches
+
+    text = ('{"user_id": "u", "session_id": "s", "timestamp": null, '
+            '"messages": [{"role": "user", "content": "hi"}]}')
+    [batch] = read_batches(text, "<test>", timestamp="2023-05-20T10:00:00")
+    assert batch.timestamp == "2023-05-20T10:00:00"
+    [batch] = read_batches(text, "<test>")
+    assert batch.timestamp is None   # dated now when added

@@ -170,7 +170,9 @@ def _batch(item: _Item, user_id: str | None, session_id: str | None,
         if value is None:
             raise InvalidInput(_at(item.where, key), f"is required (or give {option})")
         ids.append(check_id(value, _at(item.where, key)))
-    stamp = obj.get("timestamp", timestamp)
+    stamp = obj.get("timestamp")
+    if stamp is None:  # absent or null: --timestamp (or now) dates the batch
+        stamp = timestamp
     if stamp is not None:
         parse_timestamp(stamp, field=_at(item.where, "timestamp"))
     messages = obj["messages"]
