@@ -6,7 +6,8 @@ One LoCoMo conversation's turns (real text) are written three ways into fresh on
 memories, side by side in one run:
   - `Memory.add`, one call per session (the library);
   - `AgentMemChatMessageHistory.add_messages`, one call per session (the adapter);
-  - `AgentMemStore.put`, one item per turn (the LangGraph store).
+  - `AgentMemStore.put`, one item per turn (the LangGraph store), one put per batch
+    and, into another memory, one batch of puts per session.
 Then the conversation's questions are searched, interleaved query by query:
   - `Memory.search(k=5)` on the library's memory against `AgentMemRetriever.invoke`
     (k=5) on the adapter's (the same turns; each memory caches query vectors, so the
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT / "eval"))
 sys.path.insert(0, str(ROOT))
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage  # noqa: E402
+from langgraph.store.base import PutOp  # noqa: E402
 from locomo_text import DEFAULT_DIR, load_sessions  # noqa: E402
 
 from agentmem import Memory, SentenceTransformerEmbedder, parse_timestamp  # noqa: E402
@@ -88,9 +90,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, \
             Memory(path=Path(tmp) / "lib", embedder=embedder) as lib, \
             Memory(path=Path(tmp) / "lc", embedder=embedder) as lc, \
-            Memory(path=Path(tmp) / "store", embedder=embedder) as sm:
+            Memory(path=Path(tmp) / "store", embedder=embedder) as sm, \
+            Memory(path=Path(tmp) / "batched", embedder=embedder) as bm:
         store = AgentMemStore(sm)
-        add_s = hist_s = put_s = 0.0
+        batched = AgentMemStore(bm)
+        add_s = hist_s = put_s = batch_s = 0.0
         for i, s in enumerate(sessions):
             when = parse_timestamp(s.date_time)
             msgs = messages(s)
@@ -102,14 +106,18 @@ def main() -> None:
                     additional_kwargs={"timestamp": when.isoformat()}) for m in msgs]
             history = AgentMemChatMessageHistory(lc, "u", f"s{i}")
             hist_s += timed(lambda h=history, m=lc_msgs: h.add_messages(m))  # type: ignore[misc]
-            for j, t in enumerate(s.turns):
-                put_s += timed(lambda j=j, t=t, i=i: store.put(  # type: ignore[misc]
-                    ("u", "turns"), f"s{i}-{j}", {"speaker": t["speaker"], "text": t["text"]}))
+            ops = [PutOp(("u", "turns"), f"s{i}-{j}", {"speaker": t["speaker"],
+                                                       "text": t["text"]})
+                   for j, t in enumerate(s.turns)]
+            for op in ops:
+                put_s += timed(lambda op=op: store.batch([op]))  # type: ignore[misc]
+            batch_s += timed(lambda ops=ops: batched.batch(ops))  # type: ignore[misc]
         out["ingest"] = {
             "memory_add_s": round(add_s, 2), "chat_history_add_s": round(hist_s, 2),
             "chat_history_over_add": round(hist_s / add_s, 3),
             "store_put_s": round(put_s, 2),
-            "store_put_ms_per_item": round(1000 * put_s / n_turns, 2)}
+            "store_put_ms_per_item": round(1000 * put_s / n_turns, 2),
+            "store_batch_put_per_session_s": round(batch_s, 2)}
 
         retriever = AgentMemRetriever(memory=lc, user_id="u", k=5)
         search, retrieve, ssearch, sget = [], [], [], []
