@@ -29,7 +29,7 @@ test: $(STAMP)
 	HF_HUB_OFFLINE=1 AGENTMEM_REQUIRE_VLLM=$(REQUIRE_VLLM) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(PY) -m ruff check agentmem tests eval examples
+	$(PY) -m ruff check agentmem tests eval examples tools
 	$(PY) -m mypy agentmem
 
 docs: $(STAMP)
