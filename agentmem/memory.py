@@ -1,6 +1,10 @@
 """The :class:`Memory` facade: the episodic log in SQL, its units indexed in Chroma
 (dense) and FTS5 (lexical), searched per user with score fusion; Think-in-Memory
-thoughts (LSH buckets) fused in by reciprocal rank."""
+thoughts (LSH buckets) fused in by reciprocal rank.
+
+This module keeps the constructor, the add / search / rank / context / respond flow and
+the public methods; indexing, key expansion, thoughts, MemoryBank, deletion and
+export / import are implemented in :mod:`agentmem._memory`, one module per concern."""
 
 from __future__ import annotations
 
@@ -9,21 +13,20 @@ import logging
 import threading
 import uuid
 import warnings
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from tqdm.auto import tqdm
 
-from . import transfer
-from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder, content_hash
+from . import _memory
+from ._memory.common import utcnow as _utcnow
+from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
 from .errors import AgentMemError, ConfigError, InvalidInput, LLMError, NotFound
 from .index import (
     ChromaIndex,
@@ -41,17 +44,13 @@ from .storage.schema import (
     embeddings,
     index_tombstones,
     sessions,
-    store_items,
     thoughts,
     turns,
-    unit_events,
-    unit_turns,
     units,
     users,
 )
 from .stores import (
     EpisodicStore,
-    Exchange,
     KeyExpander,
     KeyExpansion,
     Thinker,
@@ -59,23 +58,12 @@ from .stores import (
     ThoughtConfig,
     ThoughtDraft,
     ThoughtStore,
-    UnitDraft,
     bank,
-    purge_expansions,
 )
 from .stores.bank import Decay, MaintenanceResult
-from .stores.summaries import (
-    GLOBAL_SESSION,
-    Profile,
-    Summaries,
-    Summarizer,
-    day_session,
-    parse_day,
-)
-from .stores.thoughts import check_draft
+from .stores.summaries import Profile, Summaries, Summarizer
 from .temporal import (
     WIDEN_DAYS,
-    find_time_ranges,
     move_ahead,
     parse_timestamp,
     question_time_range,
@@ -83,7 +71,6 @@ from .temporal import (
 from .types import (
     GRANULARITIES,
     SEARCH_MODES,
-    THOUGHT_STATUSES,
     AddResult,
     Answer,
     Hit,
@@ -99,37 +86,13 @@ __all__ = ["Memory"]
 
 log = logging.getLogger("agentmem")
 
-_SYNC_CHUNK = 512
 DEFAULT_CONTEXT_TURNS = 2
 FUSIONS: tuple[str, ...] = ("score", "rrf")
-_PROGRESS_THRESHOLD = 256
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _dated_events(text: str, key: str | None, when: datetime) -> list[TimeRange]:
-    """The dates a unit's text and its expanded key mention, each once."""
-    found = find_time_ranges(text, when) + (find_time_ranges(key, when) if key else [])
-    return list({(r.start, r.end): r for r in found}.values())
 
 
 def _lsh_meta(config: ThoughtConfig) -> str:
     return json.dumps({"buckets": config.buckets, "tables": config.tables,
                        "seed": config.seed}, sort_keys=True)
-
-
-def _exchanges(previous: Turn | None, new_turns: Sequence[Turn]) -> list[Exchange]:
-    """Question/response pairs completed by ``new_turns``: each non-user turn right
-    after a user turn (``previous`` is the session's turn before the new ones)."""
-    out: list[Exchange] = []
-    before = previous
-    for t in new_turns:
-        if before is not None and before.role == "user" and t.role != "user":
-            out.append(Exchange(turns=(before, t)))
-        before = t
-    return out
 
 
 def _kinds(kinds: Sequence[str] | None) -> frozenset[str] | None:
@@ -348,10 +311,10 @@ class Memory:
                 log.warning("embedder changed from %s to %s: rebuilding the dense index",
                             stored_embedder, self.embedder.name)
                 self.db.set_meta("embedder", self.embedder.name)
-                self._mark_all_pending(drop=True)
+                _memory.indexing.mark_all_pending(self, drop=True)
                 self.thought_store.rebuild()
             elif self.dense.ephemeral and not self.db.in_memory:
-                self._mark_all_pending(drop=False)
+                _memory.indexing.mark_all_pending(self, drop=False)
             self._sync_index()
         except BaseException:
             self.close()
@@ -437,9 +400,10 @@ class Memory:
             if self.expander is None:
                 self._sync_index()
         if self.expander is not None:
-            self._expand_keys(user_id, session_id, derivation.new_units)
+            _memory.keys.expand_keys(self, user_id, session_id, derivation.new_units)
         if self.post_think:
-            self._post_think(user_id, _exchanges(previous, new_turns))
+            _memory.thoughts.post_think(self, user_id,
+                                        _memory.thoughts.exchanges(previous, new_turns))
         if self.summarizer is not None and self.summarizer.config.auto:
             # a day is summarised once a later day has begun
             self.summarize(user_id, before=min(t.timestamp for t in new_turns).date())
@@ -449,68 +413,6 @@ class Memory:
             turn_ids=tuple(t.id for t in new_turns),
             unit_ids=tuple(d.id for d in derivation.new_units),
         )
-
-    def _expand_keys(self, user_id: str, session_id: str, drafts: Sequence[UnitDraft]
-                     ) -> None:
-        """Fact-augmented keys for new units: the LLM runs outside the write lock; the
-        keys are then stored (or, in ``separate`` mode, added as key rows), indexed
-        lexically, and embedded by the index sync. A unit replaced meanwhile (a round
-        completed by a later add) is skipped."""
-        assert self.expander is not None and self.keys is not None
-        try:
-            found = self.expander.expand([(d.text, content_hash(d.text), d.timestamp)
-                                          for d in drafts])
-        except Exception as exc:  # a broken LLM never aborts an ingestion
-            log.warning("key expansion failed for %d units (indexed without it): %r",
-                        len(drafts), exc)
-            self.expander.failures += len(drafts)
-            found = [None] * len(drafts)
-        keyed = {d.id: key for d, e in zip(drafts, found, strict=True)
-                 if (key := self.keys.key(d.key or d.text, e)) is not None}
-        with self._lock:
-            if keyed:
-                with self.db.begin() as conn:
-                    alive = set(conn.execute(sa.select(units.c.id).where(
-                        units.c.id.in_(list(keyed)))).scalars())
-                    keyed = {i: k for i, k in keyed.items() if i in alive}
-                    if self.keys.mode in ("merge", "replace"):
-                        self._set_keys(conn, keyed)
-                    else:  # separate: one key row per unit; values: one unit per fact
-                        kind = "key" if self.keys.mode == "separate" else "fact"
-                        self._insert_units(conn, user_id, session_id, self.store.name, [
-                            UnitDraft(id=uuid.uuid4().hex, kind=kind, text=text,
-                                      timestamp=d.timestamp, position=d.position,
-                                      turns=d.turns, parent_id=d.id)
-                            for d in drafts if d.id in keyed
-                            for text in (keyed[d.id].split("\n") if kind == "fact"
-                                         else [keyed[d.id]])])
-            self._sync_index()
-
-    def _post_think(self, user_id: str, exchanges: Sequence[Exchange]) -> None:
-        """TiM's post-thinking: thoughts from each new question/response pair (one LLM
-        batch, outside the write lock), inserted with their provenance. Turns deleted
-        meanwhile are left out of the provenance; an exchange whose turns are all gone
-        adds nothing."""
-        thinker = self.thought_store.thinker
-        if not exchanges or thinker is None:
-            return
-        try:
-            drafts = [d for found in thinker.think(exchanges) for d in found]
-        except Exception as exc:  # a broken LLM never aborts an ingestion
-            log.warning("post-thinking failed for %d exchanges (skipped): %r",
-                        len(exchanges), exc)
-            thinker.count_failures(len(exchanges))
-            return
-        if not drafts:
-            return
-        with self._lock:
-            with self.db.connect() as conn:
-                alive = repo.existing_turn_ids(
-                    conn, user_id, sorted({t for d in drafts for t in d.source_turn_ids}))
-            drafts = [replace(d, source_turn_ids=tuple(t for t in d.source_turn_ids
-                                                       if t in alive))
-                      for d in drafts if alive.intersection(d.source_turn_ids)]
-            self.thought_store.add(user_id, drafts, _utcnow())
 
     # -- forgetting (MemoryBank) -----------------------------------------------------
 
@@ -522,34 +424,13 @@ class Memory:
         Archived units stay stored, leave search results unless
         ``include_forgotten=True``, and come back with :meth:`restore`. Needs
         ``Memory(decay=...)`` (:class:`ConfigError` otherwise)."""
-        self._check_open()
-        if self.decay is None:
-            raise ConfigError("maintain needs Memory(decay=Decay(...))")
-        when = _utcnow() if now is None else parse_timestamp(now, field="now")
-        with self._lock, self.db.begin() as conn:
-            owners = [check_id(user_id, "user_id")] if user_id is not None else list(
-                conn.execute(sa.select(users.c.id).order_by(users.c.id)).scalars())
-            results = [bank.archive(conn, u, self.decay, when) for u in owners]
-        return MaintenanceResult(
-            checked=sum(r.checked for r in results),
-            archived=tuple(i for r in results for i in r.archived),
-            retention={i: v for r in results for i, v in r.retention.items()})
+        return _memory.bank.maintain(self, now=now, user_id=user_id)
 
     def restore(self, id: str, *, now: str | datetime | None = None) -> None:
         """Bring back an archived unit (see :meth:`maintain`); its forgetting clock
         restarts at ``now``. Raises :class:`NotFound`, or :class:`InvalidInput` when
         the unit is not archived."""
-        self._check_open()
-        id = check_id(id, "id")
-        when = _utcnow() if now is None else parse_timestamp(now, field="now")
-        with self._lock, self.db.begin() as conn:
-            owner = conn.execute(sa.select(units.c.user_id).where(units.c.id == id)).scalar()
-            if owner is None:
-                raise NotFound(f"no memory unit with id {id!r}")
-            st = bank.states(conn, [id])[id]
-            if st.archived_at is None:
-                raise InvalidInput("id", f"unit {id!r} is not archived")
-            bank.restore(conn, owner, id, st, when)
+        _memory.bank.restore(self, id, now=now)
 
     # -- summaries and portrait (MemoryBank) ------------------------------------------
 
@@ -559,84 +440,12 @@ class Memory:
         event summary and personality note, then the global summary and the portrait
         are rewritten from all the days. Incremental: unchanged days cost nothing.
         Returns the days summarised. Needs ``Memory(summaries=...)``."""
-        self._check_open()
-        if self.summarizer is None:
-            raise ConfigError("summarize needs Memory(llm=..., summaries=Summaries())")
-        user_id = check_id(user_id, "user_id")
-        with self.db.connect() as conn:
-            by_day: dict[date, list[Any]] = defaultdict(list)
-            for r in conn.execute(sa.select(turns).where(turns.c.user_id == user_id)
-                                  .order_by(turns.c.timestamp, turns.c.session_id,
-                                            turns.c.position)):
-                by_day[r.timestamp.date()].append(r)
-            seen = {r.session_id: r.position for r in conn.execute(
-                sa.select(units.c.session_id, units.c.position).where(
-                    units.c.user_id == user_id, units.c.store == "bank",
-                    units.c.kind == "summary"))}
-        stale = [d for d in sorted(by_day) if (before is None or d < before)
-                 and seen.get(day_session(d)) != len(by_day[d])]
-        if not stale and (GLOBAL_SESSION in seen or not by_day or before is not None):
-            return 0
-        found = self.summarizer.daily([(d, "\n".join(
-            f"{r.name or r.role}: {r.content}" for r in by_day[d])) for d in stale])
-        done = [(d, f) for d, f in zip(stale, found, strict=True) if f is not None]
-        with self._lock:
-            # turns deleted (or added) while the LLM wrote: that summary is not kept, so
-            # no deleted text comes back; the next summarize redoes the day
-            now_by_day: dict[date, int] = defaultdict(int)
-            with self.db.connect() as conn:
-                for (stamp,) in conn.execute(sa.select(turns.c.timestamp).where(
-                        turns.c.user_id == user_id)):
-                    now_by_day[stamp.date()] += 1
-            done = [(d, f) for d, f in done if now_by_day.get(d, 0) == len(by_day[d])]
-            for d, f in done:
-                self._replace_bank_units(user_id, day_session(d), len(by_day[d]),
-                                         datetime.combine(d, datetime.min.time()),
-                                         f["summary"], f["personality"])
-        if done or GLOBAL_SESSION not in seen:
-            days = self.profile(user_id).days
-            overall = self.summarizer.overall(days) if days else None
-            if overall is not None:
-                with self._lock:
-                    if set(self.profile(user_id).days) != set(days):
-                        return len(done)  # a day changed meanwhile: next time
-                    self._replace_bank_units(
-                        user_id, GLOBAL_SESSION, sum(len(v) for v in by_day.values()),
-                        max(datetime.combine(d, datetime.min.time()) for d, _, _ in days),
-                        overall["summary"], overall["portrait"])
-        return len(done)
-
-    def _replace_bank_units(self, user_id: str, session_id: str, seen: int,
-                            when: datetime, summary: str, note: str) -> None:
-        """The summary (kind ``summary``) and note (kind ``portrait``) units of one
-        bank session, replacing the old ones; ``seen`` turns covered."""
-        with self.db.begin() as conn:
-            old = list(conn.execute(sa.select(units.c.id).where(
-                units.c.user_id == user_id, units.c.store == "bank",
-                units.c.session_id == session_id)).scalars())
-            self._erase(conn, self._drop_units(conn, old))
-            self._insert_units(conn, user_id, session_id, "bank", [
-                UnitDraft(id=uuid.uuid4().hex, kind=kind, text=text, timestamp=when,
-                          position=seen, turns=())
-                for kind, text in (("summary", summary), ("portrait", note)) if text])
-        self._sync_index()
+        return _memory.bank.summarize(self, user_id, before=before)
 
     def profile(self, user_id: str) -> Profile:
         """``user_id``'s MemoryBank profile: the global summary and portrait, and each
         day's event summary and personality note (empty before any summary)."""
-        self._check_open()
-        user_id = check_id(user_id, "user_id")
-        with self.db.connect() as conn:
-            rows = conn.execute(sa.select(units.c.session_id, units.c.kind, units.c.text)
-                                .where(units.c.user_id == user_id,
-                                       units.c.store == "bank")).all()
-        texts = {(r.session_id, r.kind): r.text for r in rows}
-        days = sorted({d for r in rows if (d := parse_day(r.session_id)) is not None})
-        return Profile(
-            user_id=user_id, summary=texts.get((GLOBAL_SESSION, "summary"), ""),
-            portrait=texts.get((GLOBAL_SESSION, "portrait"), ""),
-            days=tuple((d, texts.get((day_session(d), "summary"), ""),
-                        texts.get((day_session(d), "portrait"), "")) for d in days))
+        return _memory.bank.profile(self, user_id)
 
     # -- thoughts (Think-in-Memory) ---------------------------------------------------
 
@@ -650,153 +459,37 @@ class Memory:
         duplicate, or supersedes an older thought with the same head and relation
         (TiM's insert / merge / forget); the returned changes say which. Everything is
         validated first: bad input raises :class:`InvalidInput` and adds nothing."""
-        self._check_open()
-        user_id = check_id(user_id, "user_id")
-        if isinstance(thoughts, (str, dict)) or not isinstance(thoughts, Sequence):
-            raise InvalidInput("thoughts", "must be a list of thoughts")
-        when = _utcnow() if timestamp is None else parse_timestamp(timestamp)
-        drafts = [check_draft(t, f"thoughts[{i}]", when) for i, t in enumerate(thoughts)]
-        wanted = sorted({t for d in drafts for t in d.source_turn_ids})
-        with self._lock:
-            if wanted:
-                with self.db.connect() as conn:
-                    missing = set(wanted) - repo.existing_turn_ids(conn, user_id, wanted)
-                if missing:
-                    i = next(i for i, d in enumerate(drafts)
-                             if missing.intersection(d.source_turn_ids))
-                    raise InvalidInput(f"thoughts[{i}].source_turn_ids",
-                                       f"no turn {sorted(missing)[0]!r} of user {user_id!r}")
-            return self.thought_store.add(user_id, drafts, _utcnow())
+        return _memory.thoughts.add_thoughts(self, thoughts, user_id=user_id,
+                                             timestamp=timestamp)
 
     def thoughts(self, user_id: str, *, status: str | Sequence[str] = "active"
                  ) -> list[Thought]:
         """``user_id``'s thoughts with this status (``active``, ``merged``,
         ``forgotten``, or a list of them), oldest first."""
-        self._check_open()
-        user_id = check_id(user_id, "user_id")
-        wanted = (status,) if isinstance(status, str) else tuple(status)
-        if not wanted or any(s not in THOUGHT_STATUSES for s in wanted):
-            raise InvalidInput("status", f"must be among {', '.join(THOUGHT_STATUSES)}, "
-                                         f"got {status!r}")
-        return self.thought_store.listing(user_id, wanted)
+        return _memory.thoughts.thoughts(self, user_id, status=status)
 
     def thought(self, id: str) -> Thought:
         """The thought with this id (any status). Raises :class:`NotFound`."""
-        self._check_open()
-        id = check_id(id, "id")
-        with self.db.connect() as conn:
-            found = ThoughtStore.load(conn, [id])
-        if id not in found:
-            raise NotFound(f"no thought with id {id!r}")
-        return found[id]
+        return _memory.thoughts.thought(self, id)
 
     def history(self, id: str) -> list[MemoryEvent]:
         """The audit history of a thought or a unit, oldest first: a thought's insert
         and every merge, forget, supersede and restore it took part in; a unit's
         archives and restores (:meth:`maintain`). Raises :class:`NotFound`."""
-        self._check_open()
-        id = check_id(id, "id")
-        with self.db.connect() as conn:
-            if not ThoughtStore.load(conn, [id]) and conn.execute(
-                    sa.select(units.c.id).where(units.c.id == id)).first() is None:
-                raise NotFound(f"no thought or memory unit with id {id!r}")
-            return ThoughtStore.history(conn, id)
+        return _memory.thoughts.history(self, id)
 
-    def _set_keys(self, conn: sa.Connection, keyed: dict[str, str]) -> None:
-        """Store expanded keys, re-index them lexically, queue them for embedding, and
-        add the dates the keys mention (an extracted fact may spell out a date) to the
-        units' events."""
-        rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.lex_rowid,
-                                      units.c.text, units.c.timestamp)
-                            .where(units.c.id.in_(list(keyed)))).all()
-        for r in rows:
-            known = {(e.start, e.end) for e in find_time_ranges(r.text, r.timestamp)}
-            repo.insert_unit_events(conn, r.user_id, [
-                (r.id, e) for e in _dated_events(keyed[r.id], None, r.timestamp)
-                if (e.start, e.end) not in known])
-        rowids: list[int | None] = [None] * len(rows)
-        if self.lexical:
-            self.lexical.delete(conn, [r.lex_rowid for r in rows if r.lex_rowid is not None])
-            rowids = list(self.lexical.add(conn, [(r.user_id, keyed[r.id]) for r in rows]))
-        for r, rowid in zip(rows, rowids, strict=True):
-            conn.execute(sa.update(units).where(units.c.id == r.id).values(
-                key=keyed[r.id], key_hash=content_hash(keyed[r.id]), lex_rowid=rowid,
-                dense_pending=True))
+    # -- index synchronisation --------------------------------------------------------
 
     def _insert_units(self, conn: sa.Connection, user_id: str, session_id: str, store: str,
                       drafts: Sequence[Any]) -> None:
-        texts = [d.text for d in drafts]
-        rowids: list[int | None] = (
-            list(self.lexical.add(conn, [(user_id, d.key or d.text) for d in drafts]))
-            if self.lexical else [None] * len(drafts)
-        )
-        repo.insert_units(conn, user_id=user_id, session_id=session_id, store=store,
-                          drafts=drafts, hashes=[content_hash(t) for t in texts],
-                          key_hashes=[content_hash(d.key) if d.key else None for d in drafts],
-                          lex_rowids=rowids)
-        repo.insert_unit_events(conn, user_id, [
-            (d.id, r) for d in drafts for r in _dated_events(d.text, d.key, d.timestamp)])
-
-    def _drop_units(self, conn: sa.Connection, unit_ids: Sequence[str]) -> list[repo.DeletedUnit]:
-        """Delete units in SQL and the lexical index; queue their vectors for removal."""
-        gone = repo.delete_units(conn, unit_ids)
-        if self.lexical:
-            self.lexical.delete(conn, [g.lex_rowid for g in gone if g.lex_rowid is not None])
-        repo.add_tombstones(
-            conn, [(g.id, self._collection(g.store, g.user_id)) for g in gone])
-        return gone
-
-    # -- index synchronisation --------------------------------------------------------
+        _memory.indexing.insert_units(self, conn, user_id, session_id, store, drafts)
 
     def _sync_index(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Bring the dense index in line with SQL: remove tombstoned vectors, embed and
         upsert pending units. Runs after every write and on open (crash repair).
         ``progress(done, total)``, when given, follows the units embedded (and replaces
         the progress bar)."""
-        with self._lock:
-            with self.db.connect() as conn:
-                tombs = conn.execute(sa.select(index_tombstones)).all()
-                pending = conn.execute(
-                    sa.select(units.c.id, units.c.user_id, units.c.store,
-                              sa.func.coalesce(units.c.key, units.c.text).label("text"))
-                    .where(units.c.dense_pending.is_(True))
-                    .order_by(units.c.user_id, units.c.session_id, units.c.position)
-                ).all()
-            if tombs:
-                by_col: dict[str, list[str]] = defaultdict(list)
-                for t in tombs:
-                    by_col[t.collection].append(t.unit_id)
-                for col, ids in by_col.items():
-                    self.dense.delete(col, ids)
-                with self.db.begin() as conn:
-                    for start in range(0, len(tombs), 500):
-                        conn.execute(sa.delete(index_tombstones).where(
-                            index_tombstones.c.unit_id.in_(
-                                [t.unit_id for t in tombs[start : start + 500]])))
-            if not pending:
-                return
-            bar = tqdm(total=len(pending), desc="indexing", unit="unit",
-                       disable=progress is not None or len(pending) < _PROGRESS_THRESHOLD
-                       or None)
-            if progress is not None:
-                progress(0, len(pending))
-            try:
-                for i in range(0, len(pending), _SYNC_CHUNK):
-                    part = pending[i : i + _SYNC_CHUNK]
-                    vectors = self.embedder.embed_stored([p.text for p in part], progress=False)
-                    groups: dict[str, list[int]] = defaultdict(list)
-                    for j, p in enumerate(part):
-                        groups[self._collection(p.store, p.user_id)].append(j)
-                    for col, idx in groups.items():
-                        self.dense.upsert(col, [part[j].id for j in idx], vectors[idx])
-                    with self.db.begin() as conn:
-                        conn.execute(sa.update(units).where(units.c.id.in_([p.id for p in part]))
-                                     .values(dense_pending=False))
-                    bar.update(len(part))
-                    if progress is not None:
-                        progress(i + len(part), len(pending))
-            finally:
-                bar.close()
+        _memory.indexing.sync_index(self, progress)
 
     def _collection(self, store: str, user_id: str) -> str:
         """The Chroma collection of a store's units: MemoryBank's summaries and
@@ -805,46 +498,10 @@ class Memory:
         return self.dense.collection_name(
             self.store.name if store in ("bank", "langgraph") else store, user_id)
 
-    def _mark_all_pending(self, *, drop: bool) -> None:
-        if drop:
-            self.dense.drop_all()
-        with self.db.begin() as conn:
-            conn.execute(sa.update(units).values(dense_pending=True))
-
     def reindex(self) -> None:
         """Rebuild every index from SQL: the lexical rows, the dense vectors (from the
         embedding cache where possible) and the thoughts' LSH buckets."""
-        self._check_open()
-        with self._lock:
-            if self.lexical:
-                with self.db.begin() as conn:
-                    self.lexical.clear(conn)
-                    rows = conn.execute(sa.select(
-                        units.c.id, units.c.user_id,
-                        sa.func.coalesce(units.c.key, units.c.text).label("text"))
-                        .order_by(units.c.id)).all()
-                    rowids = self.lexical.add(conn, [(r.user_id, r.text) for r in rows])
-                    for r, rid in zip(rows, rowids, strict=True):
-                        conn.execute(sa.update(units).where(units.c.id == r.id)
-                                     .values(lex_rowid=rid))
-                    self.lexical.optimize(conn)
-            self._rebuild_events()
-            self._mark_all_pending(drop=True)
-            self._sync_index()
-            self.thought_store.rebuild()
-
-    def _rebuild_events(self) -> None:
-        """Re-derive every unit's dated events from its text and timestamp."""
-        with self.db.begin() as conn:
-            conn.execute(sa.delete(unit_events))
-            rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.text,
-                                          units.c.key, units.c.timestamp)).all()
-            by_user: dict[str, list[tuple[str, TimeRange]]] = defaultdict(list)
-            for r in rows:
-                by_user[r.user_id] += [(r.id, e)
-                                       for e in _dated_events(r.text, r.key, r.timestamp)]
-            for user, events in by_user.items():
-                repo.insert_unit_events(conn, user, events)
+        _memory.indexing.reindex(self)
 
     # -- reading --------------------------------------------------------------------
 
@@ -904,7 +561,7 @@ class Memory:
             with self.db.connect() as conn:
                 found = repo.load_units(conn, [i for i, _ in head if i not in thought_scores],
                                         user_id=user_id)
-                found_thoughts = self._thought_hits(
+                found_thoughts = _memory.thoughts.thought_hits(
                     conn, [(i, s) for i, s in head if i in thought_scores], user_id,
                     thought_scores)
             for uid, score in head:
@@ -914,45 +571,8 @@ class Memory:
                     hits.append(found_thoughts[uid])
         hits = hits[:k]
         if self.decay is not None:
-            hits = self._recall(user_id, hits, anchor)
+            hits = _memory.bank.recall(self, user_id, hits, anchor)
         return hits
-
-    def _recall(self, user_id: str, hits: list[Hit], now: datetime) -> list[Hit]:
-        """MemoryBank: the units returned are recalled (S + 1, clock reset); their hits
-        show the retention and strength they had when found."""
-        assert self.decay is not None
-        ids = [h.id for h in hits if h.kind != "thought"]
-        if not ids:
-            return hits
-        # its own lock, not the memory's: a search never waits for an add
-        with self._recall_lock, self.db.begin() as conn:
-            found = bank.states(conn, ids)
-            bank.reinforce(conn, user_id, {i: found[i] for i in ids if i in found}, now)
-        return [replace(h, strength=found[h.id].strength, retention=bank.retention(
-                    found[h.id].strength, found[h.id].last_recall, now, self.decay.unit))
-                if h.id in found else h for h in hits]
-
-    def _thought_hits(self, conn: sa.Connection, head: Sequence[tuple[str, float]],
-                      user_id: str, cosines: dict[str, float]) -> dict[str, Hit]:
-        """Hits for active thoughts (of kind ``thought``), with their provenance turns."""
-        if not head:
-            return {}
-        found = ThoughtStore.load(conn, [i for i, _ in head], user_id=user_id)
-        wanted = sorted({t for th in found.values() for t in th.source_turn_ids})
-        by_id = {t.id: t for t in repo.load_turns_by_id(conn, wanted)} if wanted else {}
-        out: dict[str, Hit] = {}
-        for tid, score in head:
-            th = found.get(tid)
-            if th is None or th.status != "active":
-                continue
-            src = sorted((by_id[t] for t in th.source_turn_ids if t in by_id),
-                         key=lambda t: (t.timestamp, t.session_id, t.position))
-            out[tid] = Hit(id=th.id, kind="thought", user_id=th.user_id,
-                           session_id=th.session_id or (src[0].session_id if src else ""),
-                           text=th.text, timestamp=th.timestamp, score=float(score),
-                           store=ThoughtStore.name, turns=tuple(src),
-                           scores={"dense": cosines[tid]})
-        return out
 
     def rank(self, query: str, *, user_id: str, mode: str = "hybrid",
              candidates: int | None = None, now: str | datetime | None = None,
@@ -1044,14 +664,7 @@ class Memory:
                 fused = session_context(fused, {i: x.session_id for i, x in info.items()},
                                         weight=self.session_weight)
             if self.decay is not None:  # MemoryBank: archived units leave; retention
-                found = bank.states(conn, [i for i, _ in fused])
-                if not include_forgotten:
-                    fused = [f for f in fused if f[0] not in found
-                             or found[f[0]].archived_at is None]
-                when = anchor or _utcnow()
-                fused = bank.combine(fused, {
-                    i: bank.retention(st.strength, st.last_recall, when, self.decay.unit)
-                    for i, st in found.items()}, self.decay.weight)
+                fused = _memory.bank.decayed(self, conn, fused, anchor, include_forgotten)
             if thought_scores:
                 # the stores' rankings, fused by reciprocal rank
                 fused = reciprocal_rank_fusion([[i for i, _ in fused], list(thought_scores)],
@@ -1200,33 +813,7 @@ class Memory:
         ``id`` may also name a thought: it is purged with its history and the thoughts
         merged into it; a thought it had superseded becomes active again. Raises
         :class:`NotFound`."""
-        self._check_open()
-        id = check_id(id, "id")
-        # the thought store's lock too: no user index is rebuilt from a half-deleted state
-        with self._lock, self.thought_store.lock:
-            with self.db.begin() as conn:
-                row = conn.execute(sa.select(units.c.id, units.c.parent_id)
-                                   .where(units.c.id == id)).first()
-                if row is None:
-                    if not ThoughtStore.load(conn, [id]):
-                        raise NotFound(f"no memory unit or thought with id {id!r}")
-                    hashes, owners = self.thought_store.delete(conn, [id], _utcnow())
-                    self._erase(conn, [], hashes)
-                    turn_ids = []
-                else:
-                    turn_ids = [] if row.parent_id else list(conn.execute(
-                        sa.select(unit_turns.c.turn_id)
-                        .where(unit_turns.c.unit_id == id)).scalars())
-                    linked = set(conn.execute(sa.select(unit_turns.c.unit_id).where(
-                        unit_turns.c.turn_id.in_(turn_ids))).scalars()) if turn_ids else set()
-                    linked |= self._stale_summaries(conn, turn_ids)
-                    gone = self._drop_units(conn, sorted(linked | {id}))
-                    hashes, owners = self.thought_store.forget_turns(conn, turn_ids, _utcnow())
-                    repo.delete_turns(conn, turn_ids)
-                    self._erase(conn, gone, hashes)
-            self.thought_store.evict(owners)
-            self._sync_index()
-            self.db.scrub()
+        _memory.deletion.delete(self, id)
 
     def delete_session(self, user_id: str, session_id: str) -> int:
         """Delete one session of ``user_id`` the way :meth:`delete` deletes a unit:
@@ -1236,90 +823,25 @@ class Memory:
         index and the embedding cache, leaving no trace of the text on disk. Other
         sessions and LangGraph store items are untouched. Returns the number of turns
         removed (0 for an unknown user or session)."""
-        self._check_open()
-        user_id = check_id(user_id, "user_id")
-        session_id = check_id(session_id, "session_id")
-        with self._lock, self.thought_store.lock:
-            with self.db.begin() as conn:
-                turn_ids = list(conn.execute(sa.select(turns.c.id).where(
-                    turns.c.user_id == user_id, turns.c.session_id == session_id)).scalars())
-                linked = set(conn.execute(
-                    sa.select(unit_turns.c.unit_id)
-                    .join(turns, turns.c.id == unit_turns.c.turn_id)
-                    .where(turns.c.user_id == user_id, turns.c.session_id == session_id)
-                ).scalars())
-                linked |= set(conn.execute(sa.select(units.c.id).where(
-                    units.c.user_id == user_id, units.c.session_id == session_id,
-                    units.c.store == self.store.name)).scalars())
-                if not turn_ids and not linked:
-                    return 0
-                linked |= self._stale_summaries(conn, turn_ids)
-                gone = self._drop_units(conn, sorted(linked))
-                hashes, owners = self.thought_store.forget_turns(conn, turn_ids, _utcnow())
-                repo.delete_turns(conn, turn_ids)
-                self._erase(conn, gone, hashes)
-            self.thought_store.evict(owners)
-            self._sync_index()
-            self.db.scrub()
-        return len(turn_ids)
-
-    @staticmethod
-    def _stale_summaries(conn: sa.Connection, turn_ids: Sequence[str]) -> set[str]:
-        """The MemoryBank summary units that may repeat these turns: their days' and
-        the global ones (rebuilt by the next :meth:`summarize`)."""
-        if not turn_ids:
-            return set()
-        rows = conn.execute(sa.select(turns.c.user_id, turns.c.timestamp).where(
-            turns.c.id.in_(list(turn_ids)))).all()
-        wanted = {(r.user_id, day_session(r.timestamp.date())) for r in rows} | {
-            (r.user_id, GLOBAL_SESSION) for r in rows}
-        found: set[str] = set()
-        for user, session in wanted:
-            found.update(conn.execute(sa.select(units.c.id).where(
-                units.c.user_id == user, units.c.store == "bank",
-                units.c.session_id == session)).scalars())
-        return found
+        return _memory.deletion.delete_session(self, user_id, session_id)
 
     def _erase(self, conn: sa.Connection, gone: Sequence[repo.DeletedUnit],
                hashes: Sequence[str] = ()) -> None:
         """After units (and thoughts, whose content ``hashes`` are given) are deleted:
         drop cached vectors nothing remaining uses and merge the FTS5 b-trees so the
         deleted terms leave the file."""
-        unused = repo.unused_hashes(conn, [*hashes, *(h for g in gone
-                                                      for h in (g.content_hash, g.key_hash)
-                                                      if h)])
-        self.embedder.purge(conn, unused)
-        purge_expansions(conn, unused)
-        if self.lexical:
-            self.lexical.optimize(conn)
+        _memory.deletion.erase(self, conn, gone, hashes)
+
+    def _drop_units(self, conn: sa.Connection, unit_ids: Sequence[str]) -> list[repo.DeletedUnit]:
+        """Delete units in SQL and the lexical index; queue their vectors for removal."""
+        return _memory.deletion.drop_units(self, conn, unit_ids)
 
     def forget_user(self, user_id: str) -> int:
         """Remove every trace of ``user_id`` from every store and index: turns, units,
         sessions, thoughts and their history, LangGraph store items, lexical rows,
         vectors and cached embeddings. Returns the number of
         turns removed (0 for an unknown user)."""
-        self._check_open()
-        user_id = check_id(user_id, "user_id")
-        with self._lock, self.thought_store.lock:
-            with self.db.begin() as conn:
-                unit_ids = list(conn.execute(
-                    sa.select(units.c.id).where(units.c.user_id == user_id)).scalars())
-                gone = self._drop_units(conn, unit_ids)
-                hashes, _ = ThoughtStore.purge(conn, ThoughtStore.of_user(conn, user_id))
-                turn_ids = list(conn.execute(
-                    sa.select(turns.c.id).where(turns.c.user_id == user_id)).scalars())
-                repo.delete_turns(conn, turn_ids)
-                # LangGraph store items (those with a unit went with it)
-                conn.execute(sa.delete(store_items).where(store_items.c.user_id == user_id))
-                conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
-                conn.execute(sa.delete(users).where(users.c.id == user_id))
-                self._erase(conn, gone, hashes)
-            self.thought_store.evict([user_id])
-            self._sync_index()
-            for store in {g.store for g in gone} | {self.store.name}:
-                self.dense.drop(self._collection(store, user_id))
-            self.db.scrub()
-        return len(turn_ids)
+        return _memory.deletion.forget_user(self, user_id)
 
     # -- export / import --------------------------------------------------------------
 
@@ -1327,13 +849,7 @@ class Memory:
         """Write the memory (or one user's part) as JSONL; returns the records written.
         Lossless: :meth:`import_` of the file rebuilds the same turns, units, thoughts,
         thought histories and LangGraph store items."""
-        self._check_open()
-        if user_id is not None:
-            user_id = check_id(user_id, "user_id")
-        with self.db.connect() as conn:
-            return transfer.export_jsonl(conn, Path(path), user_id=user_id,
-                                         granularity=self.store.granularity,
-                                         embedder=self.embedder.name)
+        return _memory.export.export(self, path, user_id=user_id)
 
     def import_(self, path: str | Path, *,
                 progress: Callable[[int, int], None] | None = None) -> int:
@@ -1341,24 +857,7 @@ class Memory:
         Ids already present raise :class:`InvalidInput` and nothing is written.
         Returns the records read. ``progress(done, total)``, when given, is called as
         the imported units are embedded and indexed (the long part of an import)."""
-        self._check_open()
-        records = transfer.read_jsonl(Path(path))
-        if records.header.get("granularity") != self.store.granularity:
-            raise InvalidInput(
-                "granularity",
-                f"the file holds {records.header.get('granularity')!r} units; this memory "
-                f"uses {self.store.granularity!r}: import into a Memory created with "
-                f"granularity={records.header.get('granularity')!r}",
-            )
-        # the imported thoughts' buckets, before the transaction that writes them
-        buckets = self.thought_store.buckets_for([t["text"] for t in records.thoughts])
-        with self._lock, self.thought_store.lock:
-            with self.db.begin() as conn:
-                count = transfer.import_records(conn, records, insert_units=self._insert_units,
-                                                thought_buckets=buckets)
-            self.thought_store.evict({t["user_id"] for t in records.thoughts})
-            self._sync_index(progress=progress)
-        return count
+        return _memory.export.import_(self, path, progress=progress)
 
     # -- status ---------------------------------------------------------------------
 

@@ -1,0 +1,151 @@
+"""Deletion and erasure in the :class:`~agentmem.Memory` facade: ``delete``,
+``delete_session`` and ``forget_user``, and what they stand on: units dropped from SQL
+and the lexical index (their vectors tombstoned), then cached vectors, key expansions
+and FTS5 pages nothing uses any more erased."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from ..errors import NotFound
+from ..inputs import check_id
+from ..storage import repository as repo
+from ..storage.schema import sessions, store_items, turns, unit_turns, units, users
+from ..stores import ThoughtStore, purge_expansions
+from ..stores.summaries import GLOBAL_SESSION, day_session
+from .common import utcnow
+
+if TYPE_CHECKING:
+    from ..memory import Memory
+
+
+def delete(memory: Memory, id: str) -> None:
+    """:meth:`Memory.delete`."""
+    memory._check_open()
+    id = check_id(id, "id")
+    # the thought store's lock too: no user index is rebuilt from a half-deleted state
+    with memory._lock, memory.thought_store.lock:
+        with memory.db.begin() as conn:
+            row = conn.execute(sa.select(units.c.id, units.c.parent_id)
+                               .where(units.c.id == id)).first()
+            if row is None:
+                if not ThoughtStore.load(conn, [id]):
+                    raise NotFound(f"no memory unit or thought with id {id!r}")
+                hashes, owners = memory.thought_store.delete(conn, [id], utcnow())
+                memory._erase(conn, [], hashes)
+                turn_ids = []
+            else:
+                turn_ids = [] if row.parent_id else list(conn.execute(
+                    sa.select(unit_turns.c.turn_id)
+                    .where(unit_turns.c.unit_id == id)).scalars())
+                linked = set(conn.execute(sa.select(unit_turns.c.unit_id).where(
+                    unit_turns.c.turn_id.in_(turn_ids))).scalars()) if turn_ids else set()
+                linked |= stale_summaries(conn, turn_ids)
+                gone = memory._drop_units(conn, sorted(linked | {id}))
+                hashes, owners = memory.thought_store.forget_turns(conn, turn_ids, utcnow())
+                repo.delete_turns(conn, turn_ids)
+                memory._erase(conn, gone, hashes)
+        memory.thought_store.evict(owners)
+        memory._sync_index()
+        memory.db.scrub()
+
+
+def delete_session(memory: Memory, user_id: str, session_id: str) -> int:
+    """:meth:`Memory.delete_session`."""
+    memory._check_open()
+    user_id = check_id(user_id, "user_id")
+    session_id = check_id(session_id, "session_id")
+    with memory._lock, memory.thought_store.lock:
+        with memory.db.begin() as conn:
+            turn_ids = list(conn.execute(sa.select(turns.c.id).where(
+                turns.c.user_id == user_id, turns.c.session_id == session_id)).scalars())
+            linked = set(conn.execute(
+                sa.select(unit_turns.c.unit_id)
+                .join(turns, turns.c.id == unit_turns.c.turn_id)
+                .where(turns.c.user_id == user_id, turns.c.session_id == session_id)
+            ).scalars())
+            linked |= set(conn.execute(sa.select(units.c.id).where(
+                units.c.user_id == user_id, units.c.session_id == session_id,
+                units.c.store == memory.store.name)).scalars())
+            if not turn_ids and not linked:
+                return 0
+            linked |= stale_summaries(conn, turn_ids)
+            gone = memory._drop_units(conn, sorted(linked))
+            hashes, owners = memory.thought_store.forget_turns(conn, turn_ids, utcnow())
+            repo.delete_turns(conn, turn_ids)
+            memory._erase(conn, gone, hashes)
+        memory.thought_store.evict(owners)
+        memory._sync_index()
+        memory.db.scrub()
+    return len(turn_ids)
+
+
+def stale_summaries(conn: sa.Connection, turn_ids: Sequence[str]) -> set[str]:
+    """The MemoryBank summary units that may repeat these turns: their days' and
+    the global ones (rebuilt by the next :meth:`Memory.summarize`)."""
+    if not turn_ids:
+        return set()
+    rows = conn.execute(sa.select(turns.c.user_id, turns.c.timestamp).where(
+        turns.c.id.in_(list(turn_ids)))).all()
+    wanted = {(r.user_id, day_session(r.timestamp.date())) for r in rows} | {
+        (r.user_id, GLOBAL_SESSION) for r in rows}
+    found: set[str] = set()
+    for user, session in wanted:
+        found.update(conn.execute(sa.select(units.c.id).where(
+            units.c.user_id == user, units.c.store == "bank",
+            units.c.session_id == session)).scalars())
+    return found
+
+
+def erase(memory: Memory, conn: sa.Connection, gone: Sequence[repo.DeletedUnit],
+          hashes: Sequence[str] = ()) -> None:
+    """After units (and thoughts, whose content ``hashes`` are given) are deleted:
+    drop cached vectors nothing remaining uses and merge the FTS5 b-trees so the
+    deleted terms leave the file."""
+    unused = repo.unused_hashes(conn, [*hashes, *(h for g in gone
+                                                  for h in (g.content_hash, g.key_hash)
+                                                  if h)])
+    memory.embedder.purge(conn, unused)
+    purge_expansions(conn, unused)
+    if memory.lexical:
+        memory.lexical.optimize(conn)
+
+
+def forget_user(memory: Memory, user_id: str) -> int:
+    """:meth:`Memory.forget_user`."""
+    memory._check_open()
+    user_id = check_id(user_id, "user_id")
+    with memory._lock, memory.thought_store.lock:
+        with memory.db.begin() as conn:
+            unit_ids = list(conn.execute(
+                sa.select(units.c.id).where(units.c.user_id == user_id)).scalars())
+            gone = memory._drop_units(conn, unit_ids)
+            hashes, _ = ThoughtStore.purge(conn, ThoughtStore.of_user(conn, user_id))
+            turn_ids = list(conn.execute(
+                sa.select(turns.c.id).where(turns.c.user_id == user_id)).scalars())
+            repo.delete_turns(conn, turn_ids)
+            # LangGraph store items (those with a unit went with it)
+            conn.execute(sa.delete(store_items).where(store_items.c.user_id == user_id))
+            conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
+            conn.execute(sa.delete(users).where(users.c.id == user_id))
+            memory._erase(conn, gone, hashes)
+        memory.thought_store.evict([user_id])
+        memory._sync_index()
+        for store in {g.store for g in gone} | {memory.store.name}:
+            memory.dense.drop(memory._collection(store, user_id))
+        memory.db.scrub()
+    return len(turn_ids)
+
+
+def drop_units(memory: Memory, conn: sa.Connection, unit_ids: Sequence[str]
+               ) -> list[repo.DeletedUnit]:
+    """Delete units in SQL and the lexical index; queue their vectors for removal."""
+    gone = repo.delete_units(conn, unit_ids)
+    if memory.lexical:
+        memory.lexical.delete(conn, [g.lex_rowid for g in gone if g.lex_rowid is not None])
+    repo.add_tombstones(
+        conn, [(g.id, memory._collection(g.store, g.user_id)) for g in gone])
+    return gone
