@@ -25,7 +25,6 @@ import numpy as np
 import sqlalchemy as sa
 
 from . import _memory
-from ._memory.common import utcnow as _utcnow
 from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
 from .errors import AgentMemError, ConfigError, InvalidInput, LLMError, NotFound
 from .index import (
@@ -67,6 +66,7 @@ from .temporal import (
     move_ahead,
     parse_timestamp,
     question_time_range,
+    utcnow,
 )
 from .types import (
     GRANULARITIES,
@@ -366,7 +366,7 @@ class Memory:
         self._check_open()
         user_id = check_id(user_id, "user_id")
         session_id = check_id(session_id, "session_id")
-        when = _utcnow() if timestamp is None else parse_timestamp(timestamp)
+        when = utcnow() if timestamp is None else parse_timestamp(timestamp)
         clock = None if now is None else parse_timestamp(now, field="now")
         msgs = validate_messages(messages, when)
         with self._lock:
@@ -386,7 +386,7 @@ class Memory:
                 # a unit re-derived with new turns keeps its place on the forgetting curve
                 carried = bank.states(conn, derivation.replaced_unit_ids) if (
                     self.decay is not None and derivation.replaced_unit_ids) else {}
-                repo.ensure_user(conn, user_id, _utcnow())
+                repo.ensure_user(conn, user_id, utcnow())
                 repo.ensure_session(conn, user_id, session_id,
                                     min(t.timestamp for t in new_turns))
                 repo.insert_turns(conn, new_turns)
@@ -597,7 +597,7 @@ class Memory:
         if now is not None and question_date is not None:
             raise InvalidInput("question_date", "give at most one of now and question_date")
         when = now if now is not None else question_date
-        return _utcnow() if when is None else parse_timestamp(
+        return utcnow() if when is None else parse_timestamp(
             when, field="now" if now is not None else "question_date")
 
     @staticmethod
@@ -780,7 +780,7 @@ class Memory:
             raise InvalidInput("llm", "must provide name and complete(requests)")
         if session_id is not None:
             session_id = check_id(session_id, "session_id")
-        anchor = _utcnow() if now is None else parse_timestamp(now, field="now")
+        anchor = utcnow() if now is None else parse_timestamp(now, field="now")
         hits = self.search(query, user_id=user_id, k=k, now=anchor)
         prompt = build_reader_prompt(query, items_from_hits(hits),
                                      question_date=format_date(anchor),

@@ -18,9 +18,8 @@ from ..storage.schema import turns, units, users
 from ..stores import UnitDraft, bank
 from ..stores.bank import MaintenanceResult
 from ..stores.summaries import GLOBAL_SESSION, Profile, day_session, parse_day
-from ..temporal import parse_timestamp
+from ..temporal import parse_timestamp, utcnow
 from ..types import Hit
-from .common import utcnow
 
 if TYPE_CHECKING:
     from ..memory import Memory

@@ -16,7 +16,7 @@ from ..storage import repository as repo
 from ..storage.schema import sessions, store_items, turns, unit_turns, units, users
 from ..stores import ThoughtStore, purge_expansions
 from ..stores.summaries import GLOBAL_SESSION, day_session
-from .common import utcnow
+from ..temporal import utcnow
 
 if TYPE_CHECKING:
     from ..memory import Memory

@@ -17,9 +17,8 @@ from ..storage import repository as repo
 from ..storage.schema import units
 from ..stores import Exchange, ThoughtChange, ThoughtDraft, ThoughtStore
 from ..stores.thoughts import check_draft
-from ..temporal import parse_timestamp
+from ..temporal import parse_timestamp, utcnow
 from ..types import THOUGHT_STATUSES, Hit, MemoryEvent, Thought, Turn
-from .common import utcnow
 
 if TYPE_CHECKING:
     from ..memory import Memory

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import DataError, InvalidInput
 from ..inputs import check_id, validate_messages
-from ..temporal import parse_timestamp
+from ..temporal import parse_timestamp, utcnow
 
 __all__ = ["BATCH_KEYS", "GROUP_LIMIT", "Batch", "read_batches"]
 
@@ -188,8 +187,7 @@ def _check_messages(messages: list[Any], timestamp: object,
                     names: list[tuple[str, str]], whole: str) -> None:
     """:func:`validate_messages`, its field names mapped onto the input's: message
     ``i`` is ``names[i]``, (the item it is in, its path inside that item)."""
-    when = datetime.now(UTC).replace(tzinfo=None) if timestamp is None else parse_timestamp(
-        timestamp)
+    when = utcnow() if timestamp is None else parse_timestamp(timestamp)
     try:
         validate_messages(messages, when)
     except InvalidInput as exc:

@@ -61,7 +61,7 @@ from pydantic import ConfigDict, model_validator
 from ..errors import InvalidInput
 from ..inputs import check_id, check_positive_int
 from ..memory import Memory
-from ..temporal import format_timestamp, parse_timestamp
+from ..temporal import format_timestamp, parse_timestamp, utcnow
 from ..types import SEARCH_MODES, Hit, Turn
 
 if TYPE_CHECKING:
@@ -87,10 +87,6 @@ def __getattr__(name: str) -> Any:
 
 
 # -- chat history -------------------------------------------------------------------
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
 
 def _message_time(message: BaseMessage, where: str) -> datetime | None:
     """The time a message carries in ``additional_kwargs`` or ``response_metadata``
@@ -227,7 +223,7 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
         """Store messages in the session (validated first; all or nothing)."""
         if isinstance(messages, BaseMessage) or not isinstance(messages, Sequence):
             raise InvalidInput("messages", "must be a list of LangChain messages")
-        now = _utcnow()
+        now = utcnow()
         found = [_to_turn(m, f"messages[{i}]", now, keep_tools=self.tool_messages == "keep")
                  for i, m in enumerate(messages)]
         turns = [t for t in found if t is not None]

@@ -63,6 +63,7 @@ from ..storage import repository as repo
 from ..storage.items import ITEM_KIND, ITEM_STORE
 from ..storage.schema import units
 from ..stores.base import UnitDraft
+from ..temporal import utcnow
 from ..types import SEARCH_MODES
 
 try:
@@ -98,10 +99,6 @@ class InvalidNamespace(InvalidInput, InvalidNamespaceError):
 
     def __init__(self, message: str) -> None:
         super().__init__("namespace", message)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _aware(when: datetime) -> datetime:
@@ -406,7 +403,7 @@ class AgentMemStore(BaseStore):
         """Write (or delete) one item in one transaction; True when an item was
         overwritten or deleted (the caller scrubs the files of its old text)."""
         mem = self.memory
-        now = _utcnow()
+        now = utcnow()
         # the memory's write lock: no index sync sees half a put
         with mem._lock, mem.db.begin() as conn:
             old = store.get_item(conn, op.namespace, op.key)
@@ -476,7 +473,7 @@ class AgentMemStore(BaseStore):
             while True:
                 ranking, dense_scores, lex_scores, _ = mem._ranking(
                     query, user_id=owner, mode=self.mode, n=n,
-                    kinds=frozenset({ITEM_KIND}), anchor=_utcnow())
+                    kinds=frozenset({ITEM_KIND}), anchor=utcnow())
                 got: list[tuple[store.StoredItem, float | None]] = [
                     (mine[i], s) for i, s in ranking if i in mine]
                 if len(got) >= min(want, len(mine)) or n >= total:

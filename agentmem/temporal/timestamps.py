@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 
 from ..errors import InvalidInput
 
-__all__ = ["format_timestamp", "parse_timestamp"]
+__all__ = ["format_timestamp", "parse_timestamp", "utcnow"]
 
 _LONGMEMEVAL = re.compile(
     r"^\s*(\d{4})/(\d{1,2})/(\d{1,2})\s*(?:\(\s*[A-Za-z]{3,9}\s*\))?\s*"
@@ -99,6 +99,11 @@ def _parse_string(text: str) -> datetime:
         raise ValueError("not a recognised form (ISO 8601, 'YYYY/MM/DD (Day) HH:MM', "
                          "or 'H:MM pm on D Month, YYYY')")
     return _normalise(datetime.fromisoformat(text))
+
+
+def utcnow() -> datetime:
+    """The current time in the stored form: a naive UTC datetime."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def format_timestamp(value: datetime) -> str:
