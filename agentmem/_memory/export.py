@@ -30,7 +30,14 @@ def import_(memory: Memory, path: str | Path, *,
             progress: Callable[[int, int], None] | None = None) -> int:
     """:meth:`Memory.import_`."""
     memory._check_open()
-    records = transfer.read_jsonl(Path(path))
+    return import_records(memory, transfer.read_jsonl(Path(path)), progress=progress)
+
+
+def import_records(memory: Memory, records: transfer._Records, *,
+                   progress: Callable[[int, int], None] | None = None) -> int:
+    """:meth:`Memory.import_` of records :func:`agentmem.transfer.read_jsonl` has read
+    (and validated)."""
+    memory._check_open()
     if records.header.get("granularity") != memory.store.granularity:
         raise InvalidInput(
             "granularity",

@@ -18,6 +18,7 @@ from typing import Any, TextIO, cast
 import sqlalchemy as sa
 from tqdm import tqdm
 
+from .._memory.export import import_records
 from ..errors import AgentMemError, ConfigError, DataError, InvalidInput, NotFound
 from ..memory import Memory
 from ..storage.database import DB_FILENAME
@@ -266,13 +267,13 @@ def _export(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     with _input_file(args.file) as (path, source):
-        try:  # validated before the memory is opened (or created)
-            header = read_jsonl(path).header
+        try:  # read and validated once, before the memory is opened (or created)
+            records = read_jsonl(path)
         except DataError:
             raise
         except InvalidInput as exc:
             raise DataError(source, exc.field, exc.message) from None
-        held = header.get("granularity")
+        held = records.header.get("granularity")
         if args.granularity and held != args.granularity:
             raise UsageError(f"{source} holds {held!r} units, not --granularity "
                              f"{args.granularity!r}")
@@ -287,7 +288,7 @@ def _import(args: argparse.Namespace) -> int:
                 bars[0].update(done - bars[0].n)
 
             try:
-                count = mem.import_(path, progress=progress)
+                count = import_records(mem, records, progress=progress)
             except InvalidInput as exc:  # e.g. ids already here: nothing was written
                 raise DataError(source, exc.field, exc.message) from None
             finally:
