@@ -43,11 +43,7 @@ def delete(memory: Memory, id: str) -> None:
                     .where(unit_turns.c.unit_id == id)).scalars())
                 linked = set(conn.execute(sa.select(unit_turns.c.unit_id).where(
                     unit_turns.c.turn_id.in_(turn_ids))).scalars()) if turn_ids else set()
-                linked |= stale_summaries(conn, turn_ids)
-                gone = memory._drop_units(conn, sorted(linked | {id}))
-                hashes, owners = memory.thought_store.forget_turns(conn, turn_ids, utcnow())
-                repo.delete_turns(conn, turn_ids)
-                memory._erase(conn, gone, hashes)
+                owners = drop_turns(memory, conn, turn_ids, linked | {id})
         memory.thought_store.evict(owners)
         memory._sync_index()
         memory.db.scrub()
@@ -72,15 +68,23 @@ def delete_session(memory: Memory, user_id: str, session_id: str) -> int:
                 units.c.store == memory.store.name)).scalars())
             if not turn_ids and not linked:
                 return 0
-            linked |= stale_summaries(conn, turn_ids)
-            gone = memory._drop_units(conn, sorted(linked))
-            hashes, owners = memory.thought_store.forget_turns(conn, turn_ids, utcnow())
-            repo.delete_turns(conn, turn_ids)
-            memory._erase(conn, gone, hashes)
+            owners = drop_turns(memory, conn, turn_ids, linked)
         memory.thought_store.evict(owners)
         memory._sync_index()
         memory.db.scrub()
     return len(turn_ids)
+
+
+def drop_turns(memory: Memory, conn: sa.Connection, turn_ids: Sequence[str],
+               unit_ids: set[str]) -> set[str]:
+    """Delete turns with the units given (those derived from them), the MemoryBank
+    summaries that may repeat them and the thoughts that drew on them, then erase what
+    that leaves unused. Returns the users whose thought indexes are stale."""
+    gone = memory._drop_units(conn, sorted(unit_ids | stale_summaries(conn, turn_ids)))
+    hashes, owners = memory.thought_store.forget_turns(conn, turn_ids, utcnow())
+    repo.delete_turns(conn, turn_ids)
+    memory._erase(conn, gone, hashes)
+    return owners
 
 
 def stale_summaries(conn: sa.Connection, turn_ids: Sequence[str]) -> set[str]:
