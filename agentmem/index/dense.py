@@ -3,7 +3,9 @@
 Chroma holds only unit ids and vectors — never text, never a raw user id (collection
 names carry a hash of it) — so deleting in SQL and dropping the vectors leaves no
 trace of the content in Chroma's files. Collections are created with no embedding
-function: agentmem always passes its own vectors.
+function: agentmem always passes its own vectors. Every call into an embedded Chroma
+runs under :func:`~agentmem.index.heap.fresh_allocations`, so the index files it writes
+never carry freed memory (text included) of this process.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import numpy as np
 from chromadb.errors import NotFoundError
 
 from ..errors import BackendError, ConfigError
+from .heap import fresh_allocations
 
 __all__ = ["ChromaIndex"]
 
@@ -41,21 +45,23 @@ class ChromaIndex:
 
         settings = Settings(anonymized_telemetry=False)
         self.ephemeral = False
+        self.embedded = host is None
         try:
-            if host is not None:
-                self.client = chromadb.HttpClient(host=host, port=port, settings=settings)
-                self.client.heartbeat()
-                self.location = f"http://{host}:{port}"
-            elif path is not None:
-                self.client = chromadb.PersistentClient(path=str(path), settings=settings)
-                self.location = str(path)
-            else:
-                # Ephemeral clients share state inside a process: a random prefix keeps
-                # every in-memory Memory to itself.
-                self.client = chromadb.EphemeralClient(settings=settings)
-                prefix = f"{prefix}-{uuid.uuid4().hex[:12]}"
-                self.ephemeral = True
-                self.location = "memory"
+            with self._fresh():
+                if host is not None:
+                    self.client = chromadb.HttpClient(host=host, port=port, settings=settings)
+                    self.client.heartbeat()
+                    self.location = f"http://{host}:{port}"
+                elif path is not None:
+                    self.client = chromadb.PersistentClient(path=str(path), settings=settings)
+                    self.location = str(path)
+                else:
+                    # Ephemeral clients share state inside a process: a random prefix
+                    # keeps every in-memory Memory to itself.
+                    self.client = chromadb.EphemeralClient(settings=settings)
+                    prefix = f"{prefix}-{uuid.uuid4().hex[:12]}"
+                    self.ephemeral = True
+                    self.location = "memory"
         except Exception as exc:
             where = f"{host}:{port}" if host is not None else str(path or "memory")
             raise BackendError(f"cannot reach Chroma at {where}: {exc}") from exc
@@ -65,13 +71,17 @@ class ChromaIndex:
         self._collections: dict[str, Any] = {}
         self._lock = threading.RLock()
 
+    def _fresh(self) -> AbstractContextManager[None]:
+        """Calls into an embedded Chroma allocate no previously freed memory."""
+        return fresh_allocations() if self.embedded else nullcontext()
+
     def collection_name(self, store: str, user_id: str) -> str:
         """Name of the collection holding ``user_id``'s vectors for ``store``."""
         digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
         return f"{self.prefix}-{store}-{digest}"
 
     def _get(self, name: str, *, create: bool) -> Any | None:
-        with self._lock:
+        with self._lock, self._fresh():
             col = self._collections.get(name)
             if col is not None:
                 return col
@@ -98,9 +108,10 @@ class ChromaIndex:
         col = self._get(collection, create=True)
         assert col is not None
         try:
-            for i in range(0, len(ids), _UPSERT_BATCH):
-                col.upsert(ids=list(ids[i : i + _UPSERT_BATCH]),
-                           embeddings=vectors[i : i + _UPSERT_BATCH])
+            with self._fresh():
+                for i in range(0, len(ids), _UPSERT_BATCH):
+                    col.upsert(ids=list(ids[i : i + _UPSERT_BATCH]),
+                               embeddings=vectors[i : i + _UPSERT_BATCH])
         except Exception as exc:
             raise BackendError(f"Chroma upsert into {collection!r} failed: {exc}") from exc
 
@@ -112,14 +123,15 @@ class ChromaIndex:
         if col is None:
             return
         try:
-            for i in range(0, len(ids), _UPSERT_BATCH):
-                col.delete(ids=list(ids[i : i + _UPSERT_BATCH]))
+            with self._fresh():
+                for i in range(0, len(ids), _UPSERT_BATCH):
+                    col.delete(ids=list(ids[i : i + _UPSERT_BATCH]))
         except Exception as exc:
             raise BackendError(f"Chroma delete from {collection!r} failed: {exc}") from exc
 
     def drop(self, collection: str) -> None:
         """Delete a whole collection (no error if absent)."""
-        with self._lock:
+        with self._lock, self._fresh():
             self._collections.pop(collection, None)
             try:
                 self.client.delete_collection(collection)
@@ -136,7 +148,8 @@ class ChromaIndex:
     def collections(self) -> list[str]:
         """Names of this memory's collections."""
         try:
-            found = self.client.list_collections()
+            with self._fresh():
+                found = self.client.list_collections()
         except Exception as exc:
             raise BackendError(f"Chroma list_collections failed: {exc}") from exc
         names = [c if isinstance(c, str) else c.name for c in found]
@@ -149,8 +162,9 @@ class ChromaIndex:
             return []
         try:
             # n may exceed the collection's size: Chroma returns what there is.
-            res = col.query(query_embeddings=vector.reshape(1, -1), n_results=n,
-                            include=["distances"])
+            with self._fresh():
+                res = col.query(query_embeddings=vector.reshape(1, -1), n_results=n,
+                                include=["distances"])
         except Exception as exc:
             raise BackendError(f"Chroma query on {collection!r} failed: {exc}") from exc
         ids = res["ids"][0]
@@ -160,7 +174,10 @@ class ChromaIndex:
     def count(self, collection: str) -> int:
         """Vectors in a collection (0 if absent)."""
         col = self._get(collection, create=False)
-        return 0 if col is None else int(col.count())
+        if col is None:
+            return 0
+        with self._fresh():
+            return int(col.count())
 
     def close(self) -> None:
         """Drop in-memory collections; release cached handles."""
