@@ -19,7 +19,7 @@ own process, out of agentmem's reach.
 from __future__ import annotations
 
 import ctypes
-import platform
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +31,10 @@ _FILL = 0x5A     # freed bytes become 0x5A; allocated bytes start as its complem
 
 
 def _load_mallopt() -> Callable[[int, int], int] | None:
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    try:  # "glibc 2.36" on glibc; absent or an error elsewhere
+        if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+            return None
+    except (AttributeError, ValueError, OSError):
         return None
     try:
         mallopt = ctypes.CDLL(None).mallopt
