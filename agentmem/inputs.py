@@ -7,16 +7,21 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
 from .temporal import parse_timestamp
 from .types import ROLES
 
-__all__ = ["NewMessage", "check_id", "check_positive_int", "check_text", "validate_messages"]
+__all__ = ["MAX_ID_LENGTH", "MAX_METADATA_DEPTH", "NewMessage", "check_id", "check_path",
+           "check_positive_int", "check_text", "validate_messages"]
 
 _MESSAGE_KEYS = {"role", "content", "name", "timestamp", "metadata"}
 MAX_ID_LENGTH = 256
+#: the deepest a message's metadata may nest: the metadata dict is level 1, each dict or
+#: list inside it one more
+MAX_METADATA_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,22 @@ class NewMessage:
     metadata: dict[str, Any]
 
 
+def _check_encodable(value: str, field: str, where: str = "") -> None:
+    """Refuse a string UTF-8 cannot encode: one holding a lone surrogate (U+D800 to
+    U+DFFF, e.g. an undecodable byte of a command line). Stored, it would fail later
+    when written to the database, an index or an export."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(value[exc.start])
+        byte = f" (the undecodable byte 0x{code - 0xDC00:02X})" if 0xDC80 <= code <= 0xDCFF \
+            else ""
+        raise InvalidInput(field, f"is not valid Unicode text: lone surrogate U+{code:04X}"
+                                  f"{byte} at position {exc.start}{where}") from None
+
+
 def check_id(value: object, field: str) -> str:
-    """A non-empty string identifier of at most 256 characters."""
+    """A non-empty string identifier of at most 256 characters (valid Unicode, no NUL)."""
     if value is None:
         raise InvalidInput(field, "is required")
     if not isinstance(value, str):
@@ -42,18 +61,32 @@ def check_id(value: object, field: str) -> str:
         raise InvalidInput(field, f"must be at most {MAX_ID_LENGTH} characters")
     if "\x00" in value:
         raise InvalidInput(field, "must not contain NUL characters")
+    _check_encodable(value, field)
     return value
 
 
 def check_text(value: object, field: str) -> str:
-    """A non-blank string."""
+    """A non-blank string (valid Unicode, no NUL)."""
     if not isinstance(value, str):
         raise InvalidInput(field, f"must be a string, got {type(value).__name__}")
     if not value.strip():
         raise InvalidInput(field, "must not be empty or blank")
     if "\x00" in value:
         raise InvalidInput(field, "must not contain NUL characters")
+    _check_encodable(value, field)
     return value
+
+
+def check_path(value: object, field: str) -> Path:
+    """A file or folder path: a ``str`` or :class:`~pathlib.Path` with no NUL and no
+    lone surrogate (Python's stand-in for an undecodable byte), returned as a Path."""
+    if not isinstance(value, (str, Path)):
+        raise InvalidInput(field, f"must be a str or Path, got {type(value).__name__}")
+    text = str(value)
+    if "\x00" in text:
+        raise InvalidInput(field, "must not contain NUL characters")
+    _check_encodable(text, field)
+    return Path(value)
 
 
 def check_positive_int(value: object, field: str) -> int:
@@ -69,7 +102,9 @@ def validate_messages(messages: object, default_timestamp: datetime) -> list[New
     """Check a list of ``{"role", "content", ...}`` dicts and return them normalised.
 
     Optional keys per message: ``name`` (speaker name), ``timestamp`` (overrides the
-    call's), ``metadata`` (a JSON-serialisable dict kept with the turn).
+    call's), ``metadata`` (a JSON-serialisable dict kept with the turn, nested at most
+    :data:`MAX_METADATA_DEPTH` (64) dicts and lists deep, the metadata dict included;
+    its strings, keys as well as values, must be valid Unicode).
     """
     if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence):
         raise InvalidInput("messages", "must be a list of {'role', 'content'} dicts")
@@ -103,6 +138,7 @@ def validate_messages(messages: object, default_timestamp: datetime) -> list[New
         metadata = msg.get("metadata") or {}
         if not isinstance(metadata, Mapping):
             raise InvalidInput(f"{where}.metadata", "must be a dict")
+        _check_metadata(metadata, f"{where}.metadata")
         try:
             metadata = json.loads(json.dumps(dict(metadata)))
         except (TypeError, ValueError) as exc:
@@ -110,3 +146,36 @@ def validate_messages(messages: object, default_timestamp: datetime) -> list[New
         out.append(NewMessage(role=role, content=content, timestamp=ts, name=name,
                               metadata=metadata))
     return out
+
+
+def _check_metadata(metadata: Mapping[Any, Any], field: str) -> None:
+    """Refuse metadata nested deeper than :data:`MAX_METADATA_DEPTH` (JSON encoding
+    would exhaust the stack) or holding a string, key or value, that is not valid
+    Unicode. Iterative, so that no depth of input can exhaust the stack here."""
+    stack: list[tuple[object, int, tuple[object, ...]]] = [(metadata, 1, ())]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, str):
+            _check_encodable(node, field, f" of the value at {_json_path(path)}")
+            continue
+        if isinstance(node, Mapping):
+            children: list[tuple[object, object]] = list(node.items())
+        elif isinstance(node, (list, tuple)):
+            children = list(enumerate(node))
+        else:
+            continue
+        if depth > MAX_METADATA_DEPTH:
+            raise InvalidInput(field, f"is nested more than {MAX_METADATA_DEPTH} dicts and "
+                                      "lists deep")
+        for key, child in children:
+            if isinstance(key, str) and isinstance(node, Mapping):
+                _check_encodable(key, field, f" of the key at {_json_path((*path, key))}")
+            stack.append((child, depth + 1, (*path, key)))
+
+
+def _json_path(path: tuple[object, ...]) -> str:
+    """``["a"][1]`` for the path ("a", 1), cut short when long; ``the top`` for ()."""
+    text = "".join(f"[{k}]" if isinstance(k, int) else f"[{k!r}]" for k in path)
+    if not text:
+        return "the top"
+    return text if len(text) <= 80 else text[:77] + "..."
