@@ -25,6 +25,10 @@ not also "yesterday"):
 - weekdays with ``last``, ``this``, ``next``, ``this past`` or ``on`` (``on Saturday``
   is the most recent Saturday before the anchor);
 - seasons with ``last``, ``this``, ``next`` or ``in the`` (northern hemisphere).
+
+An expression that names a time outside the calendar (years 1 to 9999), such as "next
+week" written on 9999-12-31, is consumed but yields nothing: the text merely mentions a
+time, and is stored and searched as any other.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from datetime import datetime, timedelta
 from dateutil.relativedelta import relativedelta
 
 from ..types import TimeRange
+from .rerank import WIDEN_DAYS
 
 __all__ = ["find_time_ranges", "question_time_range"]
 
@@ -245,11 +250,17 @@ def _find(text: str, anchor: datetime) -> list[tuple[int, TimeRange, bool]]:
         for m in pattern.finditer(work):
             if not m.group(0).strip():
                 continue
-            got = handler(m, anchor)
-            if got is None:
+            outside = False
+            try:
+                got = handler(m, anchor)
+            except (OverflowError, ValueError):  # a time before year 1 or after 9999
+                got, outside = None, True
+            if got is not None:
+                found.append((m.start(), TimeRange(got.start, got.end,
+                                                   text[m.start():m.end()].strip()),
+                              handler in _ABSOLUTE))
+            elif not outside:
                 continue
-            found.append((m.start(), TimeRange(got.start, got.end, text[m.start():m.end()]
-                                               .strip()), handler in _ABSOLUTE))
             # consume the match so that weaker rules do not read it again
             work = work[: m.start()] + " " * (m.end() - m.start()) + work[m.end():]
     return sorted(found, key=lambda x: x[0])
@@ -266,7 +277,11 @@ def question_time_range(question: str, now: datetime) -> TimeRange | None:
     """The period a question asks about, relative to ``now`` (the question date): the
     span of every time expression in it, or None when it names no time. When the
     question names a calendar date as well as relative expressions ("last weekend
-    before April 10, 2023"), the relative ones are resolved against that date."""
+    before April 10, 2023"), the relative ones are resolved against that date.
+
+    The period ends at least :data:`~agentmem.temporal.rerank.WIDEN_DAYS` inside the
+    calendar (years 1 to 9999), its ends moved in where needed, so that it can be widened
+    by that much: widened, it still covers every instant it covered before."""
     found = _find(question, now)
     absolute = [r for _, r, is_abs in found if is_abs]
     if absolute and len(absolute) < len(found):
@@ -274,5 +289,8 @@ def question_time_range(question: str, now: datetime) -> TimeRange | None:
     ranges = [r for _, r, _ in found]
     if not ranges:
         return None
-    return TimeRange(min(r.start for r in ranges), max(r.end for r in ranges),
+    pad = timedelta(days=WIDEN_DAYS)
+    low, high = datetime.min + pad, datetime.max - pad
+    return TimeRange(min(max(min(r.start for r in ranges), low), high),
+                     max(min(max(r.end for r in ranges), high), low),
                      "; ".join(r.text for r in ranges))

@@ -9,6 +9,7 @@ group, and none is dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from ..types import TimeRange
@@ -30,5 +31,14 @@ def time_aware_order(ranked: Sequence[K], events: Mapping[K, Sequence[TimeRange]
     """``ranked`` (best first) with the items that have an event inside ``period``
     (widened by ``widen_days``) moved ahead of the others, each group in its original
     order."""
-    window = period.widened(widen_days)
+    window = _widened(period, widen_days)
     return move_ahead(ranked, lambda k: any(e.overlaps(window) for e in events.get(k, ())))
+
+
+def _widened(period: TimeRange, days: float) -> TimeRange:
+    """``period`` widened by ``days`` on both sides, stopping at the ends of the
+    calendar (years 1 to 9999)."""
+    pad = timedelta(days=days)
+    start = datetime.min if period.start - datetime.min <= pad else period.start - pad
+    end = datetime.max if datetime.max - period.end <= pad else period.end + pad
+    return TimeRange(start, end, period.text)

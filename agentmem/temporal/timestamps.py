@@ -8,7 +8,9 @@ Accepted forms (anything else raises :class:`~agentmem.errors.InvalidInput`):
 - LongMemEval's form: ``2023/05/20 (Sat) 10:00`` (the weekday is optional);
 - LoCoMo's form: ``1:56 pm on 8 May, 2023``.
 
-Stored timestamps are naive datetimes; aware inputs are normalised to UTC first.
+Stored timestamps are naive datetimes; aware inputs are normalised to UTC first. A
+value outside the years 1 to 9999 (also once converted to UTC, e.g.
+``0001-01-01T00:00:00+01:00``) raises ``InvalidInput`` too.
 """
 
 from __future__ import annotations
@@ -52,15 +54,23 @@ _MONTHS = {
 
 
 def _normalise(value: datetime) -> datetime:
+    """``value`` as a naive UTC datetime; ValueError when UTC is outside the calendar."""
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError("outside the years 1 to 9999 once converted to UTC") from None
     return value
 
 
 def parse_timestamp(value: object, *, field: str = "timestamp") -> datetime:
     """Parse ``value`` into a naive datetime, or raise ``InvalidInput`` naming ``field``."""
     if isinstance(value, datetime):
-        return _normalise(value)
+        try:
+            return _normalise(value)
+        except ValueError as exc:
+            raise InvalidInput(field, f"cannot use timestamp {value.isoformat()} ({exc})"
+                               ) from None
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if not isinstance(value, str):
