@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .._memory.export import import_records
 from ..errors import AgentMemError, ConfigError, DataError, InvalidInput, NotFound
+from ..inputs import check_path, check_text
 from ..memory import Memory
 from ..storage.database import DB_FILENAME
 from ..stores import Decay
@@ -46,9 +47,16 @@ class UsageError(Exception):
 
 def _location(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """(path, url): the options, then the environment, then ./memdata (no default
-    folder with a URL)."""
+    folder with a URL). InvalidInput, naming the option or variable, for a value that
+    is not valid Unicode text (e.g. an undecodable byte)."""
     url = args.url or os.environ.get("AGENTMEM_URL") or None
     path = args.path or os.environ.get("AGENTMEM_PATH") or (None if url else DEFAULT_PATH)
+    if url is not None:
+        check_text(url, "--url" if args.url else "$AGENTMEM_URL")
+    if path is not None:
+        check_path(path, "--path" if args.path else "$AGENTMEM_PATH")
+    if args.chroma_host is not None:
+        check_text(args.chroma_host, "--chroma-host")
     return path, url
 
 
@@ -89,6 +97,7 @@ def _read_text(name: str) -> tuple[str, str]:
     """(text, name for messages) of a file, or of stdin for ``-``."""
     if name == "-":
         return sys.stdin.read(), "<stdin>"
+    check_path(name, "file")
     try:
         return Path(name).read_text(encoding="utf-8"), name
     except UnicodeDecodeError as exc:
@@ -101,7 +110,7 @@ def _read_text(name: str) -> tuple[str, str]:
 def _input_file(name: str) -> Iterator[tuple[Path, str]]:
     """(path, name for messages) of an input file; stdin (``-``) goes to a temporary file."""
     if name != "-":
-        if not Path(name).is_file():
+        if not check_path(name, "file").is_file():
             raise UsageError(f"cannot read {name}: no such file")
         yield Path(name), name
         return
@@ -247,7 +256,7 @@ def _forget_user(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     with _open(args) as mem:
         if args.file != "-":
-            if not Path(args.file).resolve().parent.is_dir():
+            if not check_path(args.file, "file").resolve().parent.is_dir():
                 raise UsageError(f"cannot write {args.file}: no such folder")
             if Path(args.file).is_dir():
                 raise UsageError(f"cannot write {args.file}: it is a folder")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DataError, InvalidInput
-from ..inputs import check_id, validate_messages
+from ..inputs import MAX_METADATA_DEPTH, check_id, validate_messages
 from ..temporal import parse_timestamp, utcnow
 
 __all__ = ["BATCH_KEYS", "GROUP_LIMIT", "Batch", "read_batches"]
@@ -31,6 +31,8 @@ __all__ = ["BATCH_KEYS", "GROUP_LIMIT", "Batch", "read_batches"]
 BATCH_KEYS: tuple[str, ...] = ("messages", "session_id", "timestamp", "user_id")
 #: the most messages one grouped add call takes (a single larger batch stays whole)
 GROUP_LIMIT = 256
+_TOO_DEEP = (f"is JSON nested too deeply to read (a message's metadata may nest at most "
+             f"{MAX_METADATA_DEPTH} deep)")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ def _items(text: str) -> list[_Item]:
             raise InvalidInput(f"line {exc.lineno} column {exc.colno}",
                                f"not valid JSON ({exc.msg})") from None
         return _jsonl(text)
+    except RecursionError:
+        raise InvalidInput("", _TOO_DEEP) from None
     if isinstance(value, list):
         if not value:
             raise InvalidInput("", "is an empty list: nothing to add")
@@ -109,6 +113,8 @@ def _check_finite(item: _Item) -> None:
     except ValueError:
         raise InvalidInput(item.where, "holds NaN or Infinity, which JSON does not "
                                        "allow") from None
+    except RecursionError:
+        raise InvalidInput(item.where, _TOO_DEEP) from None
 
 
 def _jsonl(text: str) -> list[_Item]:
@@ -120,6 +126,8 @@ def _jsonl(text: str) -> list[_Item]:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"line {n}", f"not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InvalidInput(f"line {n}", _TOO_DEEP) from None
         if not isinstance(value, dict):
             raise InvalidInput(f"line {n}", "must be a JSON object (a message or a batch), "
                                             f"got {type(value).__name__}")
