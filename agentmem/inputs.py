@@ -14,8 +14,8 @@ from .errors import InvalidInput
 from .temporal import parse_timestamp
 from .types import ROLES
 
-__all__ = ["MAX_ID_LENGTH", "MAX_METADATA_DEPTH", "NewMessage", "check_id", "check_path",
-           "check_positive_int", "check_text", "validate_messages"]
+__all__ = ["MAX_ID_LENGTH", "MAX_METADATA_DEPTH", "NewMessage", "check_id", "check_metadata",
+           "check_path", "check_positive_int", "check_text", "validate_messages"]
 
 _MESSAGE_KEYS = {"role", "content", "name", "timestamp", "metadata"}
 MAX_ID_LENGTH = 256
@@ -135,20 +135,27 @@ def validate_messages(messages: object, default_timestamp: datetime) -> list[New
         ts = default_timestamp
         if msg.get("timestamp") is not None:
             ts = parse_timestamp(msg["timestamp"], field=f"{where}.timestamp")
-        metadata = msg.get("metadata") or {}
-        if not isinstance(metadata, Mapping):
-            raise InvalidInput(f"{where}.metadata", "must be a dict")
-        _check_metadata(metadata, f"{where}.metadata")
-        try:
-            metadata = json.loads(json.dumps(dict(metadata)))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"{where}.metadata", f"must be JSON-serialisable ({exc})") from None
+        metadata = check_metadata(msg.get("metadata") or {}, f"{where}.metadata")
         out.append(NewMessage(role=role, content=content, timestamp=ts, name=name,
                               metadata=metadata))
     return out
 
 
-def _check_metadata(metadata: Mapping[Any, Any], field: str) -> None:
+def check_metadata(value: object, field: str) -> dict[str, Any]:
+    """A turn's metadata, as stored: a JSON-serialisable dict (returned as its JSON
+    round trip), nested at most :data:`MAX_METADATA_DEPTH` dicts and lists deep (the
+    dict itself is level 1), whose strings, keys as well as values, are valid Unicode."""
+    if not isinstance(value, Mapping):
+        raise InvalidInput(field, "must be a dict")
+    _check_nesting_and_text(value, field)
+    try:
+        metadata: dict[str, Any] = json.loads(json.dumps(dict(value)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(field, f"must be JSON-serialisable ({exc})") from None
+    return metadata
+
+
+def _check_nesting_and_text(metadata: Mapping[Any, Any], field: str) -> None:
     """Refuse metadata nested deeper than :data:`MAX_METADATA_DEPTH` (JSON encoding
     would exhaust the stack) or holding a string, key or value, that is not valid
     Unicode. Iterative, so that no depth of input can exhaust the stack here."""

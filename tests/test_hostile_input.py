@@ -18,7 +18,7 @@ import pytest
 from conftest import fill
 
 from agentmem import InvalidInput, Memory, parse_timestamp
-from agentmem.inputs import MAX_METADATA_DEPTH, check_path
+from agentmem.inputs import MAX_METADATA_DEPTH, check_metadata, check_path
 from agentmem.temporal import find_time_ranges, question_time_range, time_aware_order
 from agentmem.types import TimeRange
 
@@ -200,6 +200,18 @@ def test_parse_timestamp_out_of_range_names_the_field(value: object) -> None:
                                    "0001-01-01T00:00:00-01:00"])
 def test_parse_timestamp_at_the_ends_of_the_calendar(value: str) -> None:
     assert parse_timestamp(value, field="when").year in (1, 9999)
+
+
+@pytest.mark.parametrize("value", [None, [], {"k": SURROGATE}, {"k": {1}},
+                                   _nested(5000, dict), _nested(MAX_METADATA_DEPTH + 1, list)])
+def test_check_metadata_refuses(value: object) -> None:
+    with pytest.raises(InvalidInput) as err:
+        check_metadata(value, "line 3: metadata")
+    assert err.value.field == "line 3: metadata"
+
+
+def test_check_metadata_returns_the_stored_form() -> None:
+    assert check_metadata({"a": (1, "é"), 2: None}, "metadata") == {"a": [1, "é"], "2": None}
 
 
 @pytest.mark.parametrize(
