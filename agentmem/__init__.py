@@ -9,7 +9,16 @@
 """
 
 from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
-from .errors import AgentMemError, BackendError, ConfigError, InvalidInput, LLMError, NotFound
+from .errors import (
+    AgentMemError,
+    BackendError,
+    ConfigError,
+    EmbeddingError,
+    ErasureIncomplete,
+    InvalidInput,
+    LLMError,
+    NotFound,
+)
 from .memory import Memory
 from .stores import (
     Decay,
@@ -45,6 +54,8 @@ __all__ = [
     "Decay",
     "Embedder",
     "EpisodicStore",
+    "EmbeddingError",
+    "ErasureIncomplete",
     "Hit",
     "InvalidInput",
     "LLMError",

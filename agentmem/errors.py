@@ -8,6 +8,8 @@ Every error agentmem raises on purpose derives from :class:`AgentMemError`::
     ├── NotFound          no memory with that id (also a LookupError)
     ├── ConfigError       inconsistent or unsupported configuration
     ├── BackendError      the database, Chroma or the embedder failed
+    │   ├── ErasureIncomplete  deleted, but a reader's snapshot keeps the text in the WAL
+    │   └── EmbeddingError     the embedder failed or returned unusable vectors
     └── LLMError          the language model failed or returned unusable output
 """
 
@@ -18,6 +20,8 @@ __all__ = [
     "BackendError",
     "ConfigError",
     "DataError",
+    "EmbeddingError",
+    "ErasureIncomplete",
     "InvalidInput",
     "LLMError",
     "NotFound",
@@ -63,6 +67,31 @@ class ConfigError(AgentMemError):
 
 class BackendError(AgentMemError):
     """A storage, index or model backend failed."""
+
+
+class ErasureIncomplete(BackendError):
+    """A deletion committed, but its text could not yet be removed from the files.
+
+    The data is gone from the database (no query returns it), but the SQLite write-ahead
+    log still holds the deleted content: another connection kept a read transaction
+    (a snapshot) open for longer than the erasure waits, so the log could not be
+    truncated. The next erasure, :meth:`~agentmem.storage.database.Database.scrub` or
+    close truncates it once no reader needs it. ``wal`` is the log file.
+    """
+
+    def __init__(self, message: str, *, wal: str | None = None) -> None:
+        self.wal = wal
+        super().__init__(message)
+
+
+class EmbeddingError(BackendError):
+    """The embedder raised, or returned vectors that cannot be used: not numbers, the
+    wrong shape, or not finite. ``bad`` lists the positions (in the texts given) of the
+    vectors refused; empty when the whole call failed."""
+
+    def __init__(self, message: str, *, bad: tuple[int, ...] = ()) -> None:
+        self.bad = bad
+        super().__init__(message)
 
 
 class LLMError(AgentMemError):

@@ -28,6 +28,7 @@ from . import _memory
 from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
 from .errors import AgentMemError, ConfigError, InvalidInput, LLMError, NotFound
 from .index import (
+    DEFAULT_SHARDS,
     ChromaIndex,
     lexical_index_for,
     reciprocal_rank_fusion,
@@ -39,6 +40,7 @@ from .llm import LLM, LLMRequest, MeteredLLM
 from .reader import build_reader_prompt, format_date, format_history, items_from_hits
 from .storage import repository as repo
 from .storage.database import DB_FILENAME, Database
+from .storage.lock import FolderLock
 from .storage.schema import (
     embeddings,
     index_tombstones,
@@ -176,6 +178,16 @@ class Memory:
         summaries: MemoryBank's daily summaries, global summary and user portrait
             (:class:`~agentmem.stores.summaries.Summaries`), written by ``llm``; see
             :meth:`summarize` and :meth:`profile`. Needs ``llm``.
+        lock_timeout: seconds a write waits for another writer's lock on a SQLite
+            file before it fails with :class:`BackendError` (default 60).
+
+    Deployment: the embedded default (a ``path`` with no ``chroma_host``) belongs to
+    one process: a second process opening the same folder gets a
+    :class:`BackendError` saying so (an OS lock on the folder). Several processes share
+    a memory through ``url`` and ``chroma_host`` (PostgreSQL and a Chroma server).
+    Writes are one SQL transaction each; the index work they imply is queued in SQL,
+    applied after the commit and retried on the next write or open, so a write that
+    returned is stored, and one that raised wrote nothing.
     """
 
     def __init__(
@@ -198,6 +210,7 @@ class Memory:
         thought_weight: float = 1.0,
         decay: Decay | None = None,
         summaries: Summaries | None = None,
+        lock_timeout: float = 60.0,
     ) -> None:
         if path is not None and not isinstance(path, (str, Path)):
             raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
@@ -206,6 +219,9 @@ class Memory:
         if chroma_host is not None and not isinstance(chroma_host, str):
             raise InvalidInput("chroma_host", "must be a string")
         check_positive_int(chroma_port, "chroma_port")
+        if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, (int, float)) \
+                or not 0 < lock_timeout < float("inf"):
+            raise InvalidInput("lock_timeout", f"must be a number > 0, got {lock_timeout!r}")
         self.candidates = check_positive_int(candidates, "candidates")
         if granularity is not None and granularity not in GRANULARITIES:
             raise InvalidInput(
@@ -257,7 +273,15 @@ class Memory:
         self._pool_lock = threading.Lock()
         self._recall_lock = threading.Lock()
         self._closed = True
-        self.db = Database(db_url)
+        self._index_error: str | None = None
+        embedded = self.path is not None and chroma_host is None
+        self._folder_lock = FolderLock(self.path) if embedded and self.path else None
+        try:
+            self.db = Database(db_url, lock_timeout=float(lock_timeout))
+        except BaseException:
+            if self._folder_lock is not None:
+                self._folder_lock.release()
+            raise
         try:
             self.lexical = lexical_index_for(self.db.engine)
             if self.lexical is None:
@@ -266,11 +290,17 @@ class Memory:
                     "search uses dense vectors only",
                     stacklevel=2,
                 )
+            # a memory made before the shared layout has one collection per user
+            made_before_shards = (self.db.get_meta("granularity") is not None
+                                  and self.db.get_meta("dense_layout") is None)
+            layout = json.loads(self.db.settle_meta(
+                "dense_layout", json.dumps({"shards": DEFAULT_SHARDS})))
             self.dense = ChromaIndex(
-                path=(self.path / "chroma") if (self.path and chroma_host is None) else None,
+                path=(self.path / "chroma") if embedded and self.path else None,
                 host=chroma_host,
                 port=chroma_port,
                 prefix=chroma_prefix,
+                shards=int(layout["shards"]),
             )
             self.embedder = CachedEmbedder(embedder or SentenceTransformerEmbedder(), self.db)
             # a memory made before context turns existed keeps indexing without them
@@ -313,9 +343,21 @@ class Memory:
                 self.db.set_meta("embedder", self.embedder.name)
                 _memory.indexing.mark_all_pending(self, drop=True)
                 self.thought_store.rebuild()
+            elif made_before_shards:
+                log.warning("moving the dense index to the shared layout: rebuilding "
+                            "it from the SQL cache")
+                _memory.indexing.mark_all_pending(self, drop=True)
             elif self.dense.ephemeral and not self.db.in_memory:
                 _memory.indexing.mark_all_pending(self, drop=False)
+            _memory.indexing.retry_set_aside(self)
             self._sync_index()
+            if not self.dense.ephemeral:
+                try:  # a lost, emptied or stale index comes back from SQL
+                    _memory.indexing.check_index(self)
+                except AgentMemError as exc:
+                    log.warning("could not check the dense index against SQL: %s", exc)
+                    self._index_error = str(exc)
+                self._sync_index()
         except BaseException:
             self.close()
             raise
@@ -371,6 +413,7 @@ class Memory:
         msgs = validate_messages(messages, when)
         with self._lock:
             with self.db.begin() as conn:
+                repo.lock_session(conn, user_id, session_id)
                 pos = repo.next_position(conn, user_id, session_id)
                 previous = repo.turn_at(conn, user_id, session_id, pos - 1) \
                     if self.post_think and pos else None
@@ -399,20 +442,34 @@ class Memory:
                     bank.carry(conn, user_id, derivation.new_units[0].id, carried.values())
             if self.expander is None:
                 self._sync_index()
+        # Stored: from here on nothing raises into the caller (a retry would store the
+        # turns twice). Each later step failing is logged and counted; the queued
+        # index work is retried on the next write or open.
         if self.expander is not None:
-            _memory.keys.expand_keys(self, user_id, session_id, derivation.new_units)
+            self._after_commit("key expansion", lambda: _memory.keys.expand_keys(
+                self, user_id, session_id, derivation.new_units))
         if self.post_think:
-            _memory.thoughts.post_think(self, user_id,
-                                        _memory.thoughts.exchanges(previous, new_turns))
+            self._after_commit("post-thinking", lambda: _memory.thoughts.post_think(
+                self, user_id, _memory.thoughts.exchanges(previous, new_turns)))
         if self.summarizer is not None and self.summarizer.config.auto:
             # a day is summarised once a later day has begun
-            self.summarize(user_id, before=min(t.timestamp for t in new_turns).date())
+            self._after_commit("summaries", lambda: self.summarize(
+                user_id, before=min(t.timestamp for t in new_turns).date()))
         return AddResult(
             user_id=user_id,
             session_id=session_id,
             turn_ids=tuple(t.id for t in new_turns),
             unit_ids=tuple(d.id for d in derivation.new_units),
         )
+
+    def _after_commit(self, step: str, run: Callable[[], object]) -> None:
+        """A step after the write committed: its failure is logged and kept for
+        :meth:`stats`, never raised (the write itself succeeded)."""
+        try:
+            run()
+        except Exception as exc:
+            self._index_error = f"{step}: {exc}"[:500]
+            log.warning("stored, but %s failed after the write: %s", step, exc)
 
     # -- forgetting (MemoryBank) -----------------------------------------------------
 
@@ -486,10 +543,10 @@ class Memory:
 
     def _sync_index(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Bring the dense index in line with SQL: remove tombstoned vectors, embed and
-        upsert pending units. Runs after every write and on open (crash repair).
-        ``progress(done, total)``, when given, follows the units embedded (and replaces
-        the progress bar)."""
-        _memory.indexing.sync_index(self, progress)
+        upsert pending units. Runs after every write and on open (crash repair); never
+        raises (what fails stays queued). ``progress(done, total)``, when given,
+        follows the units embedded (and replaces the progress bar)."""
+        _memory.indexing.index_after_write(self, progress)
 
     def _collection(self, store: str, user_id: str) -> str:
         """The Chroma collection of a store's units: MemoryBank's summaries and
@@ -625,8 +682,8 @@ class Memory:
         use_lexical = mode in ("hybrid", "lexical") and self.lexical is not None
         # The query embedding (torch) and FTS5 (SQLite) both release the GIL: run the
         # dense side in the worker while the lexical side runs here.
-        dense_job = self._pool().submit(self._dense_candidates, collection, query, n) if (
-            use_dense) else None
+        dense_job = self._pool().submit(self._dense_candidates, collection, user_id, query,
+                                        n) if use_dense else None
         use_thoughts = use_dense and (kinds == frozenset({"thought"}) or (
             self.thought_weight > 0 and (kinds is None or "thought" in kinds)))
         rankings: list[list[str]] = []
@@ -634,7 +691,19 @@ class Memory:
         if use_lexical:
             lex_scores = self._lexical_candidates(user_id, query, n)
             rankings.append(list(lex_scores))
-        vector, dense_scores = dense_job.result() if dense_job else (None, {})
+        vector: np.ndarray | None = None
+        dense_scores: dict[str, float] = {}
+        if dense_job is not None:
+            try:
+                vector, dense_scores = dense_job.result()
+            except AgentMemError as exc:
+                if not use_lexical:
+                    raise
+                # hybrid search degrades to the lexical side rather than failing
+                log.warning("dense search failed, answering from the lexical index "
+                            "alone: %s", exc)
+                self._index_error = f"search: {exc}"[:500]
+                dense_job = None
         thought_scores = dict(self.thought_store.recall(user_id, vector, n)) if (
             use_thoughts and vector is not None) else {}
         if dense_job:
@@ -706,10 +775,10 @@ class Memory:
                                                     thread_name_prefix="agentmem-dense")
             return self._executor
 
-    def _dense_candidates(self, collection: str, query: str, n: int
+    def _dense_candidates(self, collection: str, user_id: str, query: str, n: int
                           ) -> tuple[np.ndarray, dict[str, float]]:
         vector = self.embedder.embed_query(query)
-        return vector, dict(self.dense.query(collection, vector, n))
+        return vector, dict(self.dense.query(collection, vector, n, user_id=user_id))
 
     def _lexical_candidates(self, user_id: str, query: str, n: int) -> dict[str, float]:
         assert self.lexical is not None
@@ -880,8 +949,11 @@ class Memory:
                 turns=count(turns),
                 units={str(k): int(v) for k, v in by_kind.items()},
                 embeddings_cached=count(embeddings, embeddings.c.model == self.embedder.name),
-                pending_index_repairs=count(units, units.c.dense_pending.is_(True))
+                pending_index_repairs=count(units, units.c.dense_pending.is_(True),
+                                            units.c.index_error.is_(None))
                 + count(index_tombstones),
+                index_failed=count(units, units.c.index_error.is_not(None)),
+                last_index_error=self._index_error,
                 granularity=self.store.granularity,
                 embedder=self.embedder.name,
                 storage_bytes=self.db.size_bytes(),
@@ -911,7 +983,12 @@ class Memory:
             if dense is not None:
                 dense.close()
         finally:
-            self.db.close()
+            try:
+                self.db.close()
+            finally:
+                lock: FolderLock | None = getattr(self, "_folder_lock", None)
+                if lock is not None:
+                    lock.release()
 
     def __enter__(self) -> Memory:
         return self

@@ -126,6 +126,12 @@ class MemoryStats:
     #: items the LLM gave no usable output for (after its retry), by step; each was
     #: skipped (indexed without expansion, no thought written)
     llm_failures: dict[str, int] = field(default_factory=dict)
+    #: units set aside from the dense index (their vector was refused, or they failed
+    #: alone); stored and found by lexical search, retried on open and by reindex()
+    index_failed: int = 0
+    #: the last failure of index work after a write (or of dense search) in this
+    #: process, or None; the work itself stays queued and is retried
+    last_index_error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,12 @@ def test_server_database_url_and_chroma_server(tmp_path: Path, chroma_server: in
     with Memory(url=url, chroma_host="127.0.0.1", chroma_port=chroma_server,
                 embedder=embedder) as mem:
         assert "Miso" in mem.search("grey cat", user_id="alice", k=1, mode="dense")[0].text
+        collection = mem._collection("episodic", "alice")
+        assert mem.dense.count(collection, user_id="alice") == 3  # three rounds
         mem.forget_user("alice")
-        assert mem.dense.collections() == []
+        # the collection is shared by the users of its shard: alice's vectors are gone
+        assert mem.dense.count(collection, user_id="alice") == 0
+        assert mem.dense.count(collection) == 0
 
 
 def test_url_without_chroma_rebuilds_vectors_on_open(

@@ -120,9 +120,11 @@ pollute()
 index = ChromaIndex(path=Path(sys.argv[1]))
 rng = np.random.default_rng(0)
 for k in range(5):
-    index.upsert(f"agentmem-test-{k}", ["a"], rng.random((1, 384), dtype=np.float32))
+    index.upsert(f"agentmem-test-{k}", ["a"], rng.random((1, 384), dtype=np.float32),
+                 user_id="u")
     from_threads(4)
-    index.upsert(f"agentmem-test-{k}", ["b"], rng.random((1, 384), dtype=np.float32))
+    index.upsert(f"agentmem-test-{k}", ["b"], rng.random((1, 384), dtype=np.float32),
+                 user_id="u")
 index.close()
 """
 

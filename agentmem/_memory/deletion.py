@@ -6,6 +6,7 @@ and FTS5 pages nothing uses any more erased."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -138,8 +139,11 @@ def forget_user(memory: Memory, user_id: str) -> int:
             memory._erase(conn, gone, hashes)
         memory.thought_store.evict([user_id])
         memory._sync_index()
-        for store in {g.store for g in gone} | {memory.store.name}:
-            memory.dense.drop(memory._collection(store, user_id))
+        # the tombstones removed the user's vectors; this also catches strays
+        for collection in {memory._collection(store, user_id)
+                           for store in {g.store for g in gone} | {memory.store.name}}:
+            memory._after_commit("forget_user (dense index)", partial(
+                memory.dense.delete_user, collection, user_id))
         memory.db.scrub()
     return len(turn_ids)
 

@@ -4,6 +4,7 @@ on open: crash repair), and ``reindex``."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from tqdm.auto import tqdm
 
 from ..embed import content_hash
+from ..errors import AgentMemError, EmbeddingError
 from ..storage import repository as repo
 from ..storage.schema import index_tombstones, unit_events, units
 from ..temporal import find_time_ranges
@@ -20,6 +22,8 @@ from ..types import TimeRange
 
 if TYPE_CHECKING:
     from ..memory import Memory
+
+log = logging.getLogger("agentmem")
 
 _SYNC_CHUNK = 512
 _PROGRESS_THRESHOLD = 256
@@ -50,16 +54,21 @@ def insert_units(memory: Memory, conn: sa.Connection, user_id: str, session_id: 
 
 def sync_index(memory: Memory, progress: Callable[[int, int], None] | None = None) -> None:
     """Bring the dense index in line with SQL: remove tombstoned vectors, embed and
-    upsert pending units. Runs after every write and on open (crash repair).
-    ``progress(done, total)``, when given, follows the units embedded (and replaces
-    the progress bar)."""
+    upsert pending units. ``progress(done, total)``, when given, follows the units
+    embedded (and replaces the progress bar).
+
+    A unit whose vector is refused (not finite, or zero), or that fails alone, is set
+    aside (``units.index_error``) and the others go on. Raises
+    :class:`~agentmem.errors.AgentMemError` only when nothing could be indexed (Chroma
+    or the embedder down): the work stays queued. Callers whose data is already stored
+    use :func:`index_after_write`, which never raises."""
     with memory._lock:
         with memory.db.connect() as conn:
             tombs = conn.execute(sa.select(index_tombstones)).all()
             pending = conn.execute(
                 sa.select(units.c.id, units.c.user_id, units.c.store,
                           sa.func.coalesce(units.c.key, units.c.text).label("text"))
-                .where(units.c.dense_pending.is_(True))
+                .where(units.c.dense_pending.is_(True), units.c.index_error.is_(None))
                 .order_by(units.c.user_id, units.c.session_id, units.c.position)
             ).all()
         if tombs:
@@ -83,15 +92,7 @@ def sync_index(memory: Memory, progress: Callable[[int, int], None] | None = Non
         try:
             for i in range(0, len(pending), _SYNC_CHUNK):
                 part = pending[i : i + _SYNC_CHUNK]
-                vectors = memory.embedder.embed_stored([p.text for p in part], progress=False)
-                groups: dict[str, list[int]] = defaultdict(list)
-                for j, p in enumerate(part):
-                    groups[memory._collection(p.store, p.user_id)].append(j)
-                for col, idx in groups.items():
-                    memory.dense.upsert(col, [part[j].id for j in idx], vectors[idx])
-                with memory.db.begin() as conn:
-                    conn.execute(sa.update(units).where(units.c.id.in_([p.id for p in part]))
-                                 .values(dense_pending=False))
+                index_units(memory, part)
                 bar.update(len(part))
                 if progress is not None:
                     progress(i + len(part), len(pending))
@@ -99,11 +100,133 @@ def sync_index(memory: Memory, progress: Callable[[int, int], None] | None = Non
             bar.close()
 
 
+def index_units(memory: Memory, part: Sequence[Any]) -> None:
+    """Embed and upsert pending units (rows with id, user_id, store, text), then mark
+    them indexed. What fails for some units only sets those aside; what fails for
+    every unit raises."""
+    try:
+        vectors = memory.embedder.embed_stored([p.text for p in part], progress=False)
+    except EmbeddingError as exc:
+        if exc.bad:  # these vectors are unusable: nothing to retry until reopened
+            refused = set(exc.bad)
+            set_aside(memory, [part[i] for i in sorted(refused)], str(exc))
+            rest = [p for i, p in enumerate(part) if i not in refused]
+            if rest:
+                index_units(memory, rest)
+            return
+        isolate(memory, part, exc)
+        return
+    try:
+        groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for j, p in enumerate(part):
+            groups[(memory._collection(p.store, p.user_id), p.user_id)].append(j)
+        for (col, user), idx in groups.items():
+            memory.dense.upsert(col, [part[j].id for j in idx], vectors[idx], user_id=user)
+    except AgentMemError as exc:
+        isolate(memory, part, exc)
+        return
+    ids = [p.id for p in part]
+    with memory.db.begin() as conn:
+        conn.execute(sa.update(units).where(units.c.id.in_(ids)).values(dense_pending=False))
+        kept = set(conn.execute(sa.select(units.c.id).where(units.c.id.in_(ids))).scalars())
+    # deleted by another process while they were being indexed: no orphan vector
+    for (col, _user), idx in groups.items():
+        memory.dense.delete(col, [part[j].id for j in idx if part[j].id not in kept])
+
+
+def isolate(memory: Memory, part: Sequence[Any], first: AgentMemError) -> None:
+    """After a batch failed: each unit alone. Those failing alone are set aside; when
+    every one fails, the cause is not the units (the backend is down): raise."""
+    if len(part) == 1:
+        raise first
+    failed: list[tuple[Any, Exception]] = []
+    for p in part:
+        try:
+            index_units(memory, [p])
+        except AgentMemError as exc:
+            failed.append((p, exc))
+    if len(failed) == len(part):
+        raise first
+    for p, why in failed:
+        set_aside(memory, [p], str(why))
+
+
+def set_aside(memory: Memory, rows: Sequence[Any], why: str) -> None:
+    """Units that cannot be indexed: kept in SQL (found by lexical search), left out
+    of the dense index, counted by ``stats().index_failed``, retried on open."""
+    message = why[:500]
+    memory._index_error = message
+    log.warning("%d unit(s) set aside from the dense index: %s", len(rows), message)
+    with memory.db.begin() as conn:
+        conn.execute(sa.update(units).where(units.c.id.in_([r.id for r in rows]))
+                     .values(index_error=message))
+
+
+def index_after_write(memory: Memory, progress: Callable[[int, int], None] | None = None
+                      ) -> None:
+    """:func:`sync_index` after a write committed, or on open: never raises. What could
+    not be done stays queued in SQL and is retried on the next write or open; the
+    cause is kept for ``stats().last_index_error`` and logged."""
+    try:
+        sync_index(memory, progress)
+    except Exception as exc:
+        memory._index_error = f"{exc}"[:500]
+        log.warning("stored, but indexing failed (queued: retried on the next write or "
+                    "open): %s", exc)
+
+
+def check_index(memory: Memory) -> None:
+    """Cheap repair on open: each collection's vector count against SQL's indexed
+    units; where they differ, the ids are compared, missing vectors queued again and
+    stray ones removed. A lost or emptied index thus comes back from the SQL cache."""
+    with memory.db.connect() as conn:
+        rows = conn.execute(
+            sa.select(units.c.user_id, units.c.store, sa.func.count())
+            .where(units.c.dense_pending.is_(False))
+            .group_by(units.c.user_id, units.c.store)).all()
+    expected: dict[str, int] = defaultdict(int)
+    for user, store, n in rows:
+        expected[memory._collection(store, user)] += int(n)
+    present = set(memory.dense.collections())
+    wrong = sorted(c for c in set(expected) | present
+                   if (memory.dense.count(c) if c in present else 0) != expected.get(c, 0))
+    if not wrong:
+        return
+    log.warning("the dense index differs from SQL in %d collection(s): repairing",
+                len(wrong))
+    with memory.db.connect() as conn:
+        listed = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.store,
+                                        units.c.dense_pending)).all()
+    want: dict[str, set[str]] = defaultdict(set)
+    queued: set[str] = set()
+    for r in listed:
+        if r.dense_pending:
+            queued.add(r.id)
+        else:
+            want[memory._collection(r.store, r.user_id)].add(r.id)
+    missing: list[str] = []
+    for col in wrong:
+        have = memory.dense.ids(col) if col in present else set()
+        missing += sorted(want[col] - have)
+        memory.dense.delete(col, sorted(have - want[col] - queued))
+    with memory.db.begin() as conn:
+        for i in range(0, len(missing), 500):
+            conn.execute(sa.update(units).where(units.c.id.in_(missing[i : i + 500]))
+                         .values(dense_pending=True))
+
+
+def retry_set_aside(memory: Memory) -> None:
+    """Give units set aside earlier another chance (on open and by reindex)."""
+    with memory.db.begin() as conn:
+        conn.execute(sa.update(units).where(units.c.index_error.is_not(None))
+                     .values(index_error=None))
+
+
 def mark_all_pending(memory: Memory, *, drop: bool) -> None:
     if drop:
         memory.dense.drop_all()
     with memory.db.begin() as conn:
-        conn.execute(sa.update(units).values(dense_pending=True))
+        conn.execute(sa.update(units).values(dense_pending=True, index_error=None))
 
 
 def reindex(memory: Memory) -> None:
@@ -124,7 +247,7 @@ def reindex(memory: Memory) -> None:
                 memory.lexical.optimize(conn)
         rebuild_events(memory)
         mark_all_pending(memory, drop=True)
-        memory._sync_index()
+        sync_index(memory)
         memory.thought_store.rebuild()
 
 

@@ -11,7 +11,9 @@ import numpy as np
 import sqlalchemy as sa
 from tqdm.auto import tqdm
 
+from ..errors import EmbeddingError
 from ..storage.database import Database
+from ..storage.repository import insert_missing
 from ..storage.schema import embeddings
 from .base import Embedder
 
@@ -68,9 +70,35 @@ class CachedEmbedder:
                     found[h] = np.frombuffer(blob, dtype=np.float32)
         return found
 
+    def checked(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The embedder's vectors for ``texts``, checked, and a mask of the unusable
+        rows (not finite, or zero). Any array-like of shape ``(len(texts), dim)`` the
+        embedder returns is accepted (converted to float32). Raises
+        :class:`EmbeddingError` when the embedder fails or its output is not such a
+        matrix."""
+        try:
+            out = self.embedder.embed(list(texts))
+        except Exception as exc:
+            raise EmbeddingError(f"embedder {self.name!r} failed: {exc}") from exc
+        try:
+            arr = np.asarray(out, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise EmbeddingError(f"embedder {self.name!r} returned {type(out).__name__}, "
+                                 f"not a matrix of numbers: {exc}") from None
+        if arr.shape != (len(texts), self.dim):
+            raise EmbeddingError(f"embedder {self.name!r} returned vectors of shape "
+                                 f"{arr.shape} for {len(texts)} texts; expected "
+                                 f"({len(texts)}, {self.dim}) (its dim)")
+        bad: np.ndarray = np.zeros(len(texts), dtype=bool)
+        if len(texts):
+            bad = np.asarray(~np.isfinite(arr).all(axis=1) | ~arr.any(axis=1))
+        return arr, bad
+
     def embed_stored(self, texts: Sequence[str], *, progress: bool | None = None) -> np.ndarray:
         """Vectors for texts that are (about to be) stored; misses are embedded in
-        batches and written to the cache."""
+        batches and written to the cache. Only usable vectors are cached: when the
+        embedder returns a non-finite or zero vector, :class:`EmbeddingError` is raised
+        (its ``bad`` naming those texts' positions) after the usable ones were cached."""
         hashes = [content_hash(t) for t in texts]
         vectors = self.lookup(hashes)
         missing: dict[str, str] = {}
@@ -79,6 +107,7 @@ class CachedEmbedder:
                 missing.setdefault(h, t)
         self.hits += len(vectors)
         self.embedded += len(missing)
+        refused: set[str] = set()
         if missing:
             items = list(missing.items())
             show = progress if progress is not None else len(items) >= PROGRESS_THRESHOLD
@@ -86,29 +115,25 @@ class CachedEmbedder:
             try:
                 for i in range(0, len(items), self.chunk):
                     part = items[i : i + self.chunk]
-                    out = self.embedder.embed([t for _, t in part])
-                    rows = [
-                        {"model": self.name, "content_hash": h, "vector": out[j].tobytes()}
-                        for j, (h, _) in enumerate(part)
-                    ]
+                    out, bad = self.checked([t for _, t in part])
+                    rows = [{"model": self.name, "content_hash": h, "vector": out[j].tobytes()}
+                            for j, (h, _) in enumerate(part) if not bad[j]]
                     with self.db.begin() as conn:
-                        existing = set(
-                            conn.execute(
-                                sa.select(embeddings.c.content_hash).where(
-                                    embeddings.c.model == self.name,
-                                    embeddings.c.content_hash.in_(
-                                        [r["content_hash"] for r in rows]),
-                                )
-                            ).scalars()
-                        )
-                        fresh = [r for r in rows if r["content_hash"] not in existing]
-                        if fresh:
-                            conn.execute(sa.insert(embeddings), fresh)
+                        # other processes may cache the same texts at the same moment
+                        insert_missing(conn, embeddings, rows)
                     for j, (h, _) in enumerate(part):
-                        vectors[h] = out[j]
+                        if bad[j]:
+                            refused.add(h)
+                        else:
+                            vectors[h] = out[j]
                     bar.update(len(part))
             finally:
                 bar.close()
+        if refused:
+            where = tuple(i for i, h in enumerate(hashes) if h in refused)
+            raise EmbeddingError(f"embedder {self.name!r} returned non-finite or zero "
+                                 f"vectors for {len(where)} of {len(texts)} texts",
+                                 bad=where)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([vectors[h] for h in hashes]).astype(np.float32, copy=False)
@@ -118,7 +143,11 @@ class CachedEmbedder:
         key = content_hash(text)
         vec = self._queries.get(key)
         if vec is None:
-            vec = self.embedder.embed([text])[0]
+            out, bad = self.checked([text])
+            if bad[0]:
+                raise EmbeddingError(f"embedder {self.name!r} returned a non-finite or "
+                                     "zero vector for the query", bad=(0,))
+            vec = out[0]
             self._queries[key] = vec
             if len(self._queries) > self._query_cache_size:
                 self._queries.popitem(last=False)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .dense import ChromaIndex
+from .dense import DEFAULT_SHARDS, ChromaIndex
 from .fusion import reciprocal_rank_fusion, score_fusion, session_context
 from .lexical import FtsIndex, LexicalIndex
 
-__all__ = ["ChromaIndex", "FtsIndex", "LexicalIndex", "lexical_index_for",
+__all__ = ["DEFAULT_SHARDS", "ChromaIndex", "FtsIndex", "LexicalIndex", "lexical_index_for",
            "reciprocal_rank_fusion", "score_fusion", "session_context"]
 
 

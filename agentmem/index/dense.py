@@ -1,22 +1,34 @@
-"""Dense vector index in Chroma: one collection per (store, user), cosine space.
+"""Dense vector index in Chroma: a fixed number of shared collections per store,
+cosine space, every vector tagged with its owner.
 
-Chroma holds only unit ids and vectors — never text, never a raw user id (collection
-names carry a hash of it) — so deleting in SQL and dropping the vectors leaves no
-trace of the content in Chroma's files. Collections are created with no embedding
-function: agentmem always passes its own vectors. Every call into an embedded Chroma
-runs under :func:`~agentmem.index.heap.fresh_allocations`, so the index files it writes
-never carry freed memory (text included) of this process.
+A user's vectors live in one of ``shards`` collections of the store, chosen by a hash
+of the user id, and carry that hash as metadata (``u``); a query is filtered on it, so
+each user sees only their own vectors. The cost of the index therefore does not grow
+with the number of users: thousands of users share the same few collections, files and
+open descriptors (one collection per user cost a folder, ~4 descriptors and ~2.6 MB of
+resident memory each, never released; see docs/performance.md).
+
+Chroma holds only unit ids, vectors and the owner hash — never text, never a raw user
+id — so deleting in SQL and dropping the vectors leaves no text in Chroma's files.
+Collections are created with no embedding function: agentmem always passes its own
+vectors. Every call into an embedded Chroma runs under
+:func:`~agentmem.index.heap.fresh_allocations`, so the index files it writes never
+carry freed memory (text included) of this process. A collection another process
+dropped (``reindex`` there) is looked up again, not reported as an error.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from chromadb.errors import NotFoundError
@@ -24,13 +36,29 @@ from chromadb.errors import NotFoundError
 from ..errors import BackendError, ConfigError
 from .heap import fresh_allocations
 
-__all__ = ["ChromaIndex"]
+__all__ = ["DEFAULT_SHARDS", "ChromaIndex"]
+
+log = logging.getLogger("agentmem")
 
 _UPSERT_BATCH = 4096
+_PAGE = 10_000
+#: collections per store in a new memory
+DEFAULT_SHARDS = 16
+T = TypeVar("T")
+
+
+def user_key(user_id: str) -> str:
+    """The owner tag of a user's vectors: a hash, never the id itself."""
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
 
 
 class ChromaIndex:
-    """Vectors in Chroma, embedded (persistent folder or in memory) or on a server."""
+    """Vectors in Chroma, embedded (persistent folder or in memory) or on a server.
+
+    An embedded folder whose Chroma files cannot be opened (corrupt) is moved aside
+    (``chroma.corrupt-<time>``, with a warning) and started afresh; the memory then
+    rebuilds the vectors from SQL. ``repaired`` says so.
+    """
 
     def __init__(
         self,
@@ -39,46 +67,71 @@ class ChromaIndex:
         host: str | None = None,
         port: int = 8000,
         prefix: str = "agentmem",
+        shards: int = DEFAULT_SHARDS,
     ) -> None:
+        if not prefix or not prefix[0].isalnum():
+            raise ConfigError(f"chroma prefix: must start with a letter or digit, got {prefix!r}")
+        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 1024:
+            raise ConfigError(f"shards: must be an int in 1..1024, got {shards!r}")
+        self.ephemeral = False
+        self.embedded = host is None
+        self.shards = shards
+        self.repaired: str | None = None
+        try:
+            self.client = self._connect(path, host, port)
+        except Exception as exc:
+            if path is None or host is not None or not path.exists():
+                where = f"{host}:{port}" if host is not None else str(path or "memory")
+                raise BackendError(f"cannot reach Chroma at {where}: {exc}") from exc
+            aside = path.with_name(
+                f"{path.name}.corrupt-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
+            log.warning("the Chroma index at %s cannot be opened (%s): moved aside to %s "
+                        "and rebuilt from SQL; delete that folder once you no longer "
+                        "need it", path, exc, aside)
+            _forget_system(path)
+            shutil.move(str(path), str(aside))
+            self.repaired = str(aside)
+            try:
+                self.client = self._connect(path, None, port)
+            except Exception as exc2:
+                raise BackendError(f"cannot open Chroma at {path}: {exc2}") from exc2
+        if self.ephemeral:
+            # Ephemeral clients share state inside a process: a random prefix keeps
+            # every in-memory Memory to itself.
+            prefix = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        self.prefix = prefix
+        self._collections: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def _connect(self, path: Path | None, host: str | None, port: int) -> Any:
         import chromadb
         from chromadb.config import Settings
 
         settings = Settings(anonymized_telemetry=False)
-        self.ephemeral = False
-        self.embedded = host is None
-        try:
-            with self._fresh():
-                if host is not None:
-                    self.client = chromadb.HttpClient(host=host, port=port, settings=settings)
-                    self.client.heartbeat()
-                    self.location = f"http://{host}:{port}"
-                elif path is not None:
-                    self.client = chromadb.PersistentClient(path=str(path), settings=settings)
-                    self.location = str(path)
-                else:
-                    # Ephemeral clients share state inside a process: a random prefix
-                    # keeps every in-memory Memory to itself.
-                    self.client = chromadb.EphemeralClient(settings=settings)
-                    prefix = f"{prefix}-{uuid.uuid4().hex[:12]}"
-                    self.ephemeral = True
-                    self.location = "memory"
-        except Exception as exc:
-            where = f"{host}:{port}" if host is not None else str(path or "memory")
-            raise BackendError(f"cannot reach Chroma at {where}: {exc}") from exc
-        if not prefix or not prefix[0].isalnum():
-            raise ConfigError(f"chroma prefix: must start with a letter or digit, got {prefix!r}")
-        self.prefix = prefix
-        self._collections: dict[str, Any] = {}
-        self._lock = threading.RLock()
+        with self._fresh():
+            if host is not None:
+                client = chromadb.HttpClient(host=host, port=port, settings=settings)
+                client.heartbeat()
+                self.location = f"http://{host}:{port}"
+            elif path is not None:
+                client = chromadb.PersistentClient(path=str(path), settings=settings)
+                client.list_collections()  # reads the files: a corrupt one fails here
+                self.location = str(path)
+            else:
+                client = chromadb.EphemeralClient(settings=settings)
+                self.ephemeral = True
+                self.location = "memory"
+        return client
 
     def _fresh(self) -> AbstractContextManager[None]:
         """Calls into an embedded Chroma allocate no previously freed memory."""
         return fresh_allocations() if self.embedded else nullcontext()
 
     def collection_name(self, store: str, user_id: str) -> str:
-        """Name of the collection holding ``user_id``'s vectors for ``store``."""
-        digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
-        return f"{self.prefix}-{store}-{digest}"
+        """Name of the collection holding ``user_id``'s vectors for ``store`` (shared
+        with the other users of its shard)."""
+        shard = int(user_key(user_id)[:8], 16) % self.shards
+        return f"{self.prefix}-{store}-s{shard:03d}"
 
     def _get(self, name: str, *, create: bool) -> Any | None:
         with self._lock, self._fresh():
@@ -101,33 +154,58 @@ class ChromaIndex:
             self._collections[name] = col
             return col
 
-    def upsert(self, collection: str, ids: Sequence[str], vectors: np.ndarray) -> None:
-        """Insert or replace vectors by unit id."""
+    def _call(self, name: str, what: str, fn: Callable[[Any], T], *, create: bool,
+              absent: T) -> T:
+        """``fn(collection)``; a collection dropped since it was cached (by another
+        process) is looked up once more."""
+        for attempt in (0, 1):
+            col = self._get(name, create=create)
+            if col is None:
+                return absent
+            try:
+                with self._fresh():
+                    return fn(col)
+            except NotFoundError:
+                with self._lock:
+                    self._collections.pop(name, None)
+                if attempt:
+                    return absent
+            except Exception as exc:
+                with self._lock:
+                    self._collections.pop(name, None)
+                raise BackendError(f"Chroma {what} on {name!r} failed: {exc}") from exc
+        return absent  # pragma: no cover - the loop returns
+
+    def upsert(self, collection: str, ids: Sequence[str], vectors: np.ndarray, *,
+               user_id: str) -> None:
+        """Insert or replace ``user_id``'s vectors by unit id."""
         if not ids:
             return
-        col = self._get(collection, create=True)
-        assert col is not None
-        try:
-            with self._fresh():
-                for i in range(0, len(ids), _UPSERT_BATCH):
-                    col.upsert(ids=list(ids[i : i + _UPSERT_BATCH]),
-                               embeddings=vectors[i : i + _UPSERT_BATCH])
-        except Exception as exc:
-            raise BackendError(f"Chroma upsert into {collection!r} failed: {exc}") from exc
+        tag = {"u": user_key(user_id)}
+
+        def run(col: Any) -> None:
+            for i in range(0, len(ids), _UPSERT_BATCH):
+                part = list(ids[i : i + _UPSERT_BATCH])
+                col.upsert(ids=part, embeddings=vectors[i : i + _UPSERT_BATCH],
+                           metadatas=[tag] * len(part))
+
+        self._call(collection, "upsert", run, create=True, absent=None)
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
         """Remove vectors by unit id (missing ids are ignored)."""
         if not ids:
             return
-        col = self._get(collection, create=False)
-        if col is None:
-            return
-        try:
-            with self._fresh():
-                for i in range(0, len(ids), _UPSERT_BATCH):
-                    col.delete(ids=list(ids[i : i + _UPSERT_BATCH]))
-        except Exception as exc:
-            raise BackendError(f"Chroma delete from {collection!r} failed: {exc}") from exc
+
+        def run(col: Any) -> None:
+            for i in range(0, len(ids), _UPSERT_BATCH):
+                col.delete(ids=list(ids[i : i + _UPSERT_BATCH]))
+
+        self._call(collection, "delete", run, create=False, absent=None)
+
+    def delete_user(self, collection: str, user_id: str) -> None:
+        """Remove every vector of ``user_id`` from a collection."""
+        self._call(collection, "delete", lambda col: col.delete(
+            where={"u": user_key(user_id)}), create=False, absent=None)
 
     def drop(self, collection: str) -> None:
         """Delete a whole collection (no error if absent)."""
@@ -135,7 +213,7 @@ class ChromaIndex:
             self._collections.pop(collection, None)
             try:
                 self.client.delete_collection(collection)
-            except NotFoundError:
+            except (NotFoundError, ValueError):
                 pass
             except Exception as exc:
                 raise BackendError(f"Chroma drop of {collection!r} failed: {exc}") from exc
@@ -155,32 +233,60 @@ class ChromaIndex:
         names = [c if isinstance(c, str) else c.name for c in found]
         return [n for n in names if n.startswith(self.prefix + "-")]
 
-    def query(self, collection: str, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """Up to ``n`` (unit id, cosine similarity) pairs, most similar first."""
-        col = self._get(collection, create=False)
-        if col is None:
+    def query(self, collection: str, vector: np.ndarray, n: int, *, user_id: str
+              ) -> list[tuple[str, float]]:
+        """Up to ``n`` of ``user_id``'s (unit id, cosine similarity) pairs, most
+        similar first."""
+        # n may exceed the user's vectors: Chroma returns what there is.
+        res = self._call(collection, "query", lambda col: col.query(
+            query_embeddings=vector.reshape(1, -1), n_results=n,
+            where={"u": user_key(user_id)}, include=["distances"]),
+            create=False, absent=None)
+        if res is None:
             return []
-        try:
-            # n may exceed the collection's size: Chroma returns what there is.
-            with self._fresh():
-                res = col.query(query_embeddings=vector.reshape(1, -1), n_results=n,
-                                include=["distances"])
-        except Exception as exc:
-            raise BackendError(f"Chroma query on {collection!r} failed: {exc}") from exc
         ids = res["ids"][0]
         dists = res["distances"][0] if res.get("distances") else [1.0] * len(ids)
         return [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
 
-    def count(self, collection: str) -> int:
-        """Vectors in a collection (0 if absent)."""
-        col = self._get(collection, create=False)
-        if col is None:
-            return 0
-        with self._fresh():
-            return int(col.count())
+    def count(self, collection: str, *, user_id: str | None = None) -> int:
+        """Vectors in a collection, or of one user in it (0 if absent)."""
+        if user_id is None:
+            return self._call(collection, "count", lambda col: int(col.count()),
+                              create=False, absent=0)
+        return len(self.ids(collection, user_id=user_id))
+
+    def ids(self, collection: str, *, user_id: str | None = None) -> set[str]:
+        """The unit ids in a collection (of one user, when given)."""
+        where = {"u": user_key(user_id)} if user_id is not None else None
+
+        def run(col: Any) -> set[str]:
+            found: set[str] = set()
+            offset = 0
+            while True:
+                page = col.get(where=where, include=[], limit=_PAGE, offset=offset)
+                found.update(page["ids"])
+                if len(page["ids"]) < _PAGE:
+                    return found
+                offset += _PAGE
+
+        return self._call(collection, "get", run, create=False, absent=set())
 
     def close(self) -> None:
         """Drop in-memory collections; release cached handles."""
         if self.ephemeral:
             self.drop_all()
         self._collections.clear()
+
+
+def _forget_system(path: Path) -> None:
+    """Chroma keeps one client system per folder and process; a folder moved aside
+    must not be served from it."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        systems = SharedSystemClient._identifier_to_system
+        system = systems.pop(str(path), None)
+        if system is not None:
+            system.stop()
+    except Exception:  # pragma: no cover - a Chroma without that cache
+        pass

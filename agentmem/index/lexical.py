@@ -99,6 +99,7 @@ class FtsIndex:
             raise ValueError("budget: must be >= 1")
         self.budget = budget
         with engine.begin() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # other processes may create it too
             conn.exec_driver_sql(
                 f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
                 f"owner, text, tokenize={TOKENIZE})"

@@ -33,6 +33,8 @@ class PgTextIndex:
 
     def __init__(self, engine: sa.Engine) -> None:
         with engine.begin() as conn:
+            # several processes may create the schema at once (see storage.database)
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(72451601)")
             _meta.create_all(conn)
 
     def add(self, conn: sa.Connection, rows: Sequence[tuple[str, str]]) -> list[int]:

@@ -17,23 +17,35 @@ from .schema import ADDED_COLUMNS, SCHEMA_VERSION, meta, metadata
 __all__ = ["Database"]
 
 DB_FILENAME = "agentmem.db"
+#: the advisory lock that serialises schema creation on PostgreSQL
+_SCHEMA_LOCK = 7245_1601
 
 
 class Database:
     """A SQLAlchemy engine plus the settings agentmem relies on.
 
     SQLite files run in WAL mode with ``secure_delete`` on (deleted rows are
-    overwritten, not left in free pages) and a busy timeout. An in-memory SQLite
-    database uses one shared connection, so every access is serialised by a lock.
+    overwritten, not left in free pages) and a busy timeout of ``lock_timeout``
+    seconds; every write transaction takes the write lock when it begins (``BEGIN
+    IMMEDIATE``), so what a write reads cannot change under it, and several processes
+    can share one file. An in-memory SQLite database uses one shared connection, so
+    every access is serialised by a lock. On PostgreSQL, schema creation is serialised
+    by an advisory lock.
+
+    Failures of the database itself (a lock held past the timeout, a full disk, a
+    corrupt file, a lost server) surface as :class:`~agentmem.errors.BackendError`
+    naming the cause; nothing of the failed transaction is kept.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = 60.0) -> None:
         self.url = url
+        self.lock_timeout = float(lock_timeout)
         try:
             parsed = sa.engine.make_url(url)
         except sa.exc.ArgumentError as exc:
             raise ConfigError(f"url: not a SQLAlchemy database URL: {url!r} ({exc})") from None
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.is_postgres = parsed.get_backend_name() == "postgresql"
         self.in_memory = self.is_sqlite and parsed.database in (None, "", ":memory:")
         self.file: Path | None = (
             Path(parsed.database) if self.is_sqlite and not self.in_memory and parsed.database
@@ -43,11 +55,13 @@ class Database:
         if self.in_memory:
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
         elif self.is_sqlite:
-            kwargs = {"connect_args": {"check_same_thread": False, "timeout": 60}}
+            kwargs = {"connect_args": {"check_same_thread": False,
+                                       "timeout": self.lock_timeout}}
         try:
             self.engine = sa.create_engine(url, **kwargs)
         except Exception as exc:  # missing driver and the like
             raise ConfigError(f"url: cannot create a database engine for {url!r}: {exc}") from exc
+        self.where = self.engine.url.render_as_string(hide_password=True)
         self._lock: AbstractContextManager[Any] = (
             threading.RLock() if self.in_memory else nullcontext()
         )
@@ -57,29 +71,29 @@ class Database:
 
     def _sqlite_pragmas(self, dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
+        # first: the pragmas below may wait for another process's lock
+        cur.execute(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
         if not self.in_memory:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA secure_delete=ON")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
 
     def _create_schema(self) -> None:
-        try:
-            with self.begin() as conn:
-                metadata.create_all(conn)
-                self._add_missing_columns(conn)
-                row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).first()
-                if row is None:
-                    conn.execute(sa.insert(meta).values(key="schema", value=SCHEMA_VERSION))
-                elif row[0] != SCHEMA_VERSION:
-                    raise ConfigError(
-                        f"database schema version {row[0]} is not supported "
-                        f"(this agentmem expects {SCHEMA_VERSION})"
-                    )
-        except sa.exc.OperationalError as exc:
-            raise BackendError(f"cannot open the database {self.url!r}: {exc}") from exc
+        with self.begin() as conn:
+            if self.is_postgres:  # several processes may create the schema at once
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+            metadata.create_all(conn)
+            self._add_missing_columns(conn)
+            row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema")).first()
+            if row is None:
+                conn.execute(sa.insert(meta).values(key="schema", value=SCHEMA_VERSION))
+            elif row[0] != SCHEMA_VERSION:
+                raise ConfigError(
+                    f"database schema version {row[0]} is not supported "
+                    f"(this agentmem expects {SCHEMA_VERSION})"
+                )
 
     @staticmethod
     def _add_missing_columns(conn: sa.Connection) -> None:
@@ -97,15 +111,49 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
-        """One transaction: committed when the block exits, rolled back on error."""
-        with self._lock, self.engine.begin() as conn:
+        """One write transaction: committed when the block exits, rolled back on error.
+        On a SQLite file it holds the write lock from its first statement."""
+        with self._lock, self._translated(), self.engine.begin() as conn:
+            if self.is_sqlite and not self.in_memory:
+                # the driver sees a transaction is open and adds no BEGIN of its own
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
 
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
         """A connection for reads."""
-        with self._lock, self.engine.connect() as conn:
+        with self._lock, self._translated(), self.engine.connect() as conn:
             yield conn
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """The database's own failures as :class:`BackendError` naming the cause."""
+        try:
+            yield
+        except sa.exc.IntegrityError:
+            raise
+        except (sa.exc.OperationalError, sa.exc.DatabaseError,
+                sa.exc.InterfaceError) as exc:
+            raise BackendError(self.describe(exc)) from exc
+
+    def describe(self, exc: BaseException) -> str:
+        """A one-line account of a database failure, with its likely cause."""
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        low = cause.lower()
+        if "locked" in low or "busy" in low:
+            why = (f"another connection held the write lock for longer than the lock "
+                   f"timeout ({self.lock_timeout:g} s)")
+        elif "disk is full" in low or "no space" in low:
+            why = "the disk is full"
+        elif "not a database" in low or "malformed" in low or "corrupt" in low:
+            why = "the file is corrupt or not an agentmem database"
+        elif "readonly" in low or "read-only" in low:
+            why = "the database is read-only"
+        elif "unable to open" in low:
+            why = "the file cannot be opened"
+        else:
+            why = "the database failed"
+        return f"database {self.where}: {why} ({cause})"
 
     def get_meta(self, key: str) -> str | None:
         """A value from the settings table, or None."""
@@ -116,15 +164,64 @@ class Database:
     def set_meta(self, key: str, value: str) -> None:
         """Store a value in the settings table."""
         with self.begin() as conn:
+            if self.is_postgres:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
             conn.execute(sa.delete(meta).where(meta.c.key == key))
             conn.execute(sa.insert(meta).values(key=key, value=value))
 
-    def scrub(self) -> None:
+    def settle_meta(self, key: str, value: str) -> str:
+        """The stored value of ``key``; ``value`` is stored first when there is none
+        (race-free: of several processes settling at once, the first one wins)."""
+        with self.begin() as conn:
+            if self.is_postgres:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+            row = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).first()
+            if row is not None:
+                return str(row[0])
+            conn.execute(sa.insert(meta).values(key=key, value=value))
+        return value
+
+    def scrub(self, *, wait: float = 5.0, strict: bool = True) -> None:
         """Make deleted content unrecoverable from the files: fold the WAL back into the
-        main file and truncate it. Deleted pages were already zeroed (secure_delete)."""
-        if self.is_sqlite and not self.in_memory:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        main file and truncate it. Deleted pages were already zeroed (secure_delete).
+
+        Another connection inside a read transaction holds a snapshot the WAL must keep
+        serving, so the log cannot be truncated until it ends: scrub waits for that up
+        to ``wait`` seconds, then raises :class:`~agentmem.errors.ErasureIncomplete`
+        (whatever was deleted stays deleted; a later scrub, or close, truncates it).
+        With ``strict=False`` (for closing, when nothing may have been deleted) it
+        raises only while an earlier erasure is still incomplete."""
+        import time  # (local: this method's own needs)
+
+        from ..errors import ErasureIncomplete
+
+        if not self.is_sqlite or self.in_memory:
+            return
+        deadline = time.monotonic() + max(0.0, wait)
+        with self.engine.connect() as conn:
+            saved = conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+            try:
+                while True:
+                    left = deadline - time.monotonic()
+                    # SQLite's busy handler waits for the readers, within the bound
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={max(0, int(left * 1000))}")
+                    if _checkpointed(conn):
+                        self._erasure_owed = False
+                        return
+                    if time.monotonic() >= deadline:
+                        break
+                    time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(saved)}")
+        if not strict and not getattr(self, "_erasure_owed", False):
+            return
+        self._erasure_owed = True
+        raise ErasureIncomplete(
+            f"the data is deleted from the database, but its write-ahead log "
+            f"{str(self.file) + '-wal'!r} (WAL) still holds deleted content: another "
+            f"connection (a reader) holds a snapshot that needs it and did not end "
+            f"within {wait:g} s. The next erasure or close truncates it once that "
+            f"reader has ended its transaction.", wal=str(self.file) + "-wal")
 
     def size_bytes(self) -> int | None:
         """Bytes on disk of the SQLite file and its WAL, or None for other databases."""
@@ -143,3 +240,15 @@ class Database:
             self.scrub()
         finally:
             self.engine.dispose()
+
+
+def _checkpointed(conn: sa.Connection) -> bool:
+    """One ``wal_checkpoint(TRUNCATE)``: True when the whole WAL was copied back and
+    truncated, False when a reader or writer kept it busy."""
+    try:
+        busy, _log, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    except sa.exc.OperationalError as exc:  # "database is locked" on some versions
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise
+    return not busy

@@ -5,6 +5,7 @@ Functions take an open connection so callers decide the transaction boundaries.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -71,10 +72,45 @@ class DeletedUnit:
     key_hash: str | None = None
 
 
+def insert_missing(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
+                   ) -> None:
+    """Insert rows, skipping those whose primary key exists (also when another process
+    inserts it at the same moment): ``ON CONFLICT DO NOTHING`` on SQLite and
+    PostgreSQL, a check first elsewhere."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        conn.execute(sqlite.insert(table).on_conflict_do_nothing(), list(rows))
+        return
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        conn.execute(postgresql.insert(table).on_conflict_do_nothing(), list(rows))
+        return
+    keys = [c.name for c in table.primary_key.columns]
+    for row in rows:
+        clause = sa.and_(*(table.c[k] == row[k] for k in keys))
+        if conn.execute(sa.select(*table.primary_key.columns).where(clause)).first() is None:
+            conn.execute(sa.insert(table).values(**row))
+
+
+def lock_session(conn: sa.Connection, user_id: str, session_id: str) -> None:
+    """Serialise writers of one session until the transaction ends, so what a write
+    reads of the session (its next position, its tail) cannot change under it.
+    SQLite files already hold the database's write lock (``BEGIN IMMEDIATE``); on
+    PostgreSQL this takes a transaction-scoped advisory lock on the session."""
+    if conn.dialect.name == "postgresql":
+        digest = hashlib.blake2b(f"{user_id}\x00{session_id}".encode(), digest_size=8)
+        key = int.from_bytes(digest.digest(), "big", signed=True)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
 def ensure_user(conn: sa.Connection, user_id: str, now: datetime) -> None:
     """Create the user row if absent."""
-    if conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is None:
-        conn.execute(sa.insert(users).values(id=user_id, created_at=now))
+    insert_missing(conn, users, [{"id": user_id, "created_at": now}])
 
 
 def ensure_session(
@@ -87,8 +123,8 @@ def ensure_session(
         )
     ).first()
     if row is None:
-        conn.execute(sa.insert(sessions).values(user_id=user_id, id=session_id,
-                                                started_at=started_at))
+        insert_missing(conn, sessions, [{"user_id": user_id, "id": session_id,
+                                         "started_at": started_at}])
     elif started_at < row[0]:
         conn.execute(
             sa.update(sessions)

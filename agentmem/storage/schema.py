@@ -91,6 +91,10 @@ units = sa.Table(
     sa.Column("lex_rowid", sa.Integer, nullable=True, index=True),
     # True until the vector is in the dense index: repaired on the next open.
     sa.Column("dense_pending", sa.Boolean, nullable=False, default=True),
+    # Why the unit could not be indexed (its vector refused: not finite, wrong shape,
+    # the embedder or Chroma failing on it alone): set aside, not retried on every
+    # write; retried on open and by reindex(). NULL while all is well.
+    sa.Column("index_error", sa.Text, nullable=True),
     sa.Index("ix_units_user_session", "user_id", "session_id", "position"),
     sa.Index("ix_units_pending", "dense_pending"),
 )
@@ -243,4 +247,4 @@ index_tombstones = sa.Table(
 # Columns added after their table first shipped: (table, column) created on open by
 # Database when an older file lacks them.
 ADDED_COLUMNS: tuple[tuple[sa.Table, str], ...] = (
-    (units, "key"), (units, "key_hash"), (units, "parent_id"))
+    (units, "key"), (units, "key_hash"), (units, "parent_id"), (units, "index_error"))
