@@ -10,17 +10,19 @@ embedding cache) on import.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import sqlalchemy as sa
 
 from .embed import content_hash
-from .errors import InvalidInput
+from .errors import BackendError, InvalidInput
 from .inputs import check_id
 from .storage import items as store_items_repo
 from .storage import repository as repo
@@ -55,108 +57,244 @@ def _dump(record: dict[str, Any]) -> str:
 
 def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granularity: str,
                  embedder: str) -> int:
-    """Write the records of every user (or one) to ``path``; returns the count. The
-    records go to ``<path>.partial``, renamed on success and removed on failure (it
-    holds the memory's text)."""
-    tmp = path.with_name(path.name + ".partial")
+    """Write the records of every user (or one) to ``path``; returns the count.
+
+    The records come from one read snapshot of the database (writes committed during
+    the export are in none of them or all of them). The file is created with mode 0600
+    and gets its name only when complete: on Linux it is written unnamed
+    (``O_TMPFILE``) and linked in place, so an export killed midway leaves no text on
+    disk; elsewhere it is written to ``<path>.partial``, renamed on success, removed on
+    failure, and a ``.partial`` left by a killed export is removed by the next export
+    to that path. A missing folder, or a folder as ``path``, raises
+    :class:`~agentmem.errors.InvalidInput` before anything is read; a failed write
+    (disk full, permission denied) raises :class:`~agentmem.errors.BackendError`
+    and leaves no file."""
+    _check_export_path(path)
+    partial = _partial_path(path)
+    with contextlib.suppress(OSError):  # left by a killed export on the fallback path
+        partial.unlink(missing_ok=True)
     try:
-        n = _write_records(conn, tmp, user_id=user_id, granularity=granularity,
-                           embedder=embedder)
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        with _read_snapshot(conn), _sealed_file(path, partial) as fh:
+            return _write_records(conn, fh, path, user_id=user_id, granularity=granularity,
+                                  embedder=embedder)
+    except OSError as exc:
+        raise BackendError(f"cannot write the export {str(path)!r}: "
+                           f"{exc.strerror or exc}") from exc
+
+
+def _partial_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def _check_export_path(path: Path) -> None:
+    """InvalidInput unless ``path`` can name a new file in an existing folder."""
+    folder = path.parent
+    if path.is_dir():
+        raise InvalidInput("path", f"{str(path)!r} is a folder; give a file name in it")
+    if not folder.is_dir():
+        raise InvalidInput("path", f"the folder {str(folder)!r} does not exist"
+                           if not folder.exists() else f"{str(folder)!r} is not a folder")
+
+
+@contextlib.contextmanager
+def _read_snapshot(conn: sa.Connection) -> Iterator[None]:
+    """Every read on ``conn`` inside the block sees one snapshot of the database.
+
+    SQLite: an explicit read transaction (pysqlite runs each SELECT in its own
+    otherwise; in WAL mode writers go on, unseen). Other databases: one transaction at
+    REPEATABLE READ (PostgreSQL takes its snapshot at the first query)."""
+    if conn.dialect.name == "sqlite":
+        dbapi = conn.connection.dbapi_connection
+        if getattr(dbapi, "in_transaction", False):  # already inside one
+            yield
+            return
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.execution_options(isolation_level="REPEATABLE READ")
+    try:
+        yield
+    finally:
+        conn.rollback()  # read only: nothing to keep
+
+
+def _open_unnamed(folder: Path) -> int | None:
+    """A file descriptor of a new file without a name in ``folder`` (Linux O_TMPFILE),
+    or None where the system or the file system does not support one."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            return None
         raise
-    return n
 
 
-def _write_records(conn: sa.Connection, tmp: Path, *, user_id: str | None, granularity: str,
-                   embedder: str) -> int:
+@contextlib.contextmanager
+def _sealed_file(path: Path, partial: Path) -> Iterator[TextIO]:
+    """A text file that appears at ``path`` only once the block completes.
+
+    Unnamed (O_TMPFILE) where possible: a kill leaves nothing; else ``partial``,
+    renamed at the end. On an error nothing is left (an older ``path`` is kept)."""
+    fd = _open_unnamed(path.parent)
+    named = fd is None
+    if fd is None:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with open(fd, "w", encoding="utf-8", closefd=False) as fh:
+            yield fh
+        os.fsync(fd)
+        if named:
+            os.replace(partial, path)
+        else:
+            _link_in_place(fd, path, partial)
+    except BaseException:
+        if named:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _link_in_place(fd: int, path: Path, partial: Path) -> None:
+    """Give the unnamed file ``fd`` the name ``path`` (replacing any file there)."""
+    source = f"/proc/self/fd/{fd}"
+    # a directory fd makes os.link use linkat(AT_SYMLINK_FOLLOW): the file, not the link
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:  # a new name: atomic, and the file never has another name
+            os.link(source, path.name, dst_dir_fd=folder)
+        except FileExistsError:
+            # an existing file: link beside it, then rename over it (a kill in between
+            # leaves the complete export as <path>.partial; the next export removes it)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial.name, dir_fd=folder)
+            os.link(source, partial.name, dst_dir_fd=folder)
+            try:
+                os.replace(partial.name, path.name, src_dir_fd=folder, dst_dir_fd=folder)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(partial.name, dir_fd=folder)
+                raise
+        os.fsync(folder)  # the new name is durable
+    finally:
+        os.close(folder)
+
+
+def _unencodable(path: Path, record: dict[str, Any]) -> BackendError:
+    """The error for a stored record holding a string UTF-8 cannot encode (a lone
+    surrogate, e.g. from a JSON escape in old metadata). Names the record, not its text."""
+    def encodes(value: Any) -> bool:
+        try:
+            _dump(value).encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    fields = [k for k in sorted(record) if not encodes(record[k])] or ["?"]
+    kind = record.get("type")
+    ident = (record.get("id") or record.get("memory_id")
+             or "/".join([*record.get("namespace", []), str(record.get("key"))]))
+    return BackendError(
+        f"cannot export to {str(path)!r}: the stored {kind} {ident!r} of user "
+        f"{record.get('user_id')!r} holds a string that is not valid Unicode (a lone "
+        f"surrogate) in {', '.join(fields)}; correct or delete that {kind}, then export "
+        "again (nothing was written)")
+
+
+def _write_records(conn: sa.Connection, fh: TextIO, path: Path, *, user_id: str | None,
+                   granularity: str, embedder: str) -> int:
     def scoped(q: Any, col: Any) -> Any:
         return q.where(col == user_id) if user_id is not None else q
 
-    n = 0
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(_dump({"type": FORMAT, "version": VERSION, "granularity": granularity,
-                        "embedder": embedder}) + "\n")
-        n += 1
-        for r in conn.execute(scoped(sa.select(users), users.c.id).order_by(users.c.id)):
-            fh.write(_dump({"type": "user", "id": r.id,
-                            "created_at": format_timestamp(r.created_at)}) + "\n")
-            n += 1
-        for r in conn.execute(scoped(sa.select(sessions), sessions.c.user_id)
-                              .order_by(sessions.c.user_id, sessions.c.id)):
-            fh.write(_dump({"type": "session", "user_id": r.user_id, "id": r.id,
-                            "started_at": format_timestamp(r.started_at)}) + "\n")
-            n += 1
-        for r in conn.execute(scoped(sa.select(turns), turns.c.user_id)
-                              .order_by(turns.c.user_id, turns.c.session_id, turns.c.position)):
-            fh.write(_dump({"type": "turn", "id": r.id, "user_id": r.user_id,
-                            "session_id": r.session_id, "position": r.position,
-                            "role": r.role, "name": r.name, "content": r.content,
-                            "timestamp": format_timestamp(r.timestamp),
-                            "metadata": r.metadata or {}}) + "\n")
-            n += 1
-        links: dict[str, list[str]] = {}
-        for r in conn.execute(scoped(
-                sa.select(unit_turns.c.unit_id, unit_turns.c.turn_id)
-                .join(units, units.c.id == unit_turns.c.unit_id), units.c.user_id)
-                .order_by(unit_turns.c.unit_id, unit_turns.c.ordinal)):
-            links.setdefault(r.unit_id, []).append(r.turn_id)
-        curves = {r.unit_id: r for r in conn.execute(
-            scoped(sa.select(unit_strength), unit_strength.c.user_id))}
-        for r in conn.execute(scoped(sa.select(units), units.c.user_id).order_by(
-                units.c.user_id, units.c.session_id, units.c.position, units.c.store,
-                units.c.id)):
-            record = {"type": "unit", "id": r.id, "user_id": r.user_id,
-                      "session_id": r.session_id, "store": r.store, "kind": r.kind,
-                      "text": r.text, "timestamp": format_timestamp(r.timestamp),
-                      "position": r.position, "turn_ids": links.get(r.id, [])}
-            if r.key is not None:  # an expanded retrieval key
-                record["key"] = r.key
-            if r.parent_id is not None:  # a separate key row of that unit
-                record["parent_id"] = r.parent_id
-            if r.id in curves:  # its MemoryBank forgetting curve
-                c = curves[r.id]
-                record["strength"] = {
-                    "strength": c.strength, "last_recall": format_timestamp(c.last_recall),
-                    "archived_at": format_timestamp(c.archived_at) if c.archived_at else None}
+    def write(record: dict[str, Any]) -> None:
+        try:
             fh.write(_dump(record) + "\n")
-            n += 1
-        for r in conn.execute(scoped(sa.select(store_items), store_items.c.user_id).order_by(
-                store_items.c.namespace, store_items.c.key)):
-            fh.write(_dump({
-                "type": "item", "namespace": list(store_items_repo.split_namespace(
-                    r.namespace)), "key": r.key, "user_id": r.user_id,
-                "value": r.value, "unit_id": r.unit_id,
-                "created_at": format_timestamp(r.created_at),
-                "updated_at": format_timestamp(r.updated_at)}) + "\n")
-            n += 1
-        sources: dict[str, list[str]] = {}
-        for r in conn.execute(scoped(
-                sa.select(thought_sources.c.thought_id, thought_sources.c.turn_id)
-                .join(thoughts, thoughts.c.id == thought_sources.c.thought_id),
-                thoughts.c.user_id).order_by(thought_sources.c.thought_id,
-                                             thought_sources.c.turn_id)):
-            sources.setdefault(r.thought_id, []).append(r.turn_id)
-        for r in conn.execute(scoped(sa.select(thoughts), thoughts.c.user_id).order_by(
-                thoughts.c.user_id, thoughts.c.seq)):
-            fh.write(_dump({
-                "type": "thought", "id": r.id, "user_id": r.user_id,
-                "session_id": r.session_id, "head": r.head, "relation": r.relation,
-                "tail": r.tail, "text": r.text, "status": r.status,
-                "replaced_by": r.replaced_by, "timestamp": format_timestamp(r.timestamp),
-                "created_at": format_timestamp(r.created_at),
-                "updated_at": format_timestamp(r.updated_at),
-                "source_turn_ids": sources.get(r.id, [])}) + "\n")
-            n += 1
-        for r in conn.execute(scoped(sa.select(memory_log), memory_log.c.user_id)
-                              .order_by(memory_log.c.seq)):
-            fh.write(_dump({
-                "type": "event", "memory_id": r.memory_id, "user_id": r.user_id,
-                "op": r.op, "at": format_timestamp(r.at), "other_id": r.other_id,
-                "reason": r.reason, "detail": r.detail or {}}) + "\n")
-            n += 1
+        except UnicodeEncodeError:
+            raise _unencodable(path, record) from None
+
+    n = 0
+    write({"type": FORMAT, "version": VERSION, "granularity": granularity,
+           "embedder": embedder})
+    n += 1
+    for r in conn.execute(scoped(sa.select(users), users.c.id).order_by(users.c.id)):
+        write({"type": "user", "id": r.id, "created_at": format_timestamp(r.created_at)})
+        n += 1
+    for r in conn.execute(scoped(sa.select(sessions), sessions.c.user_id)
+                          .order_by(sessions.c.user_id, sessions.c.id)):
+        write({"type": "session", "user_id": r.user_id, "id": r.id,
+               "started_at": format_timestamp(r.started_at)})
+        n += 1
+    for r in conn.execute(scoped(sa.select(turns), turns.c.user_id)
+                          .order_by(turns.c.user_id, turns.c.session_id, turns.c.position)):
+        write({"type": "turn", "id": r.id, "user_id": r.user_id,
+               "session_id": r.session_id, "position": r.position,
+               "role": r.role, "name": r.name, "content": r.content,
+               "timestamp": format_timestamp(r.timestamp),
+               "metadata": r.metadata or {}})
+        n += 1
+    links: dict[str, list[str]] = {}
+    for r in conn.execute(scoped(
+            sa.select(unit_turns.c.unit_id, unit_turns.c.turn_id)
+            .join(units, units.c.id == unit_turns.c.unit_id), units.c.user_id)
+            .order_by(unit_turns.c.unit_id, unit_turns.c.ordinal)):
+        links.setdefault(r.unit_id, []).append(r.turn_id)
+    curves = {r.unit_id: r for r in conn.execute(
+        scoped(sa.select(unit_strength), unit_strength.c.user_id))}
+    for r in conn.execute(scoped(sa.select(units), units.c.user_id).order_by(
+            units.c.user_id, units.c.session_id, units.c.position, units.c.store,
+            units.c.id)):
+        record = {"type": "unit", "id": r.id, "user_id": r.user_id,
+                  "session_id": r.session_id, "store": r.store, "kind": r.kind,
+                  "text": r.text, "timestamp": format_timestamp(r.timestamp),
+                  "position": r.position, "turn_ids": links.get(r.id, [])}
+        if r.key is not None:  # an expanded retrieval key
+            record["key"] = r.key
+        if r.parent_id is not None:  # a separate key row of that unit
+            record["parent_id"] = r.parent_id
+        if r.id in curves:  # its MemoryBank forgetting curve
+            c = curves[r.id]
+            record["strength"] = {
+                "strength": c.strength, "last_recall": format_timestamp(c.last_recall),
+                "archived_at": format_timestamp(c.archived_at) if c.archived_at else None}
+        write(record)
+        n += 1
+    for r in conn.execute(scoped(sa.select(store_items), store_items.c.user_id).order_by(
+            store_items.c.namespace, store_items.c.key)):
+        write({
+            "type": "item", "namespace": list(store_items_repo.split_namespace(
+                r.namespace)), "key": r.key, "user_id": r.user_id,
+            "value": r.value, "unit_id": r.unit_id,
+            "created_at": format_timestamp(r.created_at),
+            "updated_at": format_timestamp(r.updated_at)})
+        n += 1
+    sources: dict[str, list[str]] = {}
+    for r in conn.execute(scoped(
+            sa.select(thought_sources.c.thought_id, thought_sources.c.turn_id)
+            .join(thoughts, thoughts.c.id == thought_sources.c.thought_id),
+            thoughts.c.user_id).order_by(thought_sources.c.thought_id,
+                                         thought_sources.c.turn_id)):
+        sources.setdefault(r.thought_id, []).append(r.turn_id)
+    for r in conn.execute(scoped(sa.select(thoughts), thoughts.c.user_id).order_by(
+            thoughts.c.user_id, thoughts.c.seq)):
+        write({
+            "type": "thought", "id": r.id, "user_id": r.user_id,
+            "session_id": r.session_id, "head": r.head, "relation": r.relation,
+            "tail": r.tail, "text": r.text, "status": r.status,
+            "replaced_by": r.replaced_by, "timestamp": format_timestamp(r.timestamp),
+            "created_at": format_timestamp(r.created_at),
+            "updated_at": format_timestamp(r.updated_at),
+            "source_turn_ids": sources.get(r.id, [])})
+        n += 1
+    for r in conn.execute(scoped(sa.select(memory_log), memory_log.c.user_id)
+                          .order_by(memory_log.c.seq)):
+        write({
+            "type": "event", "memory_id": r.memory_id, "user_id": r.user_id,
+            "op": r.op, "at": format_timestamp(r.at), "other_id": r.other_id,
+            "reason": r.reason, "detail": r.detail or {}})
+        n += 1
     return n
 
 
@@ -192,6 +330,12 @@ def read_jsonl(path: Path) -> _Records:
     """Parse and validate a whole export file; raises InvalidInput naming line and field."""
     if not path.exists():
         raise InvalidInput("path", f"no such file: {str(path)!r}")
+    if path.is_dir():
+        raise InvalidInput("path", f"{str(path)!r} is a folder, not an export file")
+    try:
+        fh = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput("path", f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
     out = _Records(header={}, users=[], sessions=[], turns=[], units=[], curves=[],
                    thoughts=[],
                    events=[])
@@ -200,8 +344,8 @@ def read_jsonl(path: Path) -> _Records:
     turn_by_id: dict[str, Turn] = {}
     unit_ids: set[str] = set()
     item_units: dict[str, str] = {}  # the id of each LangGraph item unit: its user
-    with path.open(encoding="utf-8") as fh:
-        for line, raw in enumerate(fh, start=1):
+    with fh:
+        for line, raw in _lines(fh, path):
             if not raw.strip():
                 continue
             try:
@@ -296,6 +440,18 @@ def read_jsonl(path: Path) -> _Records:
     if not out.header:
         raise InvalidInput("path", f"{str(path)!r} is empty: no {FORMAT!r} header")
     return out
+
+
+def _lines(fh: TextIO, path: Path) -> Iterator[tuple[int, str]]:
+    """The numbered lines of an export; a read or decoding error raises InvalidInput."""
+    line = 0
+    try:
+        for line, raw in enumerate(fh, start=1):
+            yield line, raw
+    except UnicodeDecodeError:
+        raise InvalidInput(f"line {line + 1}", "is not UTF-8 text") from None
+    except OSError as exc:
+        raise InvalidInput("path", f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
 
 
 def _curve(rec: dict[str, Any], line: int, unit_id: str) -> dict[str, Any]:
