@@ -75,8 +75,8 @@ class ErasureIncomplete(BackendError):
     The data is gone from the database (no query returns it), but the SQLite write-ahead
     log still holds the deleted content: another connection kept a read transaction
     (a snapshot) open for longer than the erasure waits, so the log could not be
-    truncated. The next erasure, :meth:`~agentmem.storage.database.Database.scrub` or
-    close truncates it once no reader needs it. ``wal`` is the log file.
+    truncated. The next erasure (or closing the memory) truncates it once no reader
+    needs it. ``wal`` is the log file.
     """
 
     def __init__(self, message: str, *, wal: str | None = None) -> None:

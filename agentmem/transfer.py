@@ -126,7 +126,7 @@ def _open_unnamed(folder: Path) -> int | None:
     try:
         return os.open(folder, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
             return None
         raise
 
