@@ -35,7 +35,7 @@ from .index import (
     score_fusion,
     session_context,
 )
-from .inputs import check_id, check_positive_int, check_text, validate_messages
+from .inputs import check_id, check_path, check_positive_int, check_text, validate_messages
 from .llm import LLM, LLMRequest, MeteredLLM
 from .reader import build_reader_prompt, format_date, format_history, items_from_hits
 from .storage import repository as repo
@@ -212,8 +212,8 @@ class Memory:
         summaries: Summaries | None = None,
         lock_timeout: float = 60.0,
     ) -> None:
-        if path is not None and not isinstance(path, (str, Path)):
-            raise InvalidInput("path", f"must be a str or Path, got {type(path).__name__}")
+        if path is not None:
+            path = check_path(path, "path")
         if url is not None and not isinstance(url, str):
             raise InvalidInput("url", f"must be a string, got {type(url).__name__}")
         if chroma_host is not None and not isinstance(chroma_host, str):

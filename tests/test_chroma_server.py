@@ -2,47 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import fill
+from conftest import fill, free_port
 
 from agentmem import BackendError, Memory, SentenceTransformerEmbedder
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-    port = _free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen([exe, "run", "--path", str(data), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("chroma server did not start")
-    yield port
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_server_database_url_and_chroma_server(tmp_path: Path, chroma_server: int,
@@ -77,4 +42,4 @@ def test_unreachable_chroma_server_is_a_clear_error(tmp_path: Path,
                                                     embedder: SentenceTransformerEmbedder) -> None:
     with pytest.raises(BackendError, match="Chroma"):
         Memory(url=f"sqlite:///{tmp_path / 'x.db'}", chroma_host="127.0.0.1",
-               chroma_port=_free_port(), embedder=embedder)
+               chroma_port=free_port(), embedder=embedder)

@@ -150,3 +150,23 @@ def test_chroma_files_never_hold_freed_memory(tmp_path: Path, mode: str) -> None
             "the leak did not show without the guard: the test proves nothing"
     else:
         assert run(tmp_path / "chroma") == []
+
+
+def test_delete_leaves_no_text_in_the_context_of_the_units_after_it(
+        mem_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    """Units are indexed with the turns before them as context: deleting a unit must
+    rebuild the keys of those that had it as context (found by a SIGKILL test, but
+    it needs no crash)."""
+    with Memory(mem_path, embedder=embedder) as m:
+        ids = [m.add([{"role": "user", "content": text},
+                      {"role": "assistant", "content": "Noted."}],
+                     user_id="alice", session_id="s1").unit_ids[0]
+               for text in ("I had pasta today.", SECRET_TEXT, "The weather is mild.",
+                            "I walked the dog.")]
+        m.delete(ids[1])
+        assert _files_containing(mem_path, SECRET) == []
+        assert m.stats().pending_index_repairs == 0
+        # the neighbours are still found, by their own words and by their context
+        assert "weather" in m.search("mild weather", user_id="alice", k=1)[0].text
+        hits = m.search("pasta", user_id="alice", k=3, mode="lexical")
+        assert {h.id for h in hits} >= {ids[0]}

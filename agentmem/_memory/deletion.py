@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from ..embed import content_hash
 from ..errors import NotFound
 from ..inputs import check_id
 from ..storage import repository as repo
 from ..storage.schema import sessions, store_items, turns, unit_turns, units, users
 from ..stores import ThoughtStore, purge_expansions
+from ..stores.episodic import render_turns
 from ..stores.summaries import GLOBAL_SESSION, day_session
 from ..temporal import utcnow
 
@@ -83,9 +85,59 @@ def drop_turns(memory: Memory, conn: sa.Connection, turn_ids: Sequence[str],
     that leaves unused. Returns the users whose thought indexes are stale."""
     gone = memory._drop_units(conn, sorted(unit_ids | stale_summaries(conn, turn_ids)))
     hashes, owners = memory.thought_store.forget_turns(conn, turn_ids, utcnow())
+    rekeyed = rekey_neighbours(memory, conn, turn_ids, unit_ids)
     repo.delete_turns(conn, turn_ids)
-    memory._erase(conn, gone, hashes)
+    memory._erase(conn, gone, [*hashes, *rekeyed])
     return owners
+
+
+def rekey_neighbours(memory: Memory, conn: sa.Connection, turn_ids: Sequence[str],
+                     dropped: set[str]) -> list[str]:
+    """The units that follow deleted turns were indexed with those turns as context
+    (``context_turns``): their keys are rebuilt from the turns that remain, so no
+    deleted text stays in their key, lexical row or vector. Returns the replaced keys'
+    hashes (the caller erases those nothing uses any more)."""
+    window = memory.store.context_turns
+    if not window or not turn_ids:
+        return []
+    doomed = set(turn_ids)
+    sessions_hit = {(r.user_id, r.session_id) for r in conn.execute(
+        sa.select(turns.c.user_id, turns.c.session_id).where(turns.c.id.in_(list(doomed))))}
+    old_hashes: list[str] = []
+    for user_id, session_id in sessions_hit:
+        ordered = repo.user_turns(conn, user_id, session_id=session_id)
+        place = {t.id: i for i, t in enumerate(ordered)}
+        kept = [t for t in ordered if t.id not in doomed]
+        kept_place = {t.id: i for i, t in enumerate(kept)}
+        rows = conn.execute(
+            sa.select(units.c.id, units.c.text, units.c.key, units.c.key_hash,
+                      units.c.lex_rowid, units.c.user_id)
+            .where(units.c.user_id == user_id, units.c.session_id == session_id,
+                   units.c.store == memory.store.name, units.c.parent_id.is_(None),
+                   units.c.key.is_not(None))).all()
+        firsts = repo.load_turns(conn, [r.id for r in rows if r.id not in dropped])
+        for r in rows:
+            first = min(firsts.get(r.id, []), key=lambda t: t.position, default=None)
+            if first is None or first.id not in kept_place:
+                continue
+            before = ordered[max(0, place[first.id] - window):place[first.id]]
+            if not doomed & {t.id for t in before}:
+                continue
+            if r.key != f"{r.text}\n{render_turns(before)}":
+                continue  # not a context key (an LLM expansion): left as it is
+            now = kept[max(0, kept_place[first.id] - window):kept_place[first.id]]
+            key = f"{r.text}\n{render_turns(now)}" if now else None
+            rowid: int | None = None
+            if memory.lexical:
+                if r.lex_rowid is not None:
+                    memory.lexical.delete(conn, [r.lex_rowid])
+                [rowid] = memory.lexical.add(conn, [(r.user_id, key or r.text)])
+            conn.execute(sa.update(units).where(units.c.id == r.id).values(
+                key=key, key_hash=content_hash(key) if key else None, lex_rowid=rowid,
+                dense_pending=True, index_error=None))
+            if r.key_hash:
+                old_hashes.append(r.key_hash)
+    return old_hashes
 
 
 def stale_summaries(conn: sa.Connection, turn_ids: Sequence[str]) -> set[str]:
