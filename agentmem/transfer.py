@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import sqlalchemy as sa
 
@@ -333,7 +333,7 @@ def read_jsonl(path: Path) -> _Records:
     if path.is_dir():
         raise InvalidInput("path", f"{str(path)!r} is a folder, not an export file")
     try:
-        fh = path.open(encoding="utf-8")
+        fh = path.open("rb")
     except OSError as exc:
         raise InvalidInput("path", f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
     out = _Records(header={}, users=[], sessions=[], turns=[], units=[], curves=[],
@@ -442,14 +442,16 @@ def read_jsonl(path: Path) -> _Records:
     return out
 
 
-def _lines(fh: TextIO, path: Path) -> Iterator[tuple[int, str]]:
-    """The numbered lines of an export; a read or decoding error raises InvalidInput."""
-    line = 0
+def _lines(fh: BinaryIO, path: Path) -> Iterator[tuple[int, str]]:
+    """The numbered lines of an export, decoded; a line that is not UTF-8, or a read
+    error, raises InvalidInput."""
     try:
         for line, raw in enumerate(fh, start=1):
-            yield line, raw
-    except UnicodeDecodeError:
-        raise InvalidInput(f"line {line + 1}", "is not UTF-8 text") from None
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidInput(f"line {line}", "is not UTF-8 text") from None
+            yield line, text
     except OSError as exc:
         raise InvalidInput("path", f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
 

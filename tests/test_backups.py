@@ -388,3 +388,32 @@ def test_erasure_waits_for_a_short_reader(mem_path: Path,
         reader.close()
         assert _files_containing(mem_path, SECRET) == []
         assert waited < 4, waited
+
+
+def test_scrub_for_closing_raises_only_for_an_owed_erasure(
+        mem_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    """``strict=False`` (what closing needs: it may follow no deletion at all) waits the
+    same bound but raises only while an earlier erasure is incomplete."""
+    with Memory(mem_path, embedder=embedder) as m:
+        _alice_and_bob(m)
+        reader = _reader(mem_path / "agentmem.db")
+        m.db.scrub(wait=0.2, strict=False)  # nothing deleted yet: no error
+        with pytest.raises(ErasureIncomplete):
+            m.db.scrub(wait=0.2)
+        with pytest.raises(ErasureIncomplete):  # now one is owed
+            m.db.scrub(wait=0.2, strict=False)
+        reader.execute("COMMIT")
+        reader.close()
+        m.db.scrub(strict=False)
+        m.db.scrub(wait=0.2, strict=False)
+
+
+def test_import_of_a_file_that_is_not_utf8(tmp_path: Path, mem: Memory) -> None:
+    fill(mem)
+    out = tmp_path / "e.jsonl"
+    mem.export(out)
+    out.write_bytes(out.read_bytes() + b'{"type": "user", "id": "\xff"}\n')
+    lines = len(out.read_bytes().splitlines())
+    with pytest.raises(InvalidInput) as info:
+        mem.import_(out)
+    assert info.value.field == f"line {lines}"
