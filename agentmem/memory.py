@@ -881,7 +881,8 @@ class Memory:
 
         ``id`` may also name a thought: it is purged with its history and the thoughts
         merged into it; a thought it had superseded becomes active again. Raises
-        :class:`NotFound`."""
+        :class:`NotFound`, or :class:`~agentmem.errors.ErasureIncomplete` (see
+        :meth:`forget_user`)."""
         _memory.deletion.delete(self, id)
 
     def delete_session(self, user_id: str, session_id: str) -> int:
@@ -909,7 +910,13 @@ class Memory:
         """Remove every trace of ``user_id`` from every store and index: turns, units,
         sessions, thoughts and their history, LangGraph store items, lexical rows,
         vectors and cached embeddings. Returns the number of
-        turns removed (0 for an unknown user)."""
+        turns removed (0 for an unknown user).
+
+        On a SQLite file the erasure also rewrites the file (``VACUUM``) and truncates
+        the write-ahead log; when another connection's read transaction keeps the log
+        busy for more than 5 s, :class:`~agentmem.errors.ErasureIncomplete` is raised
+        after the deletion committed (the next erasure or close finishes it). The same
+        holds for :meth:`delete` and :meth:`delete_session`."""
         return _memory.deletion.forget_user(self, user_id)
 
     # -- export / import --------------------------------------------------------------
@@ -917,7 +924,10 @@ class Memory:
     def export(self, path: str | Path, *, user_id: str | None = None) -> int:
         """Write the memory (or one user's part) as JSONL; returns the records written.
         Lossless: :meth:`import_` of the file rebuilds the same turns, units, thoughts,
-        thought histories and LangGraph store items."""
+        thought histories and LangGraph store items. The export reads one snapshot
+        (writes running meanwhile are either wholly in it or not at all); the file
+        (mode 0600) appears under ``path`` only once complete, so a killed export
+        leaves no text behind. A missing folder raises :class:`InvalidInput`."""
         return _memory.export.export(self, path, user_id=user_id)
 
     def import_(self, path: str | Path, *,

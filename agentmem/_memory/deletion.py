@@ -49,7 +49,7 @@ def delete(memory: Memory, id: str) -> None:
                 owners = drop_turns(memory, conn, turn_ids, linked | {id})
         memory.thought_store.evict(owners)
         memory._sync_index()
-        memory.db.scrub()
+        memory.db.scrub(vacuum=True)
 
 
 def delete_session(memory: Memory, user_id: str, session_id: str) -> int:
@@ -74,7 +74,7 @@ def delete_session(memory: Memory, user_id: str, session_id: str) -> int:
             owners = drop_turns(memory, conn, turn_ids, linked)
         memory.thought_store.evict(owners)
         memory._sync_index()
-        memory.db.scrub()
+        memory.db.scrub(vacuum=True)
     return len(turn_ids)
 
 
@@ -196,7 +196,7 @@ def forget_user(memory: Memory, user_id: str) -> int:
                            for store in {g.store for g in gone} | {memory.store.name}}:
             memory._after_commit("forget_user (dense index)", partial(
                 memory.dense.delete_user, collection, user_id))
-        memory.db.scrub()
+        memory.db.scrub(vacuum=True)
     return len(turn_ids)
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from .. import transfer
 from ..errors import InvalidInput
-from ..inputs import check_id
+from ..inputs import check_id, check_path
 
 if TYPE_CHECKING:
     from ..memory import Memory
@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 def export(memory: Memory, path: str | Path, *, user_id: str | None = None) -> int:
     """:meth:`Memory.export`."""
     memory._check_open()
+    path = check_path(path, "path")
     if user_id is not None:
         user_id = check_id(user_id, "user_id")
     with memory.db.connect() as conn:
-        return transfer.export_jsonl(conn, Path(path), user_id=user_id,
+        return transfer.export_jsonl(conn, path, user_id=user_id,
                                      granularity=memory.store.granularity,
                                      embedder=memory.embedder.name)
 
@@ -30,7 +31,8 @@ def import_(memory: Memory, path: str | Path, *,
             progress: Callable[[int, int], None] | None = None) -> int:
     """:meth:`Memory.import_`."""
     memory._check_open()
-    return import_records(memory, transfer.read_jsonl(Path(path)), progress=progress)
+    return import_records(memory, transfer.read_jsonl(check_path(path, "path")),
+                          progress=progress)
 
 
 def import_records(memory: Memory, records: transfer._Records, *,

@@ -342,7 +342,7 @@ class AgentMemStore(BaseStore):
             if pending:
                 self.memory._sync_index()
             if erased:
-                self.memory.db.scrub()
+                self.memory.db.scrub(vacuum=True)
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:

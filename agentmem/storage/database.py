@@ -181,9 +181,15 @@ class Database:
             conn.execute(sa.insert(meta).values(key=key, value=value))
         return value
 
-    def scrub(self, *, wait: float = 5.0, strict: bool = True) -> None:
+    def scrub(self, *, wait: float = 5.0, strict: bool = True, vacuum: bool = False
+              ) -> None:
         """Make deleted content unrecoverable from the files: fold the WAL back into the
-        main file and truncate it. Deleted pages were already zeroed (secure_delete).
+        main file and truncate it. Deleted cells were already zeroed (secure_delete).
+
+        ``vacuum`` (after an erasure) first rewrites the database into fresh pages
+        (``VACUUM``): ``secure_delete`` alone can leave fragments of deleted rows in
+        the unused space of live pages (seen here, in plain SQLite too, after updates
+        and deletes; ``tests/test_deletion.py``). It costs about a second per 100 MB.
 
         Another connection inside a read transaction holds a snapshot the WAL must keep
         serving, so the log cannot be truncated until it ends: scrub waits for that up
@@ -201,6 +207,18 @@ class Database:
         with self.engine.connect() as conn:
             saved = conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
             try:
+                if vacuum:
+                    # VACUUM waits for another writer's lock within the same bound
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={int(max(0.0, wait) * 1000)}")
+                    try:  # outside any transaction: the driver adds no BEGIN here
+                        conn.exec_driver_sql("VACUUM")
+                    except sa.exc.OperationalError as exc:
+                        self._erasure_owed = True
+                        raise ErasureIncomplete(
+                            f"the data is deleted from the database, but the file could "
+                            f"not be rewritten to drop leftover fragments "
+                            f"({self.describe(exc)}); the next erasure retries",
+                            wal=str(self.file) + "-wal") from exc
                 while True:
                     left = deadline - time.monotonic()
                     # SQLite's busy handler waits for the readers, within the bound
@@ -237,7 +255,8 @@ class Database:
     def close(self) -> None:
         """Checkpoint (SQLite files) and dispose of the engine."""
         try:
-            self.scrub()
+            # raises only for an erasure still owed; nothing else waits long at close
+            self.scrub(strict=False, wait=1.0)
         finally:
             self.engine.dispose()
 
