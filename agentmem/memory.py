@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import uuid
 import warnings
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 
 from . import _memory
 from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
-from .errors import AgentMemError, ConfigError, InvalidInput, LLMError, NotFound
+from .errors import AgentMemError, BackendError, ConfigError, InvalidInput, LLMError, NotFound
 from .index import (
     DEFAULT_SHARDS,
     ChromaIndex,
@@ -263,10 +264,19 @@ class Memory:
             raise InvalidInput("thoughts", "must be a ThoughtConfig (or None)")
         self.post_think = bool(thoughts is not None and thoughts.post_think and self.llm)
         self.path = Path(path) if path is not None else None
+        #: an existing memory in a folder this process cannot write (a read-only
+        #: mount): opened for search, its vectors held in memory; writes raise
+        self.read_only = False
         if self.path is not None:
             if self.path.exists() and not self.path.is_dir():
                 raise InvalidInput("path", f"{str(self.path)!r} exists and is not a folder")
-            self.path.mkdir(parents=True, exist_ok=True)
+            self.read_only = (url is None and (self.path / DB_FILENAME).exists()
+                              and not os.access(self.path, os.W_OK))
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BackendError(f"path: cannot create the memory folder "
+                                   f"{str(self.path)!r}: {exc.strerror}") from exc
         db_url = url or (f"sqlite:///{self.path / DB_FILENAME}" if self.path else "sqlite://")
         self._lock = threading.RLock()
         self._executor: ThreadPoolExecutor | None = None
@@ -277,13 +287,14 @@ class Memory:
         embedded = self.path is not None and chroma_host is None
         self._folder_lock = FolderLock(self.path) if embedded and self.path else None
         try:
-            self.db = Database(db_url, lock_timeout=float(lock_timeout))
+            self.db = Database(db_url, lock_timeout=float(lock_timeout),
+                               read_only=self.read_only)
         except BaseException:
             if self._folder_lock is not None:
                 self._folder_lock.release()
             raise
         try:
-            self.lexical = lexical_index_for(self.db.engine)
+            self.lexical = lexical_index_for(self.db.engine, create=not self.read_only)
             if self.lexical is None:
                 warnings.warn(
                     f"no lexical index for the {self.db.engine.dialect.name} dialect yet: "
@@ -296,7 +307,9 @@ class Memory:
             layout = json.loads(self.db.settle_meta(
                 "dense_layout", json.dumps({"shards": DEFAULT_SHARDS})))
             self.dense = ChromaIndex(
-                path=(self.path / "chroma") if embedded and self.path else None,
+                # read-only: Chroma cannot open its files; vectors are held in memory
+                path=(self.path / "chroma") if embedded and self.path and not
+                self.read_only else None,
                 host=chroma_host,
                 port=chroma_port,
                 prefix=chroma_prefix,
@@ -329,35 +342,13 @@ class Memory:
             # the projections are drawn from the stored seed; should a numpy release
             # draw them differently, the stored buckets are re-derived
             digest = self.thought_store.hasher.digest()
-            if self.db.get_meta("thought_projections") not in (None, digest):
+            if self.db.get_meta("thought_projections") not in (None, digest) and \
+                    not self.read_only:
                 log.warning("the thought LSH projections changed: re-hashing thoughts")
                 self.thought_store.rebuild()
             self.db.set_meta("thought_projections", digest)
             self._closed = False
-            stored_embedder = self.db.get_meta("embedder")
-            if stored_embedder is None:
-                self.db.set_meta("embedder", self.embedder.name)
-            elif stored_embedder != self.embedder.name:
-                log.warning("embedder changed from %s to %s: rebuilding the dense index",
-                            stored_embedder, self.embedder.name)
-                self.db.set_meta("embedder", self.embedder.name)
-                _memory.indexing.mark_all_pending(self, drop=True)
-                self.thought_store.rebuild()
-            elif made_before_shards:
-                log.warning("moving the dense index to the shared layout: rebuilding "
-                            "it from the SQL cache")
-                _memory.indexing.mark_all_pending(self, drop=True)
-            elif self.dense.ephemeral and not self.db.in_memory:
-                _memory.indexing.mark_all_pending(self, drop=False)
-            _memory.indexing.retry_set_aside(self)
-            self._sync_index()
-            if not self.dense.ephemeral:
-                try:  # a lost, emptied or stale index comes back from SQL
-                    _memory.indexing.check_index(self)
-                except AgentMemError as exc:
-                    log.warning("could not check the dense index against SQL: %s", exc)
-                    self._index_error = str(exc)
-                self._sync_index()
+            _memory.indexing.open_index(self, made_before_shards=made_before_shards)
         except BaseException:
             self.close()
             raise
@@ -989,15 +980,15 @@ class Memory:
         dense = getattr(self, "dense", None)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+        lock: FolderLock | None = getattr(self, "_folder_lock", None)
         try:
             if dense is not None:
-                dense.close()
+                dense.close(release_files=lock is not None and lock.last())
         finally:
             try:
                 self.db.close()
             finally:
-                lock: FolderLock | None = getattr(self, "_folder_lock", None)
-                if lock is not None:
+                if lock is not None:  # the folder is free only once its files are
                     lock.release()
 
     def __enter__(self) -> Memory:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -349,3 +349,74 @@ def test_a_corrupt_database_is_a_backend_error(tmp_path: Path) -> None:
     (path / "agentmem.db").write_bytes(b"garbage, not SQLite" * 200)
     with pytest.raises(BackendError, match=r"agentmem\.db"):
         Memory(path, embedder=HashingEmbedder())
+
+
+# -- a full disk, a read-only mount (tmpfs mounts: root in a sandbox that allows them) ---
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 24 MB tmpfs mounted on a fresh folder (skipped where mounting is refused)."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_a_full_disk_is_a_backend_error_and_nothing_is_half_written(tmpfs: Path) -> None:
+    with Memory(tmpfs / "mem", embedder=HashingEmbedder()) as mem:
+        mem.add(_msgs("The first note fits."), user_id="u", session_id="s")
+        filler = tmpfs / "filler"
+        with open(filler, "wb") as f:  # take every free byte
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        turns = mem.stats().turns
+        big = "A long note about the disk. " * 4000
+        try:
+            mem.add(_msgs(big), user_id="u", session_id="s")
+        except BackendError as exc:
+            assert "disk is full" in str(exc)
+            assert mem.stats().turns == turns  # nothing of it was written
+        else:  # SQLite had room after all: stored whole, indexed later
+            assert mem.stats().turns == turns + 2
+        assert mem.search("first note", user_id="u", k=1)  # reading still works
+        filler.unlink()
+        mem.add(_msgs("After the cleanup."), user_id="u", session_id="s")
+        stats = mem.stats()
+        assert stats.pending_index_repairs == 0
+        assert [t.position for t in mem.turns("u")] == list(range(stats.turns))
+
+
+def test_a_memory_on_a_read_only_mount_opens_for_search(tmpfs: Path) -> None:
+    path = tmpfs / "mem"
+    with Memory(path, embedder=HashingEmbedder()) as mem:
+        mem.add(_msgs("The red kite nests in the old oak."), user_id="u", session_id="s")
+        mem.add(_msgs("Swifts sleep on the wing."), user_id="v", session_id="s")
+    remount = subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], capture_output=True,
+                             text=True)
+    if remount.returncode != 0:
+        pytest.skip(f"cannot remount read-only: {remount.stderr.strip()}")
+    try:
+        with Memory(path, embedder=HashingEmbedder()) as mem:
+            assert mem.read_only
+            for mode in ("hybrid", "dense", "lexical"):
+                hits = mem.search("red kite oak", user_id="u", k=2, mode=mode)
+                assert hits and "kite" in hits[0].text, mode
+                assert all(h.user_id == "u" for h in hits)
+            assert mem.stats().turns == 4
+            with pytest.raises(BackendError, match="read-only"):
+                mem.add(_msgs("cannot be stored"), user_id="u", session_id="s")
+            with pytest.raises(BackendError, match="read-only"):
+                mem.forget_user("u")
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], capture_output=True)
+    assert not list(path.parent.glob("*.corrupt-*")) and not list(path.glob("chroma.corrupt-*"))

@@ -10,11 +10,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import sqlalchemy as sa
 from tqdm.auto import tqdm
 
 from ..embed import content_hash
-from ..errors import AgentMemError, EmbeddingError
+from ..errors import AgentMemError, ConfigError, EmbeddingError
 from ..storage import repository as repo
 from ..storage.schema import index_tombstones, unit_events, units
 from ..temporal import find_time_ranges
@@ -160,6 +161,70 @@ def set_aside(memory: Memory, rows: Sequence[Any], why: str) -> None:
     with memory.db.begin() as conn:
         conn.execute(sa.update(units).where(units.c.id.in_([r.id for r in rows]))
                      .values(index_error=message))
+
+
+def open_index(memory: Memory, *, made_before_shards: bool) -> None:
+    """On open: rebuild what the settings changed, repair what a crash or a lost index
+    left (pending work, set-aside units, collections out of line with SQL). Never
+    raises for index work; a read-only memory loads its vectors into memory."""
+    stored = memory.db.get_meta("embedder")
+    name = memory.embedder.name
+    if memory.read_only:
+        if stored not in (None, name):
+            raise ConfigError(f"embedder: this read-only memory was indexed with "
+                              f"{stored!r}, not {name!r}: open it with that embedder")
+        load_read_only(memory)
+        return
+    if stored is None:
+        memory.db.set_meta("embedder", name)
+    elif stored != name:
+        log.warning("embedder changed from %s to %s: rebuilding the dense index",
+                    stored, name)
+        memory.db.set_meta("embedder", name)
+        mark_all_pending(memory, drop=True)
+        memory.thought_store.rebuild()
+    elif made_before_shards:
+        log.warning("moving the dense index to the shared layout: rebuilding it from "
+                    "the SQL cache")
+        mark_all_pending(memory, drop=True)
+    elif memory.dense.ephemeral and not memory.db.in_memory:
+        mark_all_pending(memory, drop=False)
+    retry_set_aside(memory)
+    index_after_write(memory)
+    if not memory.dense.ephemeral:
+        try:  # a lost, emptied or stale index comes back from SQL
+            check_index(memory)
+        except AgentMemError as exc:
+            log.warning("could not check the dense index against SQL: %s", exc)
+            memory._index_error = str(exc)
+        index_after_write(memory)
+
+
+def load_read_only(memory: Memory) -> None:
+    """A read-only memory's vectors into its in-memory index: from the SQL cache,
+    or embedded now (and not cached) where the cache lacks them."""
+    with memory.db.connect() as conn:
+        rows = conn.execute(
+            sa.select(units.c.id, units.c.user_id, units.c.store,
+                      sa.func.coalesce(units.c.key, units.c.text).label("text"))
+            .where(units.c.index_error.is_(None))).all()
+    if not rows:
+        return
+    hashes = [content_hash(r.text) for r in rows]
+    cached = memory.embedder.lookup(hashes)
+    todo = sorted({h: r.text for h, r in zip(hashes, rows, strict=True)
+                   if h not in cached}.items())
+    for i in range(0, len(todo), _SYNC_CHUNK):
+        part = todo[i : i + _SYNC_CHUNK]
+        vectors, bad = memory.embedder.checked([t for _, t in part])
+        cached.update({h: vectors[j] for j, (h, _) in enumerate(part) if not bad[j]})
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for j, r in enumerate(rows):
+        if hashes[j] in cached:
+            groups[(memory._collection(r.store, r.user_id), r.user_id)].append(j)
+    for (col, user), idx in groups.items():
+        memory.dense.upsert(col, [rows[j].id for j in idx],
+                            np.stack([cached[hashes[j]] for j in idx]), user_id=user)
 
 
 def index_after_write(memory: Memory, progress: Callable[[int, int], None] | None = None

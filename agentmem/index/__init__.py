@@ -13,11 +13,12 @@ __all__ = ["DEFAULT_SHARDS", "ChromaIndex", "FtsIndex", "LexicalIndex", "lexical
            "reciprocal_rank_fusion", "score_fusion", "session_context"]
 
 
-def lexical_index_for(engine: sa.Engine) -> LexicalIndex | None:
-    """The lexical index for the engine's database, or None where there is none yet."""
+def lexical_index_for(engine: sa.Engine, *, create: bool = True) -> LexicalIndex | None:
+    """The lexical index for the engine's database, or None where there is none yet.
+    ``create=False`` (a read-only database) creates no table."""
     name = engine.dialect.name
     if name == "sqlite":
-        return FtsIndex(engine)
+        return FtsIndex(engine, create=create)
     if name == "postgresql":
         from .pg_text import PgTextIndex
 

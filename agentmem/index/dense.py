@@ -271,11 +271,15 @@ class ChromaIndex:
 
         return self._call(collection, "get", run, create=False, absent=set())
 
-    def close(self) -> None:
-        """Drop in-memory collections; release cached handles."""
+    def close(self, *, release_files: bool = False) -> None:
+        """Drop in-memory collections; release cached handles. ``release_files`` (the
+        last user of an embedded folder in this process) also stops Chroma's system
+        for the folder, closing its files."""
         if self.ephemeral:
             self.drop_all()
         self._collections.clear()
+        if release_files and self.embedded and not self.ephemeral:
+            _forget_system(Path(self.location))
 
 
 def _forget_system(path: Path) -> None:

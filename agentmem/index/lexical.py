@@ -94,10 +94,13 @@ class FtsIndex:
     rows in all, every word is used and the ranking is plain BM25.
     """
 
-    def __init__(self, engine: sa.Engine, *, budget: int = 2000) -> None:
+    def __init__(self, engine: sa.Engine, *, budget: int = 2000, create: bool = True
+                 ) -> None:
         if budget < 1:
             raise ValueError("budget: must be >= 1")
         self.budget = budget
+        if not create:  # a read-only database: the tables exist or search fails
+            return
         with engine.begin() as conn:
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # other processes may create it too
             conn.exec_driver_sql(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
@@ -37,9 +38,11 @@ class Database:
     naming the cause; nothing of the failed transaction is kept.
     """
 
-    def __init__(self, url: str, *, lock_timeout: float = 60.0) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = 60.0, read_only: bool = False
+                 ) -> None:
         self.url = url
         self.lock_timeout = float(lock_timeout)
+        self.read_only = read_only
         try:
             parsed = sa.engine.make_url(url)
         except sa.exc.ArgumentError as exc:
@@ -51,6 +54,11 @@ class Database:
             Path(parsed.database) if self.is_sqlite and not self.in_memory and parsed.database
             else None
         )
+        if read_only:  # immutable: no lock, WAL or shared-memory file is needed
+            if self.file is None:
+                raise ConfigError("read_only: only a SQLite file can be opened read-only")
+            url = (f"sqlite:///file:{quote(str(self.file.resolve()))}"
+                   "?mode=ro&immutable=1&uri=true")
         kwargs: dict[str, Any] = {}
         if self.in_memory:
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
@@ -73,7 +81,7 @@ class Database:
         cur = dbapi_conn.cursor()
         # first: the pragmas below may wait for another process's lock
         cur.execute(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
-        if not self.in_memory:
+        if not self.in_memory and not self.read_only:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA secure_delete=ON")
@@ -81,6 +89,14 @@ class Database:
         cur.close()
 
     def _create_schema(self) -> None:
+        if self.read_only:
+            with self.connect() as conn:
+                row = conn.execute(
+                    sa.select(meta.c.value).where(meta.c.key == "schema")).first()
+            if row is None or row[0] != SCHEMA_VERSION:
+                raise ConfigError(f"database {self.where}: read-only, and not an agentmem "
+                                  f"database of schema {SCHEMA_VERSION}")
+            return
         with self.begin() as conn:
             if self.is_postgres:  # several processes may create the schema at once
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
@@ -113,6 +129,9 @@ class Database:
     def begin(self) -> Iterator[sa.Connection]:
         """One write transaction: committed when the block exits, rolled back on error.
         On a SQLite file it holds the write lock from its first statement."""
+        if self.read_only:
+            raise BackendError(f"database {self.where}: the memory was opened from a "
+                               "read-only folder: it can be searched, not written")
         with self._lock, self._translated(), self.engine.begin() as conn:
             if self.is_sqlite and not self.in_memory:
                 # the driver sees a transaction is open and adds no BEGIN of its own
@@ -162,7 +181,9 @@ class Database:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        """Store a value in the settings table."""
+        """Store a value in the settings table (read-only: nothing is stored)."""
+        if self.read_only:
+            return
         with self.begin() as conn:
             if self.is_postgres:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
@@ -172,6 +193,9 @@ class Database:
     def settle_meta(self, key: str, value: str) -> str:
         """The stored value of ``key``; ``value`` is stored first when there is none
         (race-free: of several processes settling at once, the first one wins)."""
+        if self.read_only:
+            stored = self.get_meta(key)
+            return value if stored is None else stored
         with self.begin() as conn:
             if self.is_postgres:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
@@ -201,7 +225,7 @@ class Database:
 
         from ..errors import ErasureIncomplete
 
-        if not self.is_sqlite or self.in_memory:
+        if not self.is_sqlite or self.in_memory or self.read_only:
             return
         deadline = time.monotonic() + max(0.0, wait)
         with self.engine.connect() as conn:

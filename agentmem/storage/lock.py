@@ -36,19 +36,26 @@ class FolderLock:
             fd = _lock(path, self.key)
             _HELD[self.key] = (fd, 1)
 
-    def release(self) -> None:
+    def last(self) -> bool:
+        """Whether this is the only open memory on the folder in this process."""
+        with _GUARD:
+            held = _HELD.get(self.key)
+            return not self._released and held is not None and held[1] == 1
+
+    def release(self) -> bool:
         """Give the lock back (once the last memory on the folder in this process
-        closes)."""
+        closes). True when this was the last one: the folder is free."""
         if self._released:
-            return
+            return False
         self._released = True
         with _GUARD:
             fd, count = _HELD[self.key]
             if count > 1:
                 _HELD[self.key] = (fd, count - 1)
-                return
+                return False
             del _HELD[self.key]
             os.close(fd)  # closing the descriptor releases the flock
+            return True
 
 
 def _lock(path: Path, key: str) -> int:
