@@ -420,3 +420,29 @@ def test_a_memory_on_a_read_only_mount_opens_for_search(tmpfs: Path) -> None:
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], capture_output=True)
     assert not list(path.parent.glob("*.corrupt-*")) and not list(path.glob("chroma.corrupt-*"))
+
+
+def test_the_command_reports_environment_failures_in_one_line_with_exit_2(
+        tmp_path: Path) -> None:
+    def agentmem(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "agentmem", *args], env=_env(),
+                              capture_output=True, text=True, timeout=300)
+
+    bad = tmp_path / "corrupt"
+    bad.mkdir()
+    (bad / "agentmem.db").write_bytes(b"garbage, not SQLite" * 200)
+    path = tmp_path / "mem"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], env=_env(),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        for args, words in ((["--path", str(bad), "stats"], "corrupt"),
+                            (["--path", str(path), "stats"], "another process")):
+            done = agentmem(*args)
+            assert done.returncode == 2, done.stderr
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("agentmem: error:"), lines
+            assert words in lines[0]
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()

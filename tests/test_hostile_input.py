@@ -290,9 +290,9 @@ def test_cli_refuses_hostile_input_with_one_line(tmp_path: Path) -> None:
                                 input=text, path=mem), 2, "<stdin>", field)
     one_error_line(agentmem("add", "-", "--user", bad, "--session", "s2",
                             input=json.dumps(GOOD), path=mem), 2, "--user")
-    # a backend failure is one line too, with exit 1 (docs/cli.md)
+    # a backend failure is one line too, with exit 2 (docs/cli.md)
     one_error_line(agentmem("--chroma-host", "127.0.0.1", "--chroma-port", "1", "stats",
-                            path=mem), 1, "Chroma")
+                            path=mem), 2, "Chroma")
     done = agentmem("--json", "stats", path=mem)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["turns"] == 1

@@ -59,8 +59,10 @@ Timestamps are ISO 8601. Progress bars (``add``, ``import``; ``reindex`` for lar
 memories) go to stderr when it is a terminal; ``--quiet`` turns them off and
 ``--progress`` shows them anyway.
 
-Exit codes: 0 success; 1 not found (an id, no memory at the path), declined, or a backend
-failure; 2 bad usage or invalid input (nothing written); 130 interrupted (Ctrl-C).
+Exit codes: 0 success; 1 not found (an id, no memory at the path), declined, or the
+language model failed; 2 bad usage, invalid input, or the environment refused (a backend
+or I/O failure: a full disk, a lock held, a read-only or corrupt file, an unreachable
+server; nothing half-written); 130 interrupted (Ctrl-C).
 Errors print one line, ``agentmem: error: ...``, on stderr.
 
 Modules: :mod:`~agentmem.cli.parser` (options and help texts), :mod:`~agentmem.cli.app`

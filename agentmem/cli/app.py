@@ -19,7 +19,14 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from .._memory.export import import_records
-from ..errors import AgentMemError, ConfigError, DataError, InvalidInput, NotFound
+from ..errors import (
+    AgentMemError,
+    BackendError,
+    ConfigError,
+    DataError,
+    InvalidInput,
+    NotFound,
+)
 from ..inputs import check_path, check_text
 from ..memory import Memory
 from ..storage.database import DB_FILENAME
@@ -33,8 +40,9 @@ from .parser import COMMANDS, DEFAULT_PATH, build_parser
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "UsageError", "main"]
 
 EXIT_OK = 0
-EXIT_FAILURE = 1  # not found, declined, a backend or I/O failure
-EXIT_USAGE = 2  # bad usage or invalid input: nothing was written
+EXIT_FAILURE = 1  # not found, declined, the language model failed
+EXIT_USAGE = 2  # bad usage, invalid input, or the environment refused (a backend or
+# I/O failure: a full disk, a lock held, a read-only or corrupt file); nothing half-written
 EXIT_INTERRUPTED = 130
 
 
@@ -359,15 +367,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _library_bars_off(args.quiet):
             return run(args)
-    except (InvalidInput, ConfigError, UsageError) as exc:
+    except (InvalidInput, ConfigError, UsageError, BackendError) as exc:
         _error(str(exc))
         return EXIT_USAGE
-    except AgentMemError as exc:  # NotFound, BackendError, LLMError
+    except AgentMemError as exc:  # NotFound, LLMError, "this Memory is closed"
         _error(str(exc))
         return EXIT_FAILURE
     except sa.exc.SQLAlchemyError as exc:
         _error(f"database: {str(exc).splitlines()[0]}")
-        return EXIT_FAILURE
+        return EXIT_USAGE
     except UnicodeDecodeError as exc:  # an input file or stdin
         _error(f"the input is not UTF-8 text ({exc.reason})")
         return EXIT_USAGE
@@ -377,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except OSError as exc:
         _error(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc))
-        return EXIT_FAILURE
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("\nagentmem: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
