@@ -255,3 +255,41 @@ def test_sigkill_at_random_points_of_add_delete_forget_and_export(tmp_path: Path
         # a killed export leaves no text of its own behind
         leftovers = [f.name for f in exports.iterdir() if f.name != "backup.jsonl"]
         assert leftovers == [], leftovers
+
+
+LONG_RUNNING = _OPEN + textwrap.dedent(
+    """
+    with open_memory() as mem:
+        for user in ("alice", "bob"):
+            mem.add([{"role": "user", "content": f"{user} keeps bees in the garden"}],
+                    user_id=user, session_id="a")
+            assert mem.search("bees", user_id=user, k=1, mode="dense")
+        print("ready", flush=True)
+        sys.stdin.readline()  # meanwhile another process forgets alice
+        for user in ("alice", "bob"):
+            mem.add([{"role": "user", "content": f"{user} now grows tomatoes"}],
+                    user_id=user, session_id="b")
+        print(json.dumps({u: [h.text for h in mem.search("bees tomatoes", user_id=u, k=5,
+                                                          mode="dense")]
+                          for u in ("alice", "bob")}), flush=True)
+    """
+)
+
+
+def test_forget_user_in_another_process_leaves_a_long_running_one_working(
+        tmp_path: Path, chroma_server: int) -> None:
+    cfg = {"url": f"sqlite:///{tmp_path / 'shared.db'}", "port": chroma_server,
+           "prefix": f"forget{uuid.uuid4().hex[:8]}"}
+    worker = _spawn(LONG_RUNNING, json.dumps(cfg), stdin=True)
+    assert worker.stdout is not None and worker.stdin is not None
+    assert worker.stdout.readline().strip() == "ready", worker.stderr.read() if \
+        worker.stderr else ""
+    forget = _spawn(FORGET.replace('"gone"', '"alice"'), json.dumps(cfg))
+    out, err = forget.communicate(timeout=300)
+    assert forget.returncode == 0 and out.strip() == "1", err[-2000:]
+    out, err = worker.communicate("go\n", timeout=300)
+    assert worker.returncode == 0, err[-2000:]
+    found = json.loads(out.strip().splitlines()[-1])
+    assert found["alice"] == ["user: alice now grows tomatoes"]
+    assert sorted(found["bob"]) == ["user: bob keeps bees in the garden",
+                                    "user: bob now grows tomatoes"]
