@@ -11,7 +11,7 @@ from agentmem import Memory, SentenceTransformerEmbedder
 
 words = st.text(alphabet=string.ascii_lowercase, min_size=2, max_size=8)
 sentences = st.lists(words, min_size=1, max_size=6).map(" ".join)
-users = st.sampled_from(["alice", "bob", "carol", "dave", "Alice", "bob "])
+users = st.sampled_from(["alice", "bob", "carol", "dave", "Alice", "bob ", "a.b", "a_b"])
 
 
 @settings(max_examples=25, deadline=None,
