@@ -67,7 +67,7 @@ def test_failed_export_leaves_no_partial_file(mem: Memory, tmp_path: Path) -> No
             session_id="s1")
     target = tmp_path / "folder"
     target.mkdir()
-    with pytest.raises(OSError):
+    with pytest.raises(InvalidInput, match="folder"):  # issue 16: named, not an OSError
         mem.export(target)
     assert [p.name for p in tmp_path.iterdir()] == ["folder"]
 
