@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs bench eval-locomo clean
+.PHONY: demo test postgres lint docs bench eval-locomo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,22 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) examples/quickstart.py
 
-# The real-vLLM tests are required here (a missing vLLM fails them instead of skipping);
-# `make test PYTEST_ARGS="-m 'not vllm'"` leaves them out locally.
+# The real-vLLM and PostgreSQL tests are required here (a missing vLLM or PostgreSQL
+# fails them instead of skipping); `make test PYTEST_ARGS="-m 'not vllm and not slow'"`
+# leaves out the real-vLLM tests and the multi-process / kill / server tests locally.
 REQUIRE_VLLM ?= 1
-test: $(STAMP)
-	HF_HUB_OFFLINE=1 AGENTMEM_REQUIRE_VLLM=$(REQUIRE_VLLM) $(PY) -m pytest -q $(PYTEST_ARGS)
+REQUIRE_POSTGRES ?= 1
+test: $(STAMP) postgres
+	HF_HUB_OFFLINE=1 AGENTMEM_REQUIRE_VLLM=$(REQUIRE_VLLM) \
+		AGENTMEM_REQUIRE_POSTGRES=$(REQUIRE_POSTGRES) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# PostgreSQL's server binaries (Debian's postgresql package) for the tests, which start
+# a throwaway server on loopback; installed when missing and apt-get can.
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		     && apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; } \
+		|| echo "PostgreSQL server binaries missing (apt-get install postgresql)"
 
 lint: $(STAMP)
 	$(PY) -m ruff check agentmem tests eval examples tools

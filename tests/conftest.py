@@ -99,10 +99,19 @@ def pg_server() -> Iterator[str]:
     import socket
     import subprocess
 
-    pytest.importorskip("psycopg")
+    required = os.environ.get("AGENTMEM_REQUIRE_POSTGRES") == "1"  # set by `make test`
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        if required:
+            pytest.fail("AGENTMEM_REQUIRE_POSTGRES=1 but psycopg is not installed")
+        pytest.skip("psycopg is not installed (pip install 'agentmem[postgres]')")
     bindir = _pg_bin()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries (Debian package postgresql) not installed")
+        why = "PostgreSQL server binaries (Debian package postgresql) not installed"
+        if required:
+            pytest.fail(f"AGENTMEM_REQUIRE_POSTGRES=1 but {why}")
+        pytest.skip(why)
     import shutil
     import tempfile
 
