@@ -285,7 +285,8 @@ class Memory:
         self._closed = True
         self._index_error: str | None = None
         embedded = self.path is not None and chroma_host is None
-        self._folder_lock = FolderLock(self.path) if embedded and self.path else None
+        self._folder_lock = FolderLock(self.path, shared=self.read_only) if (
+            embedded and self.path) else None
         try:
             self.db = Database(db_url, lock_timeout=float(lock_timeout),
                                read_only=self.read_only)
@@ -294,7 +295,8 @@ class Memory:
                 self._folder_lock.release()
             raise
         try:
-            self.lexical = lexical_index_for(self.db.engine, create=not self.read_only)
+            with self.db._translated():  # creating it may wait for another writer
+                self.lexical = lexical_index_for(self.db.engine, create=not self.read_only)
             if self.lexical is None:
                 warnings.warn(
                     f"no lexical index for the {self.db.engine.dialect.name} dialect yet: "
@@ -310,7 +312,7 @@ class Memory:
                 # read-only: Chroma cannot open its files; vectors are held in memory
                 path=(self.path / "chroma") if embedded and self.path and not
                 self.read_only else None,
-                host=chroma_host,
+                host=None if self.read_only else chroma_host,
                 port=chroma_port,
                 prefix=chroma_prefix,
                 shards=int(layout["shards"]),

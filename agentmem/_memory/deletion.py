@@ -83,6 +83,10 @@ def drop_turns(memory: Memory, conn: sa.Connection, turn_ids: Sequence[str],
     """Delete turns with the units given (those derived from them), the MemoryBank
     summaries that may repeat them and the thoughts that drew on them, then erase what
     that leaves unused. Returns the users whose thought indexes are stale."""
+    for user_id, session_id in sorted({(r.user_id, r.session_id) for r in conn.execute(
+            sa.select(turns.c.user_id, turns.c.session_id)
+            .where(turns.c.id.in_(list(turn_ids))))}):
+        repo.lock_session(conn, user_id, session_id)  # no add builds on them meanwhile
     gone = memory._drop_units(conn, sorted(unit_ids | stale_summaries(conn, turn_ids)))
     hashes, owners = memory.thought_store.forget_turns(conn, turn_ids, utcnow())
     rekeyed = rekey_neighbours(memory, conn, turn_ids, unit_ids)
@@ -123,10 +127,15 @@ def rekey_neighbours(memory: Memory, conn: sa.Connection, turn_ids: Sequence[str
             before = ordered[max(0, place[first.id] - window):place[first.id]]
             if not doomed & {t.id for t in before}:
                 continue
-            if r.key != f"{r.text}\n{render_turns(before)}":
-                continue  # not a context key (an LLM expansion): left as it is
+            # the context key, alone or after an LLM expansion of the unit's own text
+            # (key merging: "<expansion>\n<text>\n<context>")
+            old = f"{r.text}\n{render_turns(before)}"
+            if r.key != old and not r.key.endswith("\n" + old):
+                continue  # an expansion that replaced the key: no context in it
             now = kept[max(0, kept_place[first.id] - window):kept_place[first.id]]
-            key = f"{r.text}\n{render_turns(now)}" if now else None
+            fresh = f"{r.text}\n{render_turns(now)}" if now else r.text
+            key = r.key[: len(r.key) - len(old)] + fresh
+            key = None if key == r.text else key
             rowid: int | None = None
             if memory.lexical:
                 if r.lex_rowid is not None:

@@ -64,47 +64,60 @@ def sync_index(memory: Memory, progress: Callable[[int, int], None] | None = Non
     or the embedder down): the work stays queued. Callers whose data is already stored
     use :func:`index_after_write`, which never raises."""
     with memory._lock:
-        with memory.db.connect() as conn:
-            tombs = conn.execute(sa.select(index_tombstones)).all()
-            pending = conn.execute(
-                sa.select(units.c.id, units.c.user_id, units.c.store,
-                          sa.func.coalesce(units.c.key, units.c.text).label("text"))
-                .where(units.c.dense_pending.is_(True), units.c.index_error.is_(None))
-                .order_by(units.c.user_id, units.c.session_id, units.c.position)
-            ).all()
-        if tombs:
-            by_col: dict[str, list[str]] = defaultdict(list)
-            for t in tombs:
-                by_col[t.collection].append(t.unit_id)
-            for col, ids in by_col.items():
-                memory.dense.delete(col, ids)
-            with memory.db.begin() as conn:
-                for start in range(0, len(tombs), 500):
-                    conn.execute(sa.delete(index_tombstones).where(
-                        index_tombstones.c.unit_id.in_(
-                            [t.unit_id for t in tombs[start : start + 500]])))
-        if not pending:
-            return
-        bar = tqdm(total=len(pending), desc="indexing", unit="unit",
-                   disable=progress is not None or len(pending) < _PROGRESS_THRESHOLD
-                   or None)
-        if progress is not None:
-            progress(0, len(pending))
-        try:
-            for i in range(0, len(pending), _SYNC_CHUNK):
-                part = pending[i : i + _SYNC_CHUNK]
-                index_units(memory, part)
-                bar.update(len(part))
-                if progress is not None:
-                    progress(i + len(part), len(pending))
-        finally:
-            bar.close()
+        for _ in range(3):  # again when another writer changed a key meanwhile
+            if not _sync_pass(memory, progress):
+                return
 
 
-def index_units(memory: Memory, part: Sequence[Any]) -> None:
-    """Embed and upsert pending units (rows with id, user_id, store, text), then mark
-    them indexed. What fails for some units only sets those aside; what fails for
-    every unit raises."""
+def _sync_pass(memory: Memory, progress: Callable[[int, int], None] | None) -> bool:
+    """One pass of :func:`sync_index`; True when units were queued again during it."""
+    again = False
+    with memory.db.connect() as conn:
+        tombs = conn.execute(sa.select(index_tombstones)).all()
+        pending = conn.execute(
+            sa.select(units.c.id, units.c.user_id, units.c.store,
+                      sa.func.coalesce(units.c.key, units.c.text).label("text"),
+                      sa.func.coalesce(units.c.key_hash, units.c.content_hash)
+                      .label("hash"))
+            .where(units.c.dense_pending.is_(True), units.c.index_error.is_(None))
+            .order_by(units.c.user_id, units.c.session_id, units.c.position)
+        ).all()
+    if tombs:
+        by_col: dict[str, list[str]] = defaultdict(list)
+        for t in tombs:
+            by_col[t.collection].append(t.unit_id)
+        for col, ids in by_col.items():
+            memory.dense.delete(col, ids)
+        with memory.db.begin() as conn:
+            for start in range(0, len(tombs), 500):
+                conn.execute(sa.delete(index_tombstones).where(
+                    index_tombstones.c.unit_id.in_(
+                        [t.unit_id for t in tombs[start : start + 500]])))
+    if not pending:
+        return False
+    bar = tqdm(total=len(pending), desc="indexing", unit="unit",
+               disable=progress is not None or len(pending) < _PROGRESS_THRESHOLD or None)
+    if progress is not None:
+        progress(0, len(pending))
+    try:
+        for i in range(0, len(pending), _SYNC_CHUNK):
+            part = pending[i : i + _SYNC_CHUNK]
+            again |= index_units(memory, part)
+            bar.update(len(part))
+            if progress is not None:
+                progress(i + len(part), len(pending))
+    finally:
+        bar.close()
+    return again
+
+
+def index_units(memory: Memory, part: Sequence[Any]) -> bool:
+    """Embed and upsert pending units (rows with id, user_id, store, text and the
+    text's hash), then mark them indexed, each only if its text is still the one
+    embedded (another writer may have rebuilt its key meanwhile: it stays queued, and
+    its next upsert replaces the stale vector). What fails for some units only sets
+    those aside; what fails for every unit raises. True when units were queued again
+    that way."""
     try:
         vectors = memory.embedder.embed_stored([p.text for p in part], progress=False)
     except EmbeddingError as exc:
@@ -112,11 +125,8 @@ def index_units(memory: Memory, part: Sequence[Any]) -> None:
             refused = set(exc.bad)
             set_aside(memory, [part[i] for i in sorted(refused)], str(exc))
             rest = [p for i, p in enumerate(part) if i not in refused]
-            if rest:
-                index_units(memory, rest)
-            return
-        isolate(memory, part, exc)
-        return
+            return index_units(memory, rest) if rest else False
+        return isolate(memory, part, exc)
     try:
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
         for j, p in enumerate(part):
@@ -124,32 +134,47 @@ def index_units(memory: Memory, part: Sequence[Any]) -> None:
         for (col, user), idx in groups.items():
             memory.dense.upsert(col, [part[j].id for j in idx], vectors[idx], user_id=user)
     except AgentMemError as exc:
-        isolate(memory, part, exc)
-        return
+        return isolate(memory, part, exc)
     ids = [p.id for p in part]
+    stale = 0
     with memory.db.begin() as conn:
-        conn.execute(sa.update(units).where(units.c.id.in_(ids)).values(dense_pending=False))
+        for p in part:  # compare-and-clear: done only if the text is the one embedded;
+            # else queued again, so that the current text's vector replaces this one
+            same = sa.func.coalesce(units.c.key_hash, units.c.content_hash) == p.hash
+            conn.execute(sa.update(units).where(units.c.id == p.id, same)
+                         .values(dense_pending=False))
+            stale += conn.execute(sa.update(units).where(units.c.id == p.id, ~same)
+                                  .values(dense_pending=True)).rowcount
         kept = set(conn.execute(sa.select(units.c.id).where(units.c.id.in_(ids))).scalars())
+        # a text deleted meanwhile by another writer: its cached vector goes again
+        unused = repo.unused_hashes(conn, {p.hash for p in part})
+        if unused:
+            memory.embedder.purge(conn, unused)
     # deleted by another process while they were being indexed: no orphan vector
     for (col, _user), idx in groups.items():
         memory.dense.delete(col, [part[j].id for j in idx if part[j].id not in kept])
+    return stale > 0
 
 
-def isolate(memory: Memory, part: Sequence[Any], first: AgentMemError) -> None:
+def isolate(memory: Memory, part: Sequence[Any], first: AgentMemError) -> bool:
     """After a batch failed: each unit alone. Those failing alone are set aside; when
     every one fails, the cause is not the units (the backend is down): raise."""
     if len(part) == 1:
         raise first
     failed: list[tuple[Any, Exception]] = []
-    for p in part:
+    again = False
+    for n, p in enumerate(part):
         try:
-            index_units(memory, [p])
+            again |= index_units(memory, [p])
         except AgentMemError as exc:
             failed.append((p, exc))
+            if n >= 2 and len(failed) == n + 1:
+                raise first from exc  # the first three all failed: the backend, not them
     if len(failed) == len(part):
         raise first
     for p, why in failed:
         set_aside(memory, [p], str(why))
+    return again
 
 
 def set_aside(memory: Memory, rows: Sequence[Any], why: str) -> None:
@@ -173,7 +198,7 @@ def open_index(memory: Memory, *, made_before_shards: bool) -> None:
         if stored not in (None, name):
             raise ConfigError(f"embedder: this read-only memory was indexed with "
                               f"{stored!r}, not {name!r}: open it with that embedder")
-        load_read_only(memory)
+        load_vectors(memory)
         return
     if stored is None:
         memory.db.set_meta("embedder", name)
@@ -188,7 +213,9 @@ def open_index(memory: Memory, *, made_before_shards: bool) -> None:
                     "the SQL cache")
         mark_all_pending(memory, drop=True)
     elif memory.dense.ephemeral and not memory.db.in_memory:
-        mark_all_pending(memory, drop=False)
+        # vectors held in this process: loaded from the SQL cache, the queue left to
+        # the processes that write (other processes may share this database)
+        load_vectors(memory)
     retry_set_aside(memory)
     index_after_write(memory)
     if not memory.dense.ephemeral:
@@ -200,9 +227,10 @@ def open_index(memory: Memory, *, made_before_shards: bool) -> None:
         index_after_write(memory)
 
 
-def load_read_only(memory: Memory) -> None:
-    """A read-only memory's vectors into its in-memory index: from the SQL cache,
-    or embedded now (and not cached) where the cache lacks them."""
+def load_vectors(memory: Memory) -> None:
+    """Every indexed unit's vector into an in-memory index (a read-only memory, or a
+    database URL without a Chroma server): from the SQL cache, or embedded now (and not
+    cached) where the cache lacks them. Changes nothing in SQL."""
     with memory.db.connect() as conn:
         rows = conn.execute(
             sa.select(units.c.id, units.c.user_id, units.c.store,
@@ -259,21 +287,21 @@ def check_index(memory: Memory) -> None:
         return
     log.warning("the dense index differs from SQL in %d collection(s): repairing",
                 len(wrong))
+    # Chroma first, SQL after: a unit another process adds in between is then in SQL
+    # (kept) even when its vector was not read, never deleted as a stray.
+    have = {col: memory.dense.ids(col) if col in present else set() for col in wrong}
     with memory.db.connect() as conn:
         listed = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.store,
                                         units.c.dense_pending)).all()
     want: dict[str, set[str]] = defaultdict(set)
-    queued: set[str] = set()
+    known = {r.id for r in listed}
     for r in listed:
-        if r.dense_pending:
-            queued.add(r.id)
-        else:
+        if not r.dense_pending:
             want[memory._collection(r.store, r.user_id)].add(r.id)
     missing: list[str] = []
     for col in wrong:
-        have = memory.dense.ids(col) if col in present else set()
-        missing += sorted(want[col] - have)
-        memory.dense.delete(col, sorted(have - want[col] - queued))
+        missing += sorted(want[col] - have[col])
+        memory.dense.delete(col, sorted(have[col] - known))
     with memory.db.begin() as conn:
         for i in range(0, len(missing), 500):
             conn.execute(sa.update(units).where(units.c.id.in_(missing[i : i + 500]))

@@ -118,9 +118,10 @@ class CachedEmbedder:
                     out, bad = self.checked([t for _, t in part])
                     rows = [{"model": self.name, "content_hash": h, "vector": out[j].tobytes()}
                             for j, (h, _) in enumerate(part) if not bad[j]]
-                    with self.db.begin() as conn:
-                        # other processes may cache the same texts at the same moment
-                        insert_missing(conn, embeddings, rows)
+                    if not self.db.read_only:  # a read-only memory embeds, caches nothing
+                        with self.db.begin() as conn:
+                            # other processes may cache the same texts at the same moment
+                            insert_missing(conn, embeddings, rows)
                     for j, (h, _) in enumerate(part):
                         if bad[j]:
                             refused.add(h)

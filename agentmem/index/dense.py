@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import threading
 import uuid
@@ -80,7 +81,7 @@ class ChromaIndex:
         try:
             self.client = self._connect(path, host, port)
         except Exception as exc:
-            if path is None or host is not None or not path.exists():
+            if path is None or host is not None or not path.exists() or not _corrupt(exc):
                 where = f"{host}:{port}" if host is not None else str(path or "memory")
                 raise BackendError(f"cannot reach Chroma at {where}: {exc}") from exc
             aside = path.with_name(
@@ -89,7 +90,11 @@ class ChromaIndex:
                         "and rebuilt from SQL; delete that folder once you no longer "
                         "need it", path, exc, aside)
             _forget_system(path)
-            shutil.move(str(path), str(aside))
+            try:
+                shutil.move(str(path), str(aside))
+            except OSError as move_exc:
+                raise BackendError(f"the Chroma index at {path} cannot be opened ({exc}) "
+                                   f"nor moved aside: {move_exc}") from move_exc
             self.repaired = str(aside)
             try:
                 self.client = self._connect(path, None, port)
@@ -157,7 +162,7 @@ class ChromaIndex:
     def _call(self, name: str, what: str, fn: Callable[[Any], T], *, create: bool,
               absent: T) -> T:
         """``fn(collection)``; a collection dropped since it was cached (by another
-        process) is looked up once more."""
+        process) is looked up once more (and created again when ``create``)."""
         for attempt in (0, 1):
             col = self._get(name, create=create)
             if col is None:
@@ -165,9 +170,11 @@ class ChromaIndex:
             try:
                 with self._fresh():
                     return fn(col)
-            except NotFoundError:
+            except NotFoundError as exc:
                 with self._lock:
                     self._collections.pop(name, None)
+                if attempt and create:  # a write must not vanish silently
+                    raise BackendError(f"Chroma {what} on {name!r} failed: {exc}") from exc
                 if attempt:
                     return absent
             except Exception as exc:
@@ -231,7 +238,9 @@ class ChromaIndex:
         except Exception as exc:
             raise BackendError(f"Chroma list_collections failed: {exc}") from exc
         names = [c if isinstance(c, str) else c.name for c in found]
-        return [n for n in names if n.startswith(self.prefix + "-")]
+        # exactly this memory's names: "prod" must not claim "prod-eu"'s collections
+        own = re.compile(re.escape(self.prefix) + r"-[a-z]+-(s\d{3}|[0-9a-f]{32})")
+        return [n for n in names if own.fullmatch(n)]
 
     def query(self, collection: str, vector: np.ndarray, n: int, *, user_id: str
               ) -> list[tuple[str, float]]:
@@ -280,6 +289,14 @@ class ChromaIndex:
         self._collections.clear()
         if release_files and self.embedded and not self.ephemeral:
             _forget_system(Path(self.location))
+
+
+def _corrupt(exc: BaseException) -> bool:
+    """Whether Chroma failed to open its folder because the files are damaged (as
+    opposed to the environment: descriptors, space, permissions)."""
+    text = str(exc).lower()
+    return any(w in text for w in ("not a database", "malformed", "corrupt",
+                                   "unexpected end", "invalid magic", "failed to load"))
 
 
 def _forget_system(path: Path) -> None:

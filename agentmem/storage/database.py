@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -16,6 +17,8 @@ from ..errors import BackendError, ConfigError
 from .schema import ADDED_COLUMNS, SCHEMA_VERSION, meta, metadata
 
 __all__ = ["Database"]
+
+log = logging.getLogger("agentmem")
 
 DB_FILENAME = "agentmem.db"
 #: the advisory lock that serialises schema creation on PostgreSQL
@@ -57,8 +60,12 @@ class Database:
         if read_only:  # immutable: no lock, WAL or shared-memory file is needed
             if self.file is None:
                 raise ConfigError("read_only: only a SQLite file can be opened read-only")
+            # immutable (no lock, WAL or shared-memory file needed) unless a write-ahead
+            # log holds committed data, which only a WAL-reading open sees
+            wal = Path(f"{self.file}-wal")
+            fresh = wal.exists() and wal.stat().st_size > 0
             url = (f"sqlite:///file:{quote(str(self.file.resolve()))}"
-                   "?mode=ro&immutable=1&uri=true")
+                   f"?mode=ro{'' if fresh else '&immutable=1'}&uri=true")
         kwargs: dict[str, Any] = {}
         if self.in_memory:
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
@@ -228,7 +235,7 @@ class Database:
         if not self.is_sqlite or self.in_memory or self.read_only:
             return
         deadline = time.monotonic() + max(0.0, wait)
-        with self.engine.connect() as conn:
+        with self._translated(), self.engine.connect() as conn:
             saved = conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
             try:
                 if vacuum:
@@ -281,6 +288,11 @@ class Database:
         try:
             # raises only for an erasure still owed; nothing else waits long at close
             self.scrub(strict=False, wait=1.0)
+        except BackendError as exc:
+            if getattr(self, "_erasure_owed", False):
+                raise
+            log.warning("closing %s: the write-ahead log was not folded back (%s)",
+                        self.where, exc)
         finally:
             self.engine.dispose()
 

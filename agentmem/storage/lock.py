@@ -5,7 +5,9 @@ a second process on the same folder never sees the vectors the first one adds. S
 embedded default belongs to one process. The lock is ``flock(2)`` on the folder itself
 (it works on a read-only mount, needs no extra file, and the kernel releases it when the
 process dies, however it dies). Memories opened on the same folder inside one process
-share the lock (Chroma shares the index inside a process too).
+share the lock (Chroma shares the index inside a process too); a forked child is
+another process. Read-only openers (a read-only mount) share the folder with each
+other: their lock is shared, never the writer's exclusive one.
 """
 
 from __future__ import annotations
@@ -22,10 +24,22 @@ _HELD: dict[str, tuple[int, int]] = {}  # resolved folder -> (fd, openers in thi
 _GUARD = threading.Lock()
 
 
+def _forget_in_child() -> None:
+    """A forked child shares the parent's lock descriptor but is another process: it
+    must lock anew (and be refused while the parent holds the folder)."""
+    global _GUARD
+    _GUARD = threading.Lock()
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 class FolderLock:
     """An exclusive lock on a memory folder for this process, until :meth:`release`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, shared: bool = False) -> None:
         self.key = str(Path(path).resolve())
         self._released = False
         with _GUARD:
@@ -33,7 +47,7 @@ class FolderLock:
             if held is not None:
                 _HELD[self.key] = (held[0], held[1] + 1)
                 return
-            fd = _lock(path, self.key)
+            fd = _lock(path, self.key, shared=shared)
             _HELD[self.key] = (fd, 1)
 
     def last(self) -> bool:
@@ -49,6 +63,8 @@ class FolderLock:
             return False
         self._released = True
         with _GUARD:
+            if self.key not in _HELD:  # taken before a fork: the parent's to release
+                return False
             fd, count = _HELD[self.key]
             if count > 1:
                 _HELD[self.key] = (fd, count - 1)
@@ -58,7 +74,7 @@ class FolderLock:
             return True
 
 
-def _lock(path: Path, key: str) -> int:
+def _lock(path: Path, key: str, *, shared: bool) -> int:
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no enforcement
@@ -68,7 +84,7 @@ def _lock(path: Path, key: str) -> int:
     except OSError as exc:
         raise BackendError(f"cannot open the memory folder {key!r}: {exc}") from exc
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise BackendError(

@@ -448,11 +448,6 @@ def unused_hashes(conn: sa.Connection, hashes: Iterable[str]) -> list[str]:
 
 def add_tombstones(conn: sa.Connection, items: Sequence[tuple[str, str]]) -> None:
     """Record (unit id, collection) pairs whose vectors must leave the dense index."""
-    if items:
-        existing: set[str] = set()
-        for part in _chunks([i for i, _ in items]):
-            existing.update(conn.execute(sa.select(index_tombstones.c.unit_id).where(
-                index_tombstones.c.unit_id.in_(part))).scalars())
-        rows = [{"unit_id": u, "collection": c} for u, c in items if u not in existing]
-        if rows:
-            conn.execute(sa.insert(index_tombstones), rows)
+    # two processes deleting the same unit may both record it
+    insert_missing(conn, index_tombstones,
+                   [{"unit_id": u, "collection": c} for u, c in dict(items).items()])
