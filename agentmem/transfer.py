@@ -140,7 +140,8 @@ def _sealed_file(path: Path, partial: Path) -> Iterator[TextIO]:
     fd = _open_unnamed(path.parent)
     named = fd is None
     if fd is None:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+                     | getattr(os, "O_NOFOLLOW", 0), 0o600)  # never through a planted link
     try:
         with open(fd, "w", encoding="utf-8", closefd=False) as fh:
             yield fh
