@@ -158,6 +158,44 @@ def pg_url(pg_server: str) -> str:
     return f"{pg_server}/{name}"
 
 
+def files_containing(root: Path, needle: str) -> list[str]:
+    """Files under ``root`` holding ``needle`` (UTF-8, lower-cased or UTF-16), sorted."""
+    variants = {needle.encode(), needle.lower().encode(), needle.encode("utf-16-le")}
+    return sorted(str(f.relative_to(root)) for f in root.rglob("*")
+                  if f.is_file() and any(v in f.read_bytes() for v in variants))
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 24 MB tmpfs mounted on a fresh folder, for a full disk or a read-only mount
+    (skipped where mounting is refused: it needs root in a sandbox that allows it)."""
+    import subprocess
+
+    where = tmp_path / "disk"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Take every free byte of ``folder``'s filesystem into one file; returns it."""
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
 # -- a throwaway Chroma server (`chroma run`, from the chromadb package) -------------
 
 def free_port() -> int:

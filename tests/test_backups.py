@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import fill
+from conftest import files_containing, fill
 
 from agentmem import (
     BackendError,
@@ -43,17 +43,6 @@ SECRET_TEXT = f"My bank PIN is 4471 and my codeword is {SECRET}."
 
 def _env() -> dict[str, str]:
     return dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
-
-
-def _files_containing(root: Path, needle: str) -> list[str]:
-    hits = []
-    variants = {needle.encode(), needle.lower().encode(), needle.encode("utf-16-le")}
-    for f in root.rglob("*"):
-        if f.is_file():
-            data = f.read_bytes()
-            if any(v in data for v in variants):
-                hits.append(str(f.relative_to(root)))
-    return sorted(hits)
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -218,7 +207,7 @@ def _killed_export(tmp_path: Path, embedder: SentenceTransformerEmbedder,
 def test_killed_export_leaves_no_text(tmp_path: Path,
                                       embedder: SentenceTransformerEmbedder) -> None:
     _, out = _killed_export(tmp_path, embedder, "tmpfile")
-    assert _files_containing(out.parent, SECRET) == []
+    assert files_containing(out.parent, SECRET) == []
     assert list(out.parent.iterdir()) == []
 
 
@@ -228,7 +217,7 @@ def test_killed_export_without_o_tmpfile_is_cleaned_by_the_next(
     kill leaves it (nothing can remove it), and the next export to that path does."""
     data, out = _killed_export(tmp_path, embedder, "no-tmpfile")
     partial = out.with_name(out.name + ".partial")
-    assert _files_containing(out.parent, SECRET) == [partial.name]
+    assert files_containing(out.parent, SECRET) == [partial.name]
     with Memory(data, embedder=embedder) as m:
         m.export(out)
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
@@ -361,7 +350,7 @@ def test_erasure_under_a_held_reader_raises_after_deleting(
             assert other.execute("SELECT count(*) FROM turns WHERE user_id = 'alice'"
                                  ).fetchone()[0] == 0
         assert m.stats().users == 1 and m.search(SECRET, user_id="alice", k=3) == []
-        assert "agentmem.db-wal" in _files_containing(mem_path, SECRET)
+        assert "agentmem.db-wal" in files_containing(mem_path, SECRET)
         started = time.monotonic()
         with pytest.raises(ErasureIncomplete):  # still held: the bound is an argument
             m.db.scrub(wait=0.3)
@@ -369,9 +358,9 @@ def test_erasure_under_a_held_reader_raises_after_deleting(
         reader.execute("COMMIT")
         reader.close()
         m.db.scrub()  # (the next erasure or close does the same)
-        assert _files_containing(mem_path, SECRET) == []
+        assert files_containing(mem_path, SECRET) == []
         assert "Lisbon" in m.search("Lisbon", user_id="bob", k=1)[0].text
-    assert _files_containing(mem_path, SECRET) == []
+    assert files_containing(mem_path, SECRET) == []
 
 
 def test_erasure_waits_for_a_short_reader(mem_path: Path,
@@ -386,7 +375,7 @@ def test_erasure_waits_for_a_short_reader(mem_path: Path,
         waited = time.monotonic() - started
         ender.join()
         reader.close()
-        assert _files_containing(mem_path, SECRET) == []
+        assert files_containing(mem_path, SECRET) == []
         assert waited < 4, waited
 
 

@@ -17,11 +17,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fill_disk
 
 from agentmem import BackendError, Memory
 from agentmem.embed.hashing import HashingEmbedder
@@ -353,32 +354,10 @@ def test_a_corrupt_database_is_a_backend_error(tmp_path: Path) -> None:
 
 # -- a full disk, a read-only mount (tmpfs mounts: root in a sandbox that allows them) ---
 
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 24 MB tmpfs mounted on a fresh folder (skipped where mounting is refused)."""
-    where = tmp_path / "disk"
-    where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(where)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
-
-
 def test_a_full_disk_is_a_backend_error_and_nothing_is_half_written(tmpfs: Path) -> None:
     with Memory(tmpfs / "mem", embedder=HashingEmbedder()) as mem:
         mem.add(_msgs("The first note fits."), user_id="u", session_id="s")
-        filler = tmpfs / "filler"
-        with open(filler, "wb") as f:  # take every free byte
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        filler = fill_disk(tmpfs)
         turns = mem.stats().turns
         big = "A long note about the disk. " * 4000
         try:

@@ -11,13 +11,12 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ScriptedStandInLLM
+from conftest import ScriptedStandInLLM, fill_disk
 
 from agentmem import BackendError, Memory
 from agentmem.embed.hashing import HashingEmbedder
@@ -126,20 +125,6 @@ def test_delete_rebuilds_merged_keys_too(tmp_path: Path) -> None:
     assert not [f for f in path.rglob("*") if f.is_file() and b"swordfish" in f.read_bytes()]
 
 
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "disk"
-    where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(where)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
-
-
 KILLED_WRITER = textwrap.dedent(
     """
     import os, sys
@@ -177,13 +162,7 @@ def test_closing_on_a_full_disk_is_not_a_raw_error(tmpfs: Path) -> None:
     mem = Memory(tmpfs / "mem", embedder=HashingEmbedder())
     for i in range(3):
         mem.add(_msgs(f"note {i} " + "filler words " * 3000), user_id="u", session_id="s")
-    with open(tmpfs / "filler", "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
+    fill_disk(tmpfs)
     mem.close()  # at most a warning: nothing was deleted, no erasure is owed
 
 
