@@ -425,3 +425,29 @@ def test_the_command_reports_environment_failures_in_one_line_with_exit_2(
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+
+
+def test_a_memory_of_the_per_user_layout_moves_to_the_shared_one_on_open(
+        tmp_path: Path) -> None:
+    import hashlib
+
+    import chromadb
+    from chromadb.config import Settings
+
+    path = tmp_path / "mem"
+    with Memory(path, embedder=HashingEmbedder()) as mem:
+        mem.add(_msgs("alice keeps three grey cats"), user_id="alice", session_id="s")
+        with mem.db.begin() as conn:  # as a memory made before the shared layout
+            conn.exec_driver_sql("DELETE FROM agentmem_meta WHERE key = 'dense_layout'")
+        for name in mem.dense.collections():
+            mem.dense.drop(name)
+        old = f"agentmem-episodic-{hashlib.sha256(b'alice').hexdigest()[:32]}"
+        client = chromadb.PersistentClient(path=str(path / "chroma"),
+                                           settings=Settings(anonymized_telemetry=False))
+        client.create_collection(old, embedding_function=None).add(
+            ids=[mem.units("alice")[0].id], embeddings=HashingEmbedder().embed(["x"]))
+    with Memory(path, embedder=HashingEmbedder()) as mem:
+        assert old not in mem.dense.collections()
+        assert all("-s0" in name for name in mem.dense.collections())
+        assert "cats" in mem.search("grey cats", user_id="alice", k=1, mode="dense")[0].text
+        assert mem.stats().pending_index_repairs == 0
