@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
-from conftest import fill
+from conftest import files_containing, fill
 from langchain.tools import ToolRuntime
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -46,11 +46,6 @@ from agentmem.integrations.langchain import (
 from agentmem.integrations.langgraph import InvalidNamespace
 
 SECRET = "Zanzibarquux"
-
-
-def _files_containing(root: Path, needle: str) -> list[str]:
-    return [str(f.relative_to(root)) for f in root.rglob("*")
-            if f.is_file() and needle.encode() in f.read_bytes()]
 
 
 # -- chat history -------------------------------------------------------------------
@@ -432,11 +427,11 @@ def test_forget_user_and_delete_remove_store_items(
         store.put(("alice", "memories"), "secret", {"text": f"Alice's word is {SECRET}"})
         store.put(("alice", "raw"), "secret", {"text": f"unindexed {SECRET}"}, index=False)
         store.put(("bob", "memories"), "k", {"text": "Bob likes jazz"})
-        assert _files_containing(mem_path, SECRET)
+        assert files_containing(mem_path, SECRET)
         m.forget_user("alice")
         assert store.search(("alice",)) == [] and store.get(("alice", "raw"), "secret") is None
         assert store.list_namespaces() == [("bob", "memories")]
-        assert _files_containing(mem_path, SECRET) == []
+        assert files_containing(mem_path, SECRET) == []
         assert m.stats().users == 1
         # deleting an item's unit deletes the item (its value repeats the text)
         [unit] = m.units("bob")
@@ -451,10 +446,10 @@ def test_store_overwrite_and_delete_leave_no_trace(
         store = AgentMemStore(m)
         store.put(("alice",), "a", {"text": f"The word is {SECRET}"})
         store.put(("alice",), "b", {"text": f"Also {SECRET}ish"}, index=False)
-        assert _files_containing(mem_path, SECRET)
+        assert files_containing(mem_path, SECRET)
         store.put(("alice",), "a", {"text": "The word is forgotten"})
         store.delete(("alice",), "b")
-        assert _files_containing(mem_path, SECRET) == []
+        assert files_containing(mem_path, SECRET) == []
         assert [r.key for r in store.search(("alice",), query="word")] == ["a"]
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from conftest import ScriptedStandInLLM, fill
-from test_deletion import _files_containing
+from conftest import ScriptedStandInLLM, files_containing, fill
 
 from agentmem import (
     ConfigError,
@@ -326,9 +325,9 @@ def test_deleting_turns_and_users_purges_their_thoughts(
                                "source_turn_ids": list(r.turn_ids)}], user_id="alice")
         [kept] = m.add_thoughts([{"head": "Alice", "relation": "owns", "tail": "a cat"}],
                                 user_id="alice")
-        assert _files_containing(mem_path, secret)
+        assert files_containing(mem_path, secret)
         m.delete(r.unit_ids[0])
-        assert _files_containing(mem_path, secret) == []
+        assert files_containing(mem_path, secret) == []
         with pytest.raises(NotFound):
             m.thought(c.thought.id)
         assert [t.id for t in m.thoughts("alice")] == [kept.thought.id]
