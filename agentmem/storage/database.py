@@ -220,7 +220,8 @@ class Database:
         ``vacuum`` (after an erasure) first rewrites the database into fresh pages
         (``VACUUM``): ``secure_delete`` alone can leave fragments of deleted rows in
         the unused space of live pages (seen here, in plain SQLite too, after updates
-        and deletes; ``tests/test_deletion.py``). It costs about a second per 100 MB.
+        and deletes; ``tests/test_deletion.py``). It costs well under a second per
+        100 MB of file (``eval/bench_vacuum.py``).
 
         Another connection inside a read transaction holds a snapshot the WAL must keep
         serving, so the log cannot be truncated until it ends: scrub waits for that up
