@@ -455,13 +455,19 @@ class Memory:
             unit_ids=tuple(d.id for d in derivation.new_units),
         )
 
+    def _note_failure(self, message: str) -> str:
+        """Keep a failure of work after a write (or of dense search) for
+        :meth:`stats` (``last_index_error``); returns it as kept."""
+        self._index_error = message[:500]
+        return self._index_error
+
     def _after_commit(self, step: str, run: Callable[[], object]) -> None:
         """A step after the write committed: its failure is logged and kept for
         :meth:`stats`, never raised (the write itself succeeded)."""
         try:
             run()
         except Exception as exc:
-            self._index_error = f"{step}: {exc}"[:500]
+            self._note_failure(f"{step}: {exc}")
             log.warning("stored, but %s failed after the write: %s", step, exc)
 
     # -- forgetting (MemoryBank) -----------------------------------------------------
@@ -695,7 +701,7 @@ class Memory:
                 # hybrid search degrades to the lexical side rather than failing
                 log.warning("dense search failed, answering from the lexical index "
                             "alone: %s", exc)
-                self._index_error = f"search: {exc}"[:500]
+                self._note_failure(f"search: {exc}")
                 dense_job = None
         thought_scores = dict(self.thought_store.recall(user_id, vector, n)) if (
             use_thoughts and vector is not None) else {}

@@ -51,13 +51,10 @@ def recall(memory: Memory, user_id: str, hits: list[Hit], now: datetime) -> list
     if memory.read_only:  # found, not reinforced: nothing can be written
         with memory.db.connect() as conn:
             found = bank.states(conn, ids)
-        return [replace(h, strength=found[h.id].strength, retention=bank.retention(
-                    found[h.id].strength, found[h.id].last_recall, now, memory.decay.unit))
-                if h.id in found else h for h in hits]
-    # its own lock, not the memory's: a search never waits for an add
-    with memory._recall_lock, memory.db.begin() as conn:
-        found = bank.states(conn, ids)
-        bank.reinforce(conn, user_id, {i: found[i] for i in ids if i in found}, now)
+    else:  # its own lock, not the memory's: a search never waits for an add
+        with memory._recall_lock, memory.db.begin() as conn:
+            found = bank.states(conn, ids)
+            bank.reinforce(conn, user_id, {i: found[i] for i in ids if i in found}, now)
     return [replace(h, strength=found[h.id].strength, retention=bank.retention(
                 found[h.id].strength, found[h.id].last_recall, now, memory.decay.unit))
             if h.id in found else h for h in hits]

@@ -128,11 +128,7 @@ def index_units(memory: Memory, part: Sequence[Any]) -> bool:
             return index_units(memory, rest) if rest else False
         return isolate(memory, part, exc)
     try:
-        groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for j, p in enumerate(part):
-            groups[(memory._collection(p.store, p.user_id), p.user_id)].append(j)
-        for (col, user), idx in groups.items():
-            memory.dense.upsert(col, [part[j].id for j in idx], vectors[idx], user_id=user)
+        groups = upsert(memory, part, vectors)
     except AgentMemError as exc:
         return isolate(memory, part, exc)
     ids = [p.id for p in part]
@@ -180,8 +176,7 @@ def isolate(memory: Memory, part: Sequence[Any], first: AgentMemError) -> bool:
 def set_aside(memory: Memory, rows: Sequence[Any], why: str) -> None:
     """Units that cannot be indexed: kept in SQL (found by lexical search), left out
     of the dense index, counted by ``stats().index_failed``, retried on open."""
-    message = why[:500]
-    memory._index_error = message
+    message = memory._note_failure(why)
     log.warning("%d unit(s) set aside from the dense index: %s", len(rows), message)
     with memory.db.begin() as conn:
         conn.execute(sa.update(units).where(units.c.id.in_([r.id for r in rows]))
@@ -206,12 +201,12 @@ def open_index(memory: Memory, *, made_before_shards: bool) -> None:
         log.warning("embedder changed from %s to %s: rebuilding the dense index",
                     stored, name)
         memory.db.set_meta("embedder", name)
-        mark_all_pending(memory, drop=True)
+        mark_all_pending(memory)
         memory.thought_store.rebuild()
     elif made_before_shards:
         log.warning("moving the dense index to the shared layout: rebuilding it from "
                     "the SQL cache")
-        mark_all_pending(memory, drop=True)
+        mark_all_pending(memory)
     elif memory.dense.ephemeral and not memory.db.in_memory:
         # vectors held in this process: loaded from the SQL cache, the queue left to
         # the processes that write (other processes may share this database)
@@ -223,7 +218,7 @@ def open_index(memory: Memory, *, made_before_shards: bool) -> None:
             check_index(memory)
         except AgentMemError as exc:
             log.warning("could not check the dense index against SQL: %s", exc)
-            memory._index_error = str(exc)
+            memory._note_failure(str(exc))
         index_after_write(memory)
 
 
@@ -246,13 +241,21 @@ def load_vectors(memory: Memory) -> None:
         part = todo[i : i + _SYNC_CHUNK]
         vectors, bad = memory.embedder.checked([t for _, t in part])
         cached.update({h: vectors[j] for j, (h, _) in enumerate(part) if not bad[j]})
+    have = [j for j, h in enumerate(hashes) if h in cached]
+    if have:
+        upsert(memory, [rows[j] for j in have], np.stack([cached[hashes[j]] for j in have]))
+
+
+def upsert(memory: Memory, rows: Sequence[Any], vectors: np.ndarray
+           ) -> dict[tuple[str, str], list[int]]:
+    """Units' vectors (``rows`` with id, user_id, store; ``vectors`` in the same order)
+    into their users' shards; returns the positions grouped by (collection, user)."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for j, r in enumerate(rows):
-        if hashes[j] in cached:
-            groups[(memory._collection(r.store, r.user_id), r.user_id)].append(j)
+        groups[(memory._collection(r.store, r.user_id), r.user_id)].append(j)
     for (col, user), idx in groups.items():
-        memory.dense.upsert(col, [rows[j].id for j in idx],
-                            np.stack([cached[hashes[j]] for j in idx]), user_id=user)
+        memory.dense.upsert(col, [rows[j].id for j in idx], vectors[idx], user_id=user)
+    return groups
 
 
 def index_after_write(memory: Memory, progress: Callable[[int, int], None] | None = None
@@ -263,7 +266,7 @@ def index_after_write(memory: Memory, progress: Callable[[int, int], None] | Non
     try:
         sync_index(memory, progress)
     except Exception as exc:
-        memory._index_error = f"{exc}"[:500]
+        memory._note_failure(str(exc))
         log.warning("stored, but indexing failed (queued: retried on the next write or "
                     "open): %s", exc)
 
@@ -315,9 +318,9 @@ def retry_set_aside(memory: Memory) -> None:
                      .values(index_error=None))
 
 
-def mark_all_pending(memory: Memory, *, drop: bool) -> None:
-    if drop:
-        memory.dense.drop_all()
+def mark_all_pending(memory: Memory) -> None:
+    """Drop the dense index and queue every unit again (vectors come from the cache)."""
+    memory.dense.drop_all()
     with memory.db.begin() as conn:
         conn.execute(sa.update(units).values(dense_pending=True, index_error=None))
 
@@ -339,7 +342,7 @@ def reindex(memory: Memory) -> None:
                                  .values(lex_rowid=rid))
                 memory.lexical.optimize(conn)
         rebuild_events(memory)
-        mark_all_pending(memory, drop=True)
+        mark_all_pending(memory)
         sync_index(memory)
         memory.thought_store.rebuild()
 
