@@ -15,6 +15,7 @@ __all__ = [
     "MemoryUnit",
     "Role",
     "SearchMode",
+    "TraceStep",
     "THOUGHT_STATUSES",
     "Thought",
     "MemoryEvent",
@@ -88,11 +89,27 @@ class Hit:
     #: it was found (before this recall reinforced it); None otherwise
     retention: float | None = None
     strength: int | None = None
+    #: with ``search(..., trace=True)``: what each ranking stage did to this hit, in
+    #: pipeline order (see :class:`TraceStep`); empty otherwise
+    trace: tuple[TraceStep, ...] = ()
 
     @property
     def turn_ids(self) -> tuple[str, ...]:
         """Ids of the turns behind this hit, in conversation order."""
         return tuple(t.id for t in self.turns)
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One ranking stage's effect on one candidate (``search(..., trace=True)``):
+    its rank (from 1) and score before and after the stage; None where it was not
+    ranked (not yet retrieved, or dropped by the stage)."""
+
+    stage: str
+    rank_before: int | None
+    rank_after: int | None
+    score_before: float | None
+    score_after: float | None
 
 
 @dataclass(frozen=True)
@@ -132,6 +149,9 @@ class MemoryStats:
     #: the last failure of index work after a write (or of dense search) in this
     #: process, or None; the work itself stays queued and is retried
     last_index_error: str | None = None
+    #: each strategy's own counts, by strategy name (``thoughts``: by status and
+    #: ``llm_failures``; ``items``: LangGraph store items; a plugin's, its own)
+    strategies: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

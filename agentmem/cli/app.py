@@ -18,7 +18,6 @@ from typing import Any, TextIO, cast
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from .._memory.export import import_records
 from ..errors import (
     AgentMemError,
     BackendError,
@@ -305,7 +304,7 @@ def _import(args: argparse.Namespace) -> int:
                 bars[0].update(done - bars[0].n)
 
             try:
-                count = import_records(mem, records, progress=progress)
+                count = mem.import_records(records, progress=progress)
             except InvalidInput as exc:  # e.g. ids already here: nothing was written
                 raise DataError(source, exc.field, exc.message) from None
             finally:

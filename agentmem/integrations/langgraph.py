@@ -46,24 +46,17 @@ import asyncio
 import hashlib
 import json
 import math
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import sqlalchemy as sa
-
+from .. import ext
 from ..errors import InvalidInput
+from ..ext import ITEM_KIND, ITEM_STORE, Items, StoredItem
 from ..index.fusion import score_fusion
 from ..inputs import check_id, check_text
 from ..memory import Memory
-from ..storage import items as store
-from ..storage import repository as repo
-from ..storage.items import ITEM_KIND, ITEM_STORE
-from ..storage.schema import units
-from ..stores.base import UnitDraft
-from ..temporal import utcnow
 from ..types import SEARCH_MODES
 
 try:
@@ -175,7 +168,7 @@ def _index_text(value: dict[str, Any], paths: Sequence[str] | None) -> str | Non
 
 def _session(namespace: tuple[str, ...]) -> str:
     """The session id of an item's unit: ``langgraph:<namespace>`` (hashed if long)."""
-    joined = store.join_namespace(namespace)
+    joined = ext.join_namespace(namespace)
     sid = f"{ITEM_STORE}:{joined}"
     if len(sid) > 256:
         sid = f"{ITEM_STORE}:{hashlib.sha256(joined.encode('utf-8')).hexdigest()}"
@@ -319,7 +312,7 @@ class AgentMemStore(BaseStore):
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run the operations in order; one result per op (None for a put)."""
-        self.memory._check_open()
+        items = self.memory.strategy(Items)
         todo = [self._check(op) for op in list(ops)]
         results: list[Result] = []
         pending = erased = False
@@ -333,16 +326,14 @@ class AgentMemStore(BaseStore):
                     results.append(self._get(op))
                 elif isinstance(op, SearchOp):
                     if pending:  # the dense index must hold the puts before this
-                        self.memory._sync_index()
+                        items.flush()
                         pending = False
                     results.append(self._search(op))
                 else:
                     results.append(self._list(op))
         finally:
-            if pending:
-                self.memory._sync_index()
-            if erased:
-                self.memory.db.scrub(vacuum=True)
+            if pending or erased:
+                items.flush(scrub=erased)
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
@@ -402,44 +393,21 @@ class AgentMemStore(BaseStore):
     def _put(self, op: _Put) -> bool:
         """Write (or delete) one item in one transaction; True when an item was
         overwritten or deleted (the caller scrubs the files of its old text)."""
-        mem = self.memory
-        now = utcnow()
-        # the memory's write lock: no index sync sees half a put
-        with mem._lock, mem.db.begin() as conn:
-            old = store.get_item(conn, op.namespace, op.key)
-            gone = mem._drop_units(conn, [old.unit_id]) if (
-                old is not None and old.unit_id) else []
-            store.delete_item(conn, op.namespace, op.key)
-            if op.value is not None:
-                repo.ensure_user(conn, op.user_id, now)
-                unit_id = uuid.uuid4().hex if op.text else None
-                if op.text and unit_id:
-                    mem._insert_units(conn, op.user_id, _session(op.namespace),
-                                      ITEM_STORE, [UnitDraft(
-                                          id=unit_id, kind=ITEM_KIND, text=op.text,
-                                          timestamp=now, position=0, turns=())])
-                store.insert_item(conn, store.StoredItem(
-                    namespace=op.namespace, key=op.key, user_id=op.user_id,
-                    value=op.value, unit_id=unit_id,
-                    created_at=old.created_at if old is not None else now,
-                    updated_at=now))
-            if gone:
-                mem._erase(conn, gone)
-        return old is not None
+        return self.memory.strategy(Items).put(
+            op.namespace, op.key, user_id=op.user_id, value=op.value, text=op.text,
+            session_id=_session(op.namespace))
 
     def _get(self, op: GetOp) -> Item | None:
-        with self.memory.db.connect() as conn:
-            found = store.get_item(conn, op.namespace, op.key)
+        found = self.memory.strategy(Items).get(op.namespace, op.key)
         if found is None:
             return None
         return Item(value=found.value, key=found.key, namespace=found.namespace,
                     created_at=_aware(found.created_at), updated_at=_aware(found.updated_at))
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
-        with self.memory.db.connect() as conn:
-            rows = [r for r in store.items_under(conn, op.namespace_prefix)
-                    if _matches(r.value, op.filter)]
-        scored: list[tuple[store.StoredItem, float | None]] = [(r, None) for r in rows]
+        rows = [r for r in self.memory.strategy(Items).under(op.namespace_prefix)
+                if _matches(r.value, op.filter)]
+        scored: list[tuple[StoredItem, float | None]] = [(r, None) for r in rows]
         if op.query and op.query.strip() and rows:
             ranked = self._rank(op.query, rows, op.offset + op.limit)
             seen = {(r.namespace, r.key) for r, _ in ranked}
@@ -449,8 +417,8 @@ class AgentMemStore(BaseStore):
                            score=score)
                 for r, score in scored[op.offset : op.offset + op.limit]]
 
-    def _rank(self, query: str, rows: Sequence[store.StoredItem], want: int
-              ) -> list[tuple[store.StoredItem, float | None]]:
+    def _rank(self, query: str, rows: Sequence[StoredItem], want: int
+              ) -> list[tuple[StoredItem, float | None]]:
         """The indexed ones of ``rows`` ranked by agentmem's search of each owner (no
         MemoryBank reinforcement), best first. Each owner's retrievers are widened until
         ``want`` of its items are ranked or every unit of the owner is a candidate.
@@ -458,23 +426,25 @@ class AgentMemStore(BaseStore):
         across owners: items of several owners are merged by their retrievers' raw
         scores (cosine similarity, BM25), fused over the items found."""
         mem = self.memory
-        by_owner: dict[str, dict[str, store.StoredItem]] = {}
+        by_owner: dict[str, dict[str, StoredItem]] = {}
         for r in rows:
             if r.unit_id:
                 by_owner.setdefault(r.user_id, {})[r.unit_id] = r
-        found: list[tuple[store.StoredItem, float | None]] = []
+        found: list[tuple[StoredItem, float | None]] = []
+        lexical_on = False
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
         for owner, mine in sorted(by_owner.items()):
-            with mem.db.connect() as conn:
-                total = int(conn.execute(sa.select(sa.func.count()).select_from(units)
-                                         .where(units.c.user_id == owner)).scalar_one())
+            total = mem.strategy(Items).unit_count(owner)
             n = max(mem.candidates, 4 * max(want, 1))
             while True:
-                ranking, dense_scores, lex_scores, _ = mem._ranking(
-                    query, user_id=owner, mode=self.mode, n=n,
-                    kinds=frozenset({ITEM_KIND}), anchor=utcnow())
-                got: list[tuple[store.StoredItem, float | None]] = [
+                ranked = mem.ranking(query, user_id=owner, mode=self.mode, candidates=n,
+                                     kinds=[ITEM_KIND], time_aware=False)
+                ranking = ranked.order
+                dense_scores = ranked.scores.get("dense", {})
+                lex_scores = ranked.scores.get("lexical", {})
+                lexical_on |= "lexical" in ranked.scores
+                got: list[tuple[StoredItem, float | None]] = [
                     (mine[i], s) for i, s in ranking if i in mine]
                 if len(got) >= min(want, len(mine)) or n >= total:
                     break
@@ -486,10 +456,10 @@ class AgentMemStore(BaseStore):
             return found
         ids = {r.unit_id for r, _ in found}
         retrievers: list[tuple[dict[str, float], float]] = []
-        if self.mode in ("hybrid", "dense") or mem.lexical is None:
+        if self.mode in ("hybrid", "dense") or not lexical_on:
             mine_dense = {i: s for i, s in dense.items() if i in ids}
             retrievers.append((mine_dense, min(mine_dense.values(), default=0.0)))
-        if self.mode in ("hybrid", "lexical") and mem.lexical is not None:
+        if self.mode in ("hybrid", "lexical") and lexical_on:
             retrievers.append(({i: s for i, s in lexical.items() if i in ids}, 0.0))
         if len(retrievers) == 1:
             merged = retrievers[0][0]
@@ -502,8 +472,7 @@ class AgentMemStore(BaseStore):
         return rescored
 
     def _list(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
-        with self.memory.db.connect() as conn:
-            names = store.namespaces(conn)
+        names = self.memory.strategy(Items).namespaces()
         names = [ns for ns in names
                  if all(_namespace_matches(c, ns) for c in op.match_conditions or ())]
         if op.max_depth is not None:

@@ -1,6 +1,8 @@
-"""The :class:`~agentmem.Memory` facade's indexes: new units into the lexical index
-with their dated events, the dense index kept in line with SQL (after every write and
-on open: crash repair), and ``reindex``."""
+"""The units' indexes: new units into the lexical index with their dated events, units
+dropped (their vectors tombstoned) and what they leave unused erased, the dense index
+kept in line with SQL (after every write and on open: crash repair), and the rebuild
+behind ``reindex``. Every function takes the :class:`IndexHost` (the engine) it works
+on."""
 
 from __future__ import annotations
 
@@ -8,26 +10,49 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import sqlalchemy as sa
 from tqdm.auto import tqdm
 
-from ..embed import content_hash
+from ..embed import CachedEmbedder, content_hash
 from ..errors import AgentMemError, ConfigError, EmbeddingError
+from ..index import ChromaIndex, LexicalIndex
 from ..storage import repository as repo
+from ..storage.database import Database
 from ..storage.schema import index_tombstones, unit_events, units
+from ..stores import purge_expansions
 from ..temporal import find_time_ranges
 from ..types import TimeRange
-
-if TYPE_CHECKING:
-    from ..memory import Memory
 
 log = logging.getLogger("agentmem")
 
 _SYNC_CHUNK = 512
 _PROGRESS_THRESHOLD = 256
+
+
+class IndexHost(Protocol):
+    """What the index functions work on (the engine)."""
+
+    db: Database
+    dense: ChromaIndex
+    embedder: CachedEmbedder
+    lexical: LexicalIndex | None
+    read_only: bool
+
+    @property
+    def lock(self) -> Any:
+        """The memory's write lock (re-entrant)."""
+        ...
+
+    def collection(self, user_id: str) -> str:
+        """The Chroma collection (shard) holding ``user_id``'s vectors."""
+        ...
+
+    def note_failure(self, message: str) -> str:
+        """Keep a failure for ``stats().last_index_error``; returns it as kept."""
+        ...
 
 
 def dated_events(text: str, key: str | None, when: datetime) -> list[TimeRange]:
@@ -36,14 +61,14 @@ def dated_events(text: str, key: str | None, when: datetime) -> list[TimeRange]:
     return list({(r.start, r.end): r for r in found}.values())
 
 
-def insert_units(memory: Memory, conn: sa.Connection, user_id: str, session_id: str,
+def insert_units(host: IndexHost, conn: sa.Connection, user_id: str, session_id: str,
                  store: str, drafts: Sequence[Any]) -> None:
     """New units in SQL and the lexical index, with their dated events; the dense
     index gets them at the next :func:`sync_index`."""
     texts = [d.text for d in drafts]
     rowids: list[int | None] = (
-        list(memory.lexical.add(conn, [(user_id, d.key or d.text) for d in drafts]))
-        if memory.lexical else [None] * len(drafts)
+        list(host.lexical.add(conn, [(user_id, d.key or d.text) for d in drafts]))
+        if host.lexical else [None] * len(drafts)
     )
     repo.insert_units(conn, user_id=user_id, session_id=session_id, store=store,
                       drafts=drafts, hashes=[content_hash(t) for t in texts],
@@ -53,7 +78,31 @@ def insert_units(memory: Memory, conn: sa.Connection, user_id: str, session_id: 
         (d.id, r) for d in drafts for r in dated_events(d.text, d.key, d.timestamp)])
 
 
-def sync_index(memory: Memory, progress: Callable[[int, int], None] | None = None) -> None:
+def drop_units(host: IndexHost, conn: sa.Connection, unit_ids: Sequence[str]
+               ) -> list[repo.DeletedUnit]:
+    """Delete units in SQL and the lexical index; queue their vectors for removal."""
+    gone = repo.delete_units(conn, unit_ids)
+    if host.lexical:
+        host.lexical.delete(conn, [g.lex_rowid for g in gone if g.lex_rowid is not None])
+    repo.add_tombstones(conn, [(g.id, host.collection(g.user_id)) for g in gone])
+    return gone
+
+
+def erase(host: IndexHost, conn: sa.Connection, gone: Sequence[repo.DeletedUnit],
+          hashes: Sequence[str] = ()) -> None:
+    """After units (and other items, whose content ``hashes`` are given) are deleted:
+    drop cached vectors and key expansions nothing remaining uses and merge the FTS5
+    b-trees so the deleted terms leave the file."""
+    unused = repo.unused_hashes(conn, [*hashes, *(h for g in gone
+                                                  for h in (g.content_hash, g.key_hash)
+                                                  if h)])
+    host.embedder.purge(conn, unused)
+    purge_expansions(conn, unused)
+    if host.lexical:
+        host.lexical.optimize(conn)
+
+
+def sync_index(host: IndexHost, progress: Callable[[int, int], None] | None = None) -> None:
     """Bring the dense index in line with SQL: remove tombstoned vectors, embed and
     upsert pending units. ``progress(done, total)``, when given, follows the units
     embedded (and replaces the progress bar).
@@ -63,16 +112,16 @@ def sync_index(memory: Memory, progress: Callable[[int, int], None] | None = Non
     :class:`~agentmem.errors.AgentMemError` only when nothing could be indexed (Chroma
     or the embedder down): the work stays queued. Callers whose data is already stored
     use :func:`index_after_write`, which never raises."""
-    with memory._lock:
+    with host.lock:
         for _ in range(3):  # again when another writer changed a key meanwhile
-            if not _sync_pass(memory, progress):
+            if not _sync_pass(host, progress):
                 return
 
 
-def _sync_pass(memory: Memory, progress: Callable[[int, int], None] | None) -> bool:
+def _sync_pass(host: IndexHost, progress: Callable[[int, int], None] | None) -> bool:
     """One pass of :func:`sync_index`; True when units were queued again during it."""
     again = False
-    with memory.db.connect() as conn:
+    with host.db.connect() as conn:
         tombs = conn.execute(sa.select(index_tombstones)).all()
         pending = conn.execute(
             sa.select(units.c.id, units.c.user_id, units.c.store,
@@ -87,8 +136,8 @@ def _sync_pass(memory: Memory, progress: Callable[[int, int], None] | None) -> b
         for t in tombs:
             by_col[t.collection].append(t.unit_id)
         for col, ids in by_col.items():
-            memory.dense.delete(col, ids)
-        with memory.db.begin() as conn:
+            host.dense.delete(col, ids)
+        with host.db.begin() as conn:
             for start in range(0, len(tombs), 500):
                 conn.execute(sa.delete(index_tombstones).where(
                     index_tombstones.c.unit_id.in_(
@@ -102,7 +151,7 @@ def _sync_pass(memory: Memory, progress: Callable[[int, int], None] | None) -> b
     try:
         for i in range(0, len(pending), _SYNC_CHUNK):
             part = pending[i : i + _SYNC_CHUNK]
-            again |= index_units(memory, part)
+            again |= index_units(host, part)
             bar.update(len(part))
             if progress is not None:
                 progress(i + len(part), len(pending))
@@ -111,7 +160,7 @@ def _sync_pass(memory: Memory, progress: Callable[[int, int], None] | None) -> b
     return again
 
 
-def index_units(memory: Memory, part: Sequence[Any]) -> bool:
+def index_units(host: IndexHost, part: Sequence[Any]) -> bool:
     """Embed and upsert pending units (rows with id, user_id, store, text and the
     text's hash), then mark them indexed, each only if its text is still the one
     embedded (another writer may have rebuilt its key meanwhile: it stays queued, and
@@ -119,21 +168,21 @@ def index_units(memory: Memory, part: Sequence[Any]) -> bool:
     those aside; what fails for every unit raises. True when units were queued again
     that way."""
     try:
-        vectors = memory.embedder.embed_stored([p.text for p in part], progress=False)
+        vectors = host.embedder.embed_stored([p.text for p in part], progress=False)
     except EmbeddingError as exc:
         if exc.bad:  # these vectors are unusable: nothing to retry until reopened
             refused = set(exc.bad)
-            set_aside(memory, [part[i] for i in sorted(refused)], str(exc))
+            set_aside(host, [part[i] for i in sorted(refused)], str(exc))
             rest = [p for i, p in enumerate(part) if i not in refused]
-            return index_units(memory, rest) if rest else False
-        return isolate(memory, part, exc)
+            return index_units(host, rest) if rest else False
+        return isolate(host, part, exc)
     try:
-        groups = upsert(memory, part, vectors)
+        groups = upsert(host, part, vectors)
     except AgentMemError as exc:
-        return isolate(memory, part, exc)
+        return isolate(host, part, exc)
     ids = [p.id for p in part]
     stale = 0
-    with memory.db.begin() as conn:
+    with host.db.begin() as conn:
         for p in part:  # compare-and-clear: done only if the text is the one embedded;
             # else queued again, so that the current text's vector replaces this one
             same = sa.func.coalesce(units.c.key_hash, units.c.content_hash) == p.hash
@@ -145,14 +194,14 @@ def index_units(memory: Memory, part: Sequence[Any]) -> bool:
         # a text deleted meanwhile by another writer: its cached vector goes again
         unused = repo.unused_hashes(conn, {p.hash for p in part})
         if unused:
-            memory.embedder.purge(conn, unused)
+            host.embedder.purge(conn, unused)
     # deleted by another process while they were being indexed: no orphan vector
     for (col, _user), idx in groups.items():
-        memory.dense.delete(col, [part[j].id for j in idx if part[j].id not in kept])
+        host.dense.delete(col, [part[j].id for j in idx if part[j].id not in kept])
     return stale > 0
 
 
-def isolate(memory: Memory, part: Sequence[Any], first: AgentMemError) -> bool:
+def isolate(host: IndexHost, part: Sequence[Any], first: AgentMemError) -> bool:
     """After a batch failed: each unit alone. Those failing alone are set aside; when
     every one fails, the cause is not the units (the backend is down): raise."""
     if len(part) == 1:
@@ -161,7 +210,7 @@ def isolate(memory: Memory, part: Sequence[Any], first: AgentMemError) -> bool:
     again = False
     for n, p in enumerate(part):
         try:
-            again |= index_units(memory, [p])
+            again |= index_units(host, [p])
         except AgentMemError as exc:
             failed.append((p, exc))
             if n >= 2 and len(failed) == n + 1:
@@ -169,64 +218,67 @@ def isolate(memory: Memory, part: Sequence[Any], first: AgentMemError) -> bool:
     if len(failed) == len(part):
         raise first
     for p, why in failed:
-        set_aside(memory, [p], str(why))
+        set_aside(host, [p], str(why))
     return again
 
 
-def set_aside(memory: Memory, rows: Sequence[Any], why: str) -> None:
+def set_aside(host: IndexHost, rows: Sequence[Any], why: str) -> None:
     """Units that cannot be indexed: kept in SQL (found by lexical search), left out
     of the dense index, counted by ``stats().index_failed``, retried on open."""
-    message = memory._note_failure(why)
+    message = host.note_failure(why)
     log.warning("%d unit(s) set aside from the dense index: %s", len(rows), message)
-    with memory.db.begin() as conn:
+    with host.db.begin() as conn:
         conn.execute(sa.update(units).where(units.c.id.in_([r.id for r in rows]))
                      .values(index_error=message))
 
 
-def open_index(memory: Memory, *, made_before_shards: bool) -> None:
+def open_index(host: IndexHost, *, made_before_shards: bool) -> bool:
     """On open: rebuild what the settings changed, repair what a crash or a lost index
     left (pending work, set-aside units, collections out of line with SQL). Never
-    raises for index work; a read-only memory loads its vectors into memory."""
-    stored = memory.db.get_meta("embedder")
-    name = memory.embedder.name
-    if memory.read_only:
+    raises for index work; a read-only memory loads its vectors into memory. True when
+    the embedder changed (the strategies' derived vectors must be rebuilt too)."""
+    stored = host.db.get_meta("embedder")
+    name = host.embedder.name
+    if host.read_only:
         if stored not in (None, name):
             raise ConfigError(f"embedder: this read-only memory was indexed with "
                               f"{stored!r}, not {name!r}: open it with that embedder")
-        load_vectors(memory)
-        return
+        load_vectors(host)
+        return False
+    changed = False
     if stored is None:
-        memory.db.set_meta("embedder", name)
+        host.db.set_meta("embedder", name)
     elif stored != name:
         log.warning("embedder changed from %s to %s: rebuilding the dense index",
                     stored, name)
-        memory.db.set_meta("embedder", name)
-        mark_all_pending(memory)
-        memory.thought_store.rebuild()
+        host.db.set_meta("embedder", name)
+        mark_all_pending(host)
+        changed = True
     elif made_before_shards:
         log.warning("moving the dense index to the shared layout: rebuilding it from "
                     "the SQL cache")
-        mark_all_pending(memory)
-    elif memory.dense.ephemeral and not memory.db.in_memory:
+        mark_all_pending(host)
+    elif host.dense.ephemeral and not host.db.in_memory:
         # vectors held in this process: loaded from the SQL cache, the queue left to
         # the processes that write (other processes may share this database)
-        load_vectors(memory)
-    retry_set_aside(memory)
-    index_after_write(memory)
-    if not memory.dense.ephemeral:
+        load_vectors(host)
+    retry_set_aside(host)
+    index_after_write(host)
+    if not host.dense.ephemeral:
         try:  # a lost, emptied or stale index comes back from SQL
-            check_index(memory)
+            check_index(host)
         except AgentMemError as exc:
             log.warning("could not check the dense index against SQL: %s", exc)
-            memory._note_failure(str(exc))
-        index_after_write(memory)
+            host.note_failure(str(exc))
+        index_after_write(host)
+    return changed
 
 
-def load_vectors(memory: Memory) -> None:
+def load_vectors(host: IndexHost) -> None:
     """Every indexed unit's vector into an in-memory index (a read-only memory, or a
     database URL without a Chroma server): from the SQL cache, or embedded now (and not
     cached) where the cache lacks them. Changes nothing in SQL."""
-    with memory.db.connect() as conn:
+    with host.db.connect() as conn:
         rows = conn.execute(
             sa.select(units.c.id, units.c.user_id, units.c.store,
                       sa.func.coalesce(units.c.key, units.c.text).label("text"))
@@ -234,122 +286,122 @@ def load_vectors(memory: Memory) -> None:
     if not rows:
         return
     hashes = [content_hash(r.text) for r in rows]
-    cached = memory.embedder.lookup(hashes)
+    cached = host.embedder.lookup(hashes)
     todo = sorted({h: r.text for h, r in zip(hashes, rows, strict=True)
                    if h not in cached}.items())
     for i in range(0, len(todo), _SYNC_CHUNK):
         part = todo[i : i + _SYNC_CHUNK]
-        vectors, bad = memory.embedder.checked([t for _, t in part])
+        vectors, bad = host.embedder.checked([t for _, t in part])
         cached.update({h: vectors[j] for j, (h, _) in enumerate(part) if not bad[j]})
     have = [j for j, h in enumerate(hashes) if h in cached]
     if have:
-        upsert(memory, [rows[j] for j in have], np.stack([cached[hashes[j]] for j in have]))
+        upsert(host, [rows[j] for j in have], np.stack([cached[hashes[j]] for j in have]))
 
 
-def upsert(memory: Memory, rows: Sequence[Any], vectors: np.ndarray
+def upsert(host: IndexHost, rows: Sequence[Any], vectors: np.ndarray
            ) -> dict[tuple[str, str], list[int]]:
     """Units' vectors (``rows`` with id, user_id, store; ``vectors`` in the same order)
     into their users' shards; returns the positions grouped by (collection, user)."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for j, r in enumerate(rows):
-        groups[(memory._collection(r.store, r.user_id), r.user_id)].append(j)
+        groups[(host.collection(r.user_id), r.user_id)].append(j)
     for (col, user), idx in groups.items():
-        memory.dense.upsert(col, [rows[j].id for j in idx], vectors[idx], user_id=user)
+        host.dense.upsert(col, [rows[j].id for j in idx], vectors[idx], user_id=user)
     return groups
 
 
-def index_after_write(memory: Memory, progress: Callable[[int, int], None] | None = None
+def index_after_write(host: IndexHost, progress: Callable[[int, int], None] | None = None
                       ) -> None:
     """:func:`sync_index` after a write committed, or on open: never raises. What could
     not be done stays queued in SQL and is retried on the next write or open; the
     cause is kept for ``stats().last_index_error`` and logged."""
     try:
-        sync_index(memory, progress)
+        sync_index(host, progress)
     except Exception as exc:
-        memory._note_failure(str(exc))
+        host.note_failure(str(exc))
         log.warning("stored, but indexing failed (queued: retried on the next write or "
                     "open): %s", exc)
 
 
-def check_index(memory: Memory) -> None:
+def check_index(host: IndexHost) -> None:
     """Cheap repair on open: each collection's vector count against SQL's indexed
     units; where they differ, the ids are compared, missing vectors queued again and
     stray ones removed. A lost or emptied index thus comes back from the SQL cache."""
-    with memory.db.connect() as conn:
+    with host.db.connect() as conn:
         rows = conn.execute(
             sa.select(units.c.user_id, units.c.store, sa.func.count())
             .where(units.c.dense_pending.is_(False))
             .group_by(units.c.user_id, units.c.store)).all()
     expected: dict[str, int] = defaultdict(int)
-    for user, store, n in rows:
-        expected[memory._collection(store, user)] += int(n)
-    present = set(memory.dense.collections())
+    for user, _store, n in rows:
+        expected[host.collection(user)] += int(n)
+    present = set(host.dense.collections())
     wrong = sorted(c for c in set(expected) | present
-                   if (memory.dense.count(c) if c in present else 0) != expected.get(c, 0))
+                   if (host.dense.count(c) if c in present else 0) != expected.get(c, 0))
     if not wrong:
         return
     log.warning("the dense index differs from SQL in %d collection(s): repairing",
                 len(wrong))
     # Chroma first, SQL after: a unit another process adds in between is then in SQL
     # (kept) even when its vector was not read, never deleted as a stray.
-    have = {col: memory.dense.ids(col) if col in present else set() for col in wrong}
-    with memory.db.connect() as conn:
+    have = {col: host.dense.ids(col) if col in present else set() for col in wrong}
+    with host.db.connect() as conn:
         listed = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.store,
                                         units.c.dense_pending)).all()
     want: dict[str, set[str]] = defaultdict(set)
     known = {r.id for r in listed}
     for r in listed:
         if not r.dense_pending:
-            want[memory._collection(r.store, r.user_id)].add(r.id)
+            want[host.collection(r.user_id)].add(r.id)
     missing: list[str] = []
     for col in wrong:
         missing += sorted(want[col] - have[col])
-        memory.dense.delete(col, sorted(have[col] - known))
-    with memory.db.begin() as conn:
+        host.dense.delete(col, sorted(have[col] - known))
+    with host.db.begin() as conn:
         for i in range(0, len(missing), 500):
             conn.execute(sa.update(units).where(units.c.id.in_(missing[i : i + 500]))
                          .values(dense_pending=True))
 
 
-def retry_set_aside(memory: Memory) -> None:
+def retry_set_aside(host: IndexHost) -> None:
     """Give units set aside earlier another chance (on open and by reindex)."""
-    with memory.db.begin() as conn:
+    with host.db.begin() as conn:
         conn.execute(sa.update(units).where(units.c.index_error.is_not(None))
                      .values(index_error=None))
 
 
-def mark_all_pending(memory: Memory) -> None:
+def mark_all_pending(host: IndexHost) -> None:
     """Drop the dense index and queue every unit again (vectors come from the cache)."""
-    memory.dense.drop_all()
-    with memory.db.begin() as conn:
+    host.dense.drop_all()
+    with host.db.begin() as conn:
         conn.execute(sa.update(units).values(dense_pending=True, index_error=None))
 
 
-def reindex(memory: Memory) -> None:
-    """:meth:`Memory.reindex`."""
-    memory._check_open()
-    with memory._lock:
-        if memory.lexical:
-            with memory.db.begin() as conn:
-                memory.lexical.clear(conn)
+def reindex(host: IndexHost) -> None:
+    """Rebuild the units' indexes from SQL: the lexical rows, the dated events and the
+    dense vectors (from the embedding cache where possible). The caller holds the
+    write lock."""
+    with host.lock:
+        if host.lexical:
+            with host.db.begin() as conn:
+                host.lexical.clear(conn)
                 rows = conn.execute(sa.select(
                     units.c.id, units.c.user_id,
                     sa.func.coalesce(units.c.key, units.c.text).label("text"))
                     .order_by(units.c.id)).all()
-                rowids = memory.lexical.add(conn, [(r.user_id, r.text) for r in rows])
+                rowids = host.lexical.add(conn, [(r.user_id, r.text) for r in rows])
                 for r, rid in zip(rows, rowids, strict=True):
                     conn.execute(sa.update(units).where(units.c.id == r.id)
                                  .values(lex_rowid=rid))
-                memory.lexical.optimize(conn)
-        rebuild_events(memory)
-        mark_all_pending(memory)
-        sync_index(memory)
-        memory.thought_store.rebuild()
+                host.lexical.optimize(conn)
+        rebuild_events(host)
+        mark_all_pending(host)
+        sync_index(host)
 
 
-def rebuild_events(memory: Memory) -> None:
+def rebuild_events(host: IndexHost) -> None:
     """Re-derive every unit's dated events from its text and timestamp."""
-    with memory.db.begin() as conn:
+    with host.db.begin() as conn:
         conn.execute(sa.delete(unit_events))
         rows = conn.execute(sa.select(units.c.id, units.c.user_id, units.c.text,
                                       units.c.key, units.c.timestamp)).all()

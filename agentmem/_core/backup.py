@@ -1,0 +1,62 @@
+"""``export`` and ``import_`` through the engine; the JSONL format itself is
+:mod:`agentmem.transfer`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from .. import transfer
+from ..errors import InvalidInput
+from . import indexing
+from .engine import Engine
+
+__all__ = ["export", "import_records"]
+
+
+class ThoughtHost(Protocol):
+    """What an import needs of the thoughts' strategy (their buckets, their index)."""
+
+    def buckets_for(self, texts: list[str]) -> list[list[int]]:
+        """LSH bucket ids of these texts."""
+        ...
+
+    def guard(self) -> Any:
+        """The lock held around the import."""
+        ...
+
+    def evict(self, user_ids: set[str]) -> None:
+        """Drop these users' in-memory thought indexes."""
+        ...
+
+
+def export(engine: Engine, path: Path, *, user_id: str | None, granularity: str) -> int:
+    """:meth:`Memory.export`."""
+    with engine.db.connect() as conn:
+        return transfer.export_jsonl(conn, path, user_id=user_id, granularity=granularity,
+                                     embedder=engine.embedder.name)
+
+
+def import_records(engine: Engine, granularity: str, thoughts: ThoughtHost,
+                   records: transfer._Records, *,
+                   progress: Callable[[int, int], None] | None = None) -> int:
+    """:meth:`Memory.import_` of records :func:`agentmem.transfer.read_jsonl` has read
+    (and validated): one transaction, then the index work."""
+    if records.header.get("granularity") != granularity:
+        raise InvalidInput(
+            "granularity",
+            f"the file holds {records.header.get('granularity')!r} units; this memory "
+            f"uses {granularity!r}: import into a Memory created with "
+            f"granularity={records.header.get('granularity')!r}",
+        )
+    # the imported thoughts' buckets, before the transaction that writes them
+    buckets = thoughts.buckets_for([t["text"] for t in records.thoughts])
+    with engine.write(sync=False, hold=[thoughts.guard()]) as tx:
+        count = transfer.import_records(
+            tx.conn, records, insert_units=lambda conn, user, session, store, drafts:
+            indexing.insert_units(engine, conn, user, session, store, drafts),
+            thought_buckets=buckets)
+        tx.on_commit(lambda: thoughts.evict({t["user_id"] for t in records.thoughts}))
+        tx.on_commit(lambda: engine.sync(progress=progress))
+    return count

@@ -1,0 +1,126 @@
+"""Episodic memory (LongMemEval's value designs) as a strategy: the turns written are
+grouped into units (``turn``, ``round`` or ``session``), each indexed under its text
+and the turns before it; a deletion rebuilds the keys that held deleted turns as
+context."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from .._core.engine import Engine, WriteTx
+from ..embed import content_hash
+from ..errors import InvalidInput
+from ..storage import repository as repo
+from ..storage.schema import turns, units
+from ..stores.episodic import EpisodicStore, render_turns
+from ..types import GRANULARITIES
+from .base import AfterWrite, DeleteScope, Strategy, WriteBatch
+
+__all__ = ["DEFAULT_CONTEXT_TURNS", "Episodic"]
+
+DEFAULT_CONTEXT_TURNS = 2
+
+
+class Episodic(Strategy):
+    """Units from turns. ``granularity`` (``"turn"``, ``"round"``: default,
+    ``"session"``) and ``context_turns`` (default 2) are fixed when the memory is
+    created; None takes the stored value (or the default for a new memory)."""
+
+    name = "episodic"
+    store: EpisodicStore
+
+    def __init__(self, granularity: str | None = None, context_turns: int | None = None
+                 ) -> None:
+        if granularity is not None and granularity not in GRANULARITIES:
+            raise InvalidInput(
+                "granularity", f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}"
+            )
+        if context_turns is not None and (isinstance(context_turns, bool) or not isinstance(
+                context_turns, int) or context_turns < 0):
+            raise InvalidInput("context_turns", f"must be an int >= 0, got {context_turns!r}")
+        self.granularity = granularity
+        self.context_turns = context_turns
+
+    def open(self, engine: Engine) -> None:
+        """Settle the granularity and context turns (a memory made before context
+        turns existed keeps indexing without them)."""
+        super().open(engine)
+        made_before = (engine.db.get_meta("granularity") is not None
+                       and engine.db.get_meta("context_turns") is None)
+        self.store = EpisodicStore(
+            engine.settle("granularity", self.granularity, "round"),
+            context_turns=int(engine.settle(
+                "context_turns", None if self.context_turns is None else str(self.context_turns),
+                "0" if made_before else str(DEFAULT_CONTEXT_TURNS))))
+
+    def on_write(self, tx: WriteTx, batch: WriteBatch) -> AfterWrite | None:
+        """Derive the new units (an open round is re-derived with its reply)."""
+        tail = repo.session_tail(tx.conn, batch.user_id, batch.session_id, self.store.name,
+                                 self.store.tail_size())
+        derivation = self.store.derive(tail, batch.turns)
+        tx.replace_units(batch.user_id, batch.session_id, self.store.name,
+                         derivation.new_units, derivation.replaced_unit_ids)
+        return None
+
+    def on_delete(self, tx: WriteTx, scope: DeleteScope) -> Sequence[str]:
+        """Rebuild the keys of the units that held deleted turns as context."""
+        if scope.whole_user:
+            return ()
+        return rekey_neighbours(tx, self.store, scope.turn_ids, set(scope.unit_ids))
+
+
+def rekey_neighbours(tx: WriteTx, store: EpisodicStore, turn_ids: Sequence[str],
+                     dropped: set[str]) -> list[str]:
+    """The units that follow deleted turns were indexed with those turns as context
+    (``context_turns``): their keys are rebuilt from the turns that remain, so no
+    deleted text stays in their key, lexical row or vector. Returns the replaced keys'
+    hashes (the caller erases those nothing uses any more)."""
+    window = store.context_turns
+    if not window or not turn_ids:
+        return []
+    conn, lexical = tx.conn, tx.engine.lexical
+    doomed = set(turn_ids)
+    sessions_hit = {(r.user_id, r.session_id) for r in conn.execute(
+        sa.select(turns.c.user_id, turns.c.session_id).where(turns.c.id.in_(list(doomed))))}
+    old_hashes: list[str] = []
+    for user_id, session_id in sessions_hit:
+        ordered = repo.user_turns(conn, user_id, session_id=session_id)
+        place = {t.id: i for i, t in enumerate(ordered)}
+        kept = [t for t in ordered if t.id not in doomed]
+        kept_place = {t.id: i for i, t in enumerate(kept)}
+        rows = conn.execute(
+            sa.select(units.c.id, units.c.text, units.c.key, units.c.key_hash,
+                      units.c.lex_rowid, units.c.user_id)
+            .where(units.c.user_id == user_id, units.c.session_id == session_id,
+                   units.c.store == store.name, units.c.parent_id.is_(None),
+                   units.c.key.is_not(None))).all()
+        firsts = repo.load_turns(conn, [r.id for r in rows if r.id not in dropped])
+        for r in rows:
+            first = min(firsts.get(r.id, []), key=lambda t: t.position, default=None)
+            if first is None or first.id not in kept_place:
+                continue
+            before = ordered[max(0, place[first.id] - window):place[first.id]]
+            if not doomed & {t.id for t in before}:
+                continue
+            # the context key, alone or after an LLM expansion of the unit's own text
+            # (key merging: "<expansion>\n<text>\n<context>")
+            old = f"{r.text}\n{render_turns(before)}"
+            if r.key != old and not r.key.endswith("\n" + old):
+                continue  # an expansion that replaced the key: no context in it
+            now = kept[max(0, kept_place[first.id] - window):kept_place[first.id]]
+            fresh = f"{r.text}\n{render_turns(now)}" if now else r.text
+            key = r.key[: len(r.key) - len(old)] + fresh
+            key = None if key == r.text else key
+            rowid: int | None = None
+            if lexical:
+                if r.lex_rowid is not None:
+                    lexical.delete(conn, [r.lex_rowid])
+                [rowid] = lexical.add(conn, [(r.user_id, key or r.text)])
+            conn.execute(sa.update(units).where(units.c.id == r.id).values(
+                key=key, key_hash=content_hash(key) if key else None, lex_rowid=rowid,
+                dense_pending=True, index_error=None))
+            if r.key_hash:
+                old_hashes.append(r.key_hash)
+    return old_hashes
