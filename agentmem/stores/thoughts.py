@@ -32,105 +32,39 @@ rows. Every operation is logged in ``memory_log``.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from ..embed import CachedEmbedder, content_hash
-from ..index.lsh import AngularLSH, LSHIndex, LSHParams
+from ..index.lsh import AngularLSH
 from ..storage import repository as repo
 from ..storage.schema import memory_log, thought_sources, thoughts, turns
 from ..types import MemoryEvent, Thought, TimeRange
 from .thinking import Thinker, ThoughtDraft
 from .thought_config import ThoughtChange, ThoughtConfig
 from .thought_config import check_draft as check_draft  # re-exported
+from .thought_index import _nested, _UserIndex
+from .thought_index import normalise as normalise  # re-exported
+from .thought_index import shingles as shingles  # re-exported
 
 __all__ = ["ThoughtChange", "ThoughtConfig", "ThoughtStore"]
 
 log = logging.getLogger("agentmem")
 
-_NUM_PERM = 64
-_WORD = re.compile(r"\w+", re.UNICODE)
 _CHUNK = 500
 _CACHED_USERS = 256  # in-memory user indexes kept (least recently used go first)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def normalise(text: str) -> str:
-    """The form heads and relations are matched in: case-folded words, no leading
-    article, no punctuation."""
-    words = _WORD.findall(text.casefold())
-    if len(words) > 1 and words[0] in ("the", "a", "an"):
-        words = words[1:]
-    return " ".join(words)[:256]
-
-
-def shingles(text: str) -> set[str]:
-    """Word unigrams and bigrams of ``text`` (case-folded)."""
-    words = _WORD.findall(text.casefold())
-    return set(words) | {f"{a} {b}" for a, b in pairwise(words)}
-
-
-def _nested(a: str, b: str) -> bool:
-    """Whether one normalised tail's words all appear in the other's."""
-    wa, wb = set(a.split()), set(b.split())
-    return bool(wa and wb) and (wa <= wb or wb <= wa)
-
-
-def _minhash(text: str) -> Any:
-    from datasketch import MinHash
-
-    m = MinHash(num_perm=_NUM_PERM, seed=1)
-    for s in sorted(shingles(text)):
-        m.update(s.encode("utf-8"))
-    return m
-
-
-class _UserIndex:
-    """One user's active thoughts in memory: the LSH buckets (vectors) and the MinHash
-    LSH (shingles), made on the first thought."""
-
-    def __init__(self, params: LSHParams, hasher: AngularLSH, jaccard: float) -> None:
-        self.lsh = LSHIndex(params, hasher)
-        self.jaccard = jaccard
-        self._minhash: Any = None
-
-    def add(self, ids: Sequence[str], vectors: np.ndarray, codes: np.ndarray,
-            texts: Sequence[str]) -> None:
-        if not len(ids):
-            return
-        self.lsh.add(list(ids), vectors, codes)
-        if self._minhash is None:
-            from datasketch import MinHashLSH
-
-            self._minhash = MinHashLSH(threshold=self.jaccard, num_perm=_NUM_PERM)
-        for i, t in zip(ids, texts, strict=True):
-            if i not in self._minhash:
-                self._minhash.insert(i, _minhash(t))
-
-    def near(self, text: str) -> set[str]:
-        """Ids whose text's shingles are near ``text``'s (MinHash LSH)."""
-        return set(self._minhash.query(_minhash(text))) if self._minhash is not None \
-            else set()
-
-    def remove(self, ids: Iterable[str]) -> None:
-        ids = list(ids)
-        self.lsh.remove(ids)
-        for i in ids:
-            if self._minhash is not None and i in self._minhash:
-                self._minhash.remove(i)
 
 
 class ThoughtStore:
