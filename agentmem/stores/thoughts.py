@@ -32,171 +32,40 @@ rows. Every operation is logged in ``memory_log``.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from ..embed import CachedEmbedder, content_hash
-from ..errors import ConfigError, InvalidInput
-from ..index.lsh import AngularLSH, LSHIndex, LSHParams
+from ..index.lsh import AngularLSH
 from ..storage import repository as repo
-from ..storage.schema import memory_log, thought_sources, thoughts, turns
+from ..storage.schema import thought_sources, thoughts
 from ..types import MemoryEvent, Thought, TimeRange
+from . import thought_rows
 from .thinking import Thinker, ThoughtDraft
+from .thought_config import ThoughtChange, ThoughtConfig
+from .thought_config import check_draft as check_draft  # re-exported
+from .thought_index import _nested, _UserIndex
+from .thought_index import normalise as normalise  # re-exported
+from .thought_index import shingles as shingles  # re-exported
+from .thought_rows import _CHUNK
 
 __all__ = ["ThoughtChange", "ThoughtConfig", "ThoughtStore"]
 
 log = logging.getLogger("agentmem")
 
-_NUM_PERM = 64
-_WORD = re.compile(r"\w+", re.UNICODE)
-_CHUNK = 500
 _CACHED_USERS = 256  # in-memory user indexes kept (least recently used go first)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-@dataclass(frozen=True)
-class ThoughtConfig:
-    """Settings of the thought store.
-
-    - ``buckets`` (b), ``tables`` (L), ``seed``: the LSH hash functions; fixed when the
-      memory is created (stored with it), like ``granularity``.
-    - ``probes``: buckets read per table at recall (1 = the query's own bucket).
-    - ``exact_below``: a user with fewer active thoughts than this is recalled by exact
-      cosine over all of them (as fast as hashing at that size, and without LSH's
-      misses); at and above it, recall reads the LSH buckets. 0 always uses LSH.
-    - ``post_think``: extract thoughts from every exchange added, when the memory has
-      an LLM (TiM's post-thinking). Off without an LLM.
-    - ``merge_jaccard``, ``merge_cosine``: near-duplicate thresholds (MinHash Jaccard
-      estimate over word shingles, embedding cosine).
-    - ``ambiguous_cosine``: same head, other relation, at least this similar: ask the
-      LLM whether the new thought replaces the old one.
-    - ``max_tokens``: the post-thinking reply budget; the default leaves room for the
-      schema's longest reply (4 thoughts at their longest fields, about 1,900
-      characters), so a reply that keeps to the schema is not cut off mid-JSON.
-    """
-
-    buckets: int = 256
-    tables: int = 8
-    probes: int = 2
-    exact_below: int = 2048
-    seed: int = 0
-    post_think: bool = True
-    merge_jaccard: float = 0.5
-    merge_cosine: float = 0.85
-    ambiguous_cosine: float = 0.8
-    max_tokens: int = 640
-
-    def __post_init__(self) -> None:
-        LSHParams(dim=1, buckets=self.buckets, tables=self.tables, seed=self.seed)
-        if isinstance(self.probes, bool) or not isinstance(self.probes, int) \
-                or self.probes < 1:
-            raise ConfigError(f"probes: must be a positive int, got {self.probes!r}")
-        if isinstance(self.exact_below, bool) or not isinstance(self.exact_below, int) \
-                or self.exact_below < 0:
-            raise ConfigError(f"exact_below: must be an int >= 0, got {self.exact_below!r}")
-        for name in ("merge_jaccard", "merge_cosine", "ambiguous_cosine"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not 0 < value <= 1:
-                raise ConfigError(f"{name}: must be a number in (0, 1], got {value!r}")
-        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) \
-                or self.max_tokens < 16:
-            raise ConfigError(f"max_tokens: must be an int >= 16, got {self.max_tokens!r}")
-
-    def lsh(self, dim: int) -> LSHParams:
-        """The LSH parameters for vectors of size ``dim``."""
-        return LSHParams(dim=dim, buckets=self.buckets, tables=self.tables, seed=self.seed)
-
-
-@dataclass(frozen=True)
-class ThoughtChange:
-    """What adding one thought did: ``op`` is ``insert``, ``merge`` (folded into a near
-    duplicate: ``thought`` is the merged result) or ``forgotten`` (older than an active
-    thought with the same head and relation: stored, superseded at once).
-    ``superseded`` lists the thoughts it replaced."""
-
-    op: str
-    thought: Thought
-    superseded: tuple[str, ...] = ()
-
-
-def normalise(text: str) -> str:
-    """The form heads and relations are matched in: case-folded words, no leading
-    article, no punctuation."""
-    words = _WORD.findall(text.casefold())
-    if len(words) > 1 and words[0] in ("the", "a", "an"):
-        words = words[1:]
-    return " ".join(words)[:256]
-
-
-def shingles(text: str) -> set[str]:
-    """Word unigrams and bigrams of ``text`` (case-folded)."""
-    words = _WORD.findall(text.casefold())
-    return set(words) | {f"{a} {b}" for a, b in pairwise(words)}
-
-
-def _nested(a: str, b: str) -> bool:
-    """Whether one normalised tail's words all appear in the other's."""
-    wa, wb = set(a.split()), set(b.split())
-    return bool(wa and wb) and (wa <= wb or wb <= wa)
-
-
-def _minhash(text: str) -> Any:
-    from datasketch import MinHash
-
-    m = MinHash(num_perm=_NUM_PERM, seed=1)
-    for s in sorted(shingles(text)):
-        m.update(s.encode("utf-8"))
-    return m
-
-
-class _UserIndex:
-    """One user's active thoughts in memory: the LSH buckets (vectors) and the MinHash
-    LSH (shingles), made on the first thought."""
-
-    def __init__(self, params: LSHParams, hasher: AngularLSH, jaccard: float) -> None:
-        self.lsh = LSHIndex(params, hasher)
-        self.jaccard = jaccard
-        self._minhash: Any = None
-
-    def add(self, ids: Sequence[str], vectors: np.ndarray, codes: np.ndarray,
-            texts: Sequence[str]) -> None:
-        if not len(ids):
-            return
-        self.lsh.add(list(ids), vectors, codes)
-        if self._minhash is None:
-            from datasketch import MinHashLSH
-
-            self._minhash = MinHashLSH(threshold=self.jaccard, num_perm=_NUM_PERM)
-        for i, t in zip(ids, texts, strict=True):
-            if i not in self._minhash:
-                self._minhash.insert(i, _minhash(t))
-
-    def near(self, text: str) -> set[str]:
-        """Ids whose text's shingles are near ``text``'s (MinHash LSH)."""
-        return set(self._minhash.query(_minhash(text))) if self._minhash is not None \
-            else set()
-
-    def remove(self, ids: Iterable[str]) -> None:
-        ids = list(ids)
-        self.lsh.remove(ids)
-        for i in ids:
-            if self._minhash is not None and i in self._minhash:
-                self._minhash.remove(i)
 
 
 class ThoughtStore:
@@ -283,30 +152,7 @@ class ThoughtStore:
     def load(conn: sa.Connection, ids: Sequence[str], user_id: str | None = None
              ) -> dict[str, Thought]:
         """Thoughts by id (of ``user_id`` only, when given), with their provenance."""
-        out: dict[str, Thought] = {}
-        for start in range(0, len(ids), _CHUNK):
-            part = list(ids[start : start + _CHUNK])
-            q = sa.select(thoughts).where(thoughts.c.id.in_(part))
-            if user_id is not None:
-                q = q.where(thoughts.c.user_id == user_id)
-            rows = conn.execute(q).all()
-            sources: dict[str, list[str]] = {}
-            for tid, turn in conn.execute(  # in conversation order
-                    sa.select(thought_sources.c.thought_id, thought_sources.c.turn_id)
-                    .join(turns, turns.c.id == thought_sources.c.turn_id, isouter=True)
-                    .where(thought_sources.c.thought_id.in_(part))
-                    .order_by(turns.c.timestamp, turns.c.session_id, turns.c.position,
-                              thought_sources.c.turn_id)):
-                sources.setdefault(tid, []).append(turn)
-            for r in rows:
-                out[r.id] = Thought(
-                    id=r.id, user_id=r.user_id, head=r.head, relation=r.relation,
-                    tail=r.tail, text=r.text, timestamp=r.timestamp,
-                    created_at=r.created_at, updated_at=r.updated_at, status=r.status,
-                    replaced_by=r.replaced_by, session_id=r.session_id,
-                    source_turn_ids=tuple(sources.get(r.id, ())),
-                    buckets=tuple(int(b) for b in r.buckets))
-        return out
+        return thought_rows.load(conn, ids, user_id)
 
     def listing(self, user_id: str, statuses: Sequence[str] = ("active",)
                 ) -> list[Thought]:
@@ -323,18 +169,12 @@ class ThoughtStore:
     @staticmethod
     def history(conn: sa.Connection, memory_id: str) -> list[MemoryEvent]:
         """The audit log of one thought, oldest first."""
-        return [MemoryEvent(seq=r.seq, memory_id=r.memory_id, op=r.op, at=r.at,
-                             other_id=r.other_id, reason=r.reason, detail=dict(r.detail))
-                for r in conn.execute(sa.select(memory_log)
-                                      .where(memory_log.c.memory_id == memory_id)
-                                      .order_by(memory_log.c.seq))]
+        return thought_rows.history(conn, memory_id)
 
     @staticmethod
     def in_period(conn: sa.Connection, ids: Sequence[str], period: TimeRange) -> set[str]:
         """Those of ``ids`` whose thought was stated inside ``period``."""
-        return set(conn.execute(sa.select(thoughts.c.id).where(
-            thoughts.c.id.in_(list(ids)), thoughts.c.timestamp >= period.start,
-            thoughts.c.timestamp <= period.end)).scalars()) if ids else set()
+        return thought_rows.in_period(conn, ids, period)
 
     # -- writing --------------------------------------------------------------------
 
@@ -492,32 +332,20 @@ class ThoughtStore:
     def _insert(conn: sa.Connection, tid: str, user_id: str, draft: ThoughtDraft,
                 text: str, head: str, rel: str, codes: np.ndarray, when: datetime,
                 now: datetime, status: str, replaced_by: str | None) -> None:
-        seq = conn.execute(sa.select(sa.func.max(thoughts.c.seq)).where(
-            thoughts.c.user_id == user_id)).scalar()
-        conn.execute(sa.insert(thoughts).values(
-            id=tid, user_id=user_id, seq=0 if seq is None else int(seq) + 1,
-            session_id=draft.session_id, head=draft.head,
-            relation=draft.relation, tail=draft.tail, text=text, head_key=head,
-            relation_key=rel, content_hash=content_hash(text),
-            buckets=[int(c) for c in codes], status=status, replaced_by=replaced_by,
-            timestamp=when, created_at=now, updated_at=now))
-        if draft.source_turn_ids:
-            conn.execute(sa.insert(thought_sources), [
-                {"thought_id": tid, "turn_id": t} for t in dict.fromkeys(draft.source_turn_ids)])
+        thought_rows.insert(conn, tid, user_id, draft, text, head, rel, codes, when, now,
+                            status, replaced_by)
 
     @staticmethod
     def _set_status(conn: sa.Connection, tid: str, status: str, replaced_by: str | None,
                     now: datetime) -> None:
-        conn.execute(sa.update(thoughts).where(thoughts.c.id == tid).values(
-            status=status, replaced_by=replaced_by, updated_at=now))
+        thought_rows.set_status(conn, tid, status, replaced_by, now)
 
     @staticmethod
     def _log(conn: sa.Connection, tid: str, user_id: str, op: str, at: datetime, *,
              other: str | None = None, reason: str = "",
              detail: dict[str, Any] | None = None) -> None:
-        conn.execute(sa.insert(memory_log).values(
-            memory_id=tid, user_id=user_id, op=op, at=at, other_id=other, reason=reason,
-            detail=detail or {}))
+        thought_rows.log_op(conn, tid, user_id, op, at, other=other, reason=reason,
+                            detail=detail)
 
     # -- removal and rebuild --------------------------------------------------------
 
@@ -526,18 +354,7 @@ class ThoughtStore:
         """Delete thoughts with their provenance and audit log, inside ``conn``'s
         transaction. Returns their content hashes and users (evict those after the
         commit)."""
-        hashes: list[str] = []
-        owners: set[str] = set()
-        for part in _chunks(ids):
-            for h, u in conn.execute(sa.select(thoughts.c.content_hash, thoughts.c.user_id)
-                                     .where(thoughts.c.id.in_(part))):
-                hashes.append(h)
-                owners.add(u)
-            conn.execute(sa.delete(thought_sources).where(
-                thought_sources.c.thought_id.in_(part)))
-            conn.execute(sa.delete(memory_log).where(memory_log.c.memory_id.in_(part)))
-            conn.execute(sa.delete(thoughts).where(thoughts.c.id.in_(part)))
-        return hashes, owners
+        return thought_rows.purge(conn, ids)
 
     def delete(self, conn: sa.Connection, ids: Sequence[str], now: datetime, *,
                cascade: bool = True) -> tuple[list[str], set[str]]:
@@ -549,46 +366,7 @@ class ThoughtStore:
         unless another active thought has its head and relation (it then points
         there). Returns the purged content hashes and the users touched: hold
         :attr:`lock` until the commit, then :meth:`evict` them."""
-        doomed: set[str] = set()
-        frontier = set(ids)
-        while frontier:  # up: what they were merged into
-            doomed |= frontier
-            frontier = {r for r in _scalars(conn, sa.select(thoughts.c.replaced_by),
-                                            thoughts.c.id, frontier,
-                                            thoughts.c.status == "merged")} - doomed
-        folded = set(doomed)
-        while True:  # down: what was merged into them
-            below = set(_scalars(conn, sa.select(thoughts.c.id), thoughts.c.replaced_by,
-                                 folded, thoughts.c.status == "merged")) - folded
-            if not below:
-                break
-            folded |= below
-        if cascade:
-            doomed = folded
-        orphans = [r for r in _rows(conn, sa.select(thoughts), thoughts.c.replaced_by,
-                                    doomed) if r.id not in doomed]
-        for r in sorted(orphans, key=lambda r: (r.timestamp, r.seq), reverse=True):
-            if r.status == "merged":  # its own sources stand: active again
-                self._set_status(conn, r.id, "active", None, now)
-                self._log(conn, r.id, r.user_id, "restore", now,
-                          reason="the thought it was merged into was deleted")
-                continue
-            heir = next((i for i in conn.execute(sa.select(thoughts.c.id).where(
-                thoughts.c.user_id == r.user_id, thoughts.c.status == "active",
-                thoughts.c.head_key == r.head_key, thoughts.c.relation_key == r.relation_key)
-                .order_by(thoughts.c.timestamp.desc(), thoughts.c.seq.desc())).scalars()
-                if i not in doomed), None)
-            if heir is not None:
-                self._set_status(conn, r.id, "forgotten", heir, now)
-                self._log(conn, r.id, r.user_id, "forget", now, other=heir,
-                          reason="the thought that superseded it was deleted; the newest "
-                                 "with the same head and relation supersedes it")
-            else:
-                self._set_status(conn, r.id, "active", None, now)
-                self._log(conn, r.id, r.user_id, "restore", now,
-                          reason="the thought that superseded it was deleted")
-        hashes, owners = self.purge(conn, sorted(doomed))
-        return hashes, owners | {r.user_id for r in orphans}
+        return thought_rows.delete(conn, ids, now, cascade=cascade)
 
     def forget_turns(self, conn: sa.Connection, turn_ids: Sequence[str], now: datetime
                      ) -> tuple[list[str], set[str]]:
@@ -600,18 +378,12 @@ class ThoughtStore:
     @staticmethod
     def derived_from(conn: sa.Connection, turn_ids: Sequence[str]) -> list[str]:
         """Thoughts whose provenance includes any of these turns."""
-        found: set[str] = set()
-        for start in range(0, len(turn_ids), _CHUNK):
-            found.update(conn.execute(sa.select(thought_sources.c.thought_id).where(
-                thought_sources.c.turn_id.in_(list(turn_ids[start : start + _CHUNK]))
-            )).scalars())
-        return sorted(found)
+        return thought_rows.derived_from(conn, turn_ids)
 
     @staticmethod
     def of_user(conn: sa.Connection, user_id: str) -> list[str]:
         """Every thought id of ``user_id`` (all statuses)."""
-        return list(conn.execute(sa.select(thoughts.c.id).where(
-            thoughts.c.user_id == user_id)).scalars())
+        return thought_rows.of_user(conn, user_id)
 
     def rebuild(self, ids: Sequence[str] | None = None) -> None:
         """Re-hash every thought's vector (or these thoughts') from the embedding cache,
@@ -632,65 +404,3 @@ class ThoughtStore:
                         conn.execute(sa.update(thoughts).where(thoughts.c.id == r.id)
                                      .values(buckets=[int(b) for b in c]))
             self.evict()
-
-
-def _chunks(items: Iterable[str]) -> Iterable[list[str]]:
-    ordered = sorted(set(items))
-    for start in range(0, len(ordered), _CHUNK):
-        yield ordered[start : start + _CHUNK]
-
-
-def _rows(conn: sa.Connection, query: Any, column: Any, values: Iterable[str],
-          *where: Any) -> list[Any]:
-    """``query`` rows whose ``column`` is among ``values`` (chunked IN lists)."""
-    return [r for part in _chunks(values)
-            for r in conn.execute(query.where(column.in_(part), *where))]
-
-
-def _scalars(conn: sa.Connection, query: Any, column: Any, values: Iterable[str],
-             *where: Any) -> list[Any]:
-    return [r[0] for r in _rows(conn, query, column, values, *where) if r[0] is not None]
-
-
-def check_draft(value: Any, field: str, default_time: datetime | None) -> ThoughtDraft:
-    """A :class:`ThoughtDraft` from a draft or a dict with ``head``, ``relation``,
-    ``tail`` and optional ``text``, ``timestamp``, ``session_id``, ``source_turn_ids``;
-    raises :class:`InvalidInput` naming the bad field."""
-    from ..temporal import parse_timestamp
-
-    if isinstance(value, ThoughtDraft):
-        data: dict[str, Any] = {f: getattr(value, f) for f in (
-            "head", "relation", "tail", "text", "timestamp", "session_id",
-            "source_turn_ids")}
-    elif isinstance(value, dict):
-        unknown = set(value) - {"head", "relation", "tail", "text", "timestamp",
-                                "session_id", "source_turn_ids"}
-        if unknown:
-            raise InvalidInput(f"{field}.{sorted(unknown)[0]}", "unknown field")
-        data = dict(value)
-    else:
-        raise InvalidInput(field, "must be a ThoughtDraft or a dict with head, relation, "
-                                  f"tail; got {type(value).__name__}")
-    for name in ("head", "relation", "tail"):
-        v = data.get(name)
-        if not isinstance(v, str) or not v.strip():
-            raise InvalidInput(f"{field}.{name}", "must be a non-empty string")
-        if len(v) > 1000:
-            raise InvalidInput(f"{field}.{name}", "is longer than 1000 characters")
-        data[name] = " ".join(v.split())
-    text = data.get("text") or ""
-    if not isinstance(text, str):
-        raise InvalidInput(f"{field}.text", "must be a string")
-    sid = data.get("session_id")
-    if sid is not None and (not isinstance(sid, str) or not sid.strip()):
-        raise InvalidInput(f"{field}.session_id", "must be a non-empty string or None")
-    sources = data.get("source_turn_ids") or ()
-    if not isinstance(sources, (list, tuple)) or not all(
-            isinstance(s, str) and s for s in sources):
-        raise InvalidInput(f"{field}.source_turn_ids", "must be a list of turn ids")
-    when = data.get("timestamp")
-    stamp = parse_timestamp(when, field=f"{field}.timestamp") if when is not None \
-        else default_time
-    return ThoughtDraft(head=data["head"], relation=data["relation"], tail=data["tail"],
-                        text=" ".join(text.split()), timestamp=stamp, session_id=sid,
-                        source_turn_ids=tuple(sources))
