@@ -33,12 +33,13 @@ from .storage.items import ITEM_KIND, ITEM_STORE, StoredItem, join_namespace
 from .stores.base import UnitDraft
 from .strategies import Episodic, Forgetting, Items, Keys, MemoryBank, Thoughts
 from .strategies.base import AfterWrite, Strategy, WriteBatch
-from .types import Hit, TraceStep
+from .types import Hit, TimeRange, TraceStep
 
 __all__ = [
     "ITEM_KIND", "ITEM_STORE", "AfterWrite", "Candidates", "DeleteScope", "Engine",
     "Episodic", "FilterKinds", "Forgetting", "Fuse", "FuseRecalled", "Hit", "Items", "Keys",
     "LoadInfo", "MemoryBank", "MergeKeyRows", "Pipeline", "Ranking", "RecallQuery",
     "Recalled", "SessionContext", "Stage", "StoredItem", "Strategy", "Thoughts", "TimeAware",
-    "TraceStep", "UnitDraft", "WriteBatch", "WriteTx", "default_pipeline", "join_namespace",
+    "TimeRange", "TraceStep", "UnitDraft", "WriteBatch", "WriteTx", "default_pipeline",
+    "join_namespace",
 ]

@@ -20,21 +20,31 @@ from ._core.answering import Answering
 from ._core.compat import Internals
 from ._core.engine import Engine
 from ._core.opening import open_engine
+from ._core.reading import Reading
 from ._core.retrieval import Retrieval
 from ._core.stats import memory_stats
 from .embed import Embedder
-from .errors import AgentMemError, ConfigError, InvalidInput, NotFound
-from .inputs import check_id, check_path, check_positive_int, check_text, validate_messages
+from .errors import ConfigError, InvalidInput, NotFound
+from .inputs import check_id, check_path, check_positive_int, validate_messages
 from .llm import LLM, MeteredLLM
-from .ranking import Ranking, RecallQuery, default_pipeline
+from .ranking import default_pipeline
 from .storage import repository as repo
 from .stores import KeyExpansion, ThoughtConfig
 from .stores.bank import Decay
 from .stores.summaries import Summaries
-from .strategies import Episodic, Items, Keys, MemoryBank, Strategy, Thoughts, WriteBatch
+from .strategies import (
+    BUILT_IN,
+    Episodic,
+    Items,
+    Keys,
+    MemoryBank,
+    Strategy,
+    Thoughts,
+    WriteBatch,
+)
 from .strategies.methods import MemoryBankMethods, ThoughtMethods
-from .temporal import parse_timestamp, question_time_range, utcnow
-from .types import SEARCH_MODES, AddResult, Hit, MemoryStats, MemoryUnit, Turn
+from .temporal import parse_timestamp, utcnow
+from .types import AddResult, MemoryStats, Turn
 
 __all__ = ["Memory"]
 
@@ -52,7 +62,7 @@ def _number(value: Any, field: str, *, positive: bool = False) -> float:
     return float(value)
 
 
-class Memory(MemoryBankMethods, ThoughtMethods, Answering, Internals):
+class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
     """Long-term memory for one application, holding any number of users.
 
     ``Memory(path="./memdata")`` keeps a SQLite file and a Chroma folder under
@@ -194,12 +204,6 @@ class Memory(MemoryBankMethods, ThoughtMethods, Answering, Internals):
                 return s
         raise NotFound(f"this memory has no {kind.__name__} strategy")
 
-    def _open_engine(self) -> Engine:
-        if self._engine is None:
-            raise AgentMemError("this Memory is closed")
-        self._engine.check_open()
-        return self._engine
-
     # -- writing --------------------------------------------------------------------
 
     def add(
@@ -248,12 +252,12 @@ class Memory(MemoryBankMethods, ThoughtMethods, Answering, Internals):
             batch = WriteBatch(user_id, session_id, new_turns)
             for s in self._strategies:
                 if (job := s.on_write(tx, batch)) is not None:
-                    jobs.append((s.name, job))
+                    jobs.append((s.label or s.name, job))
         # Stored: from here on nothing raises into the caller (a retry would store the
         # turns twice). Each later step failing is logged and counted; the queued
         # index work is retried on the next write or open.
         for name, job in jobs:
-            engine.after_commit(_STEPS.get(name, name), job)
+            engine.after_commit(name, job)
         return AddResult(user_id=user_id, session_id=session_id,
                          turn_ids=tuple(t.id for t in new_turns),
                          unit_ids=tuple(d.id for d in tx.added))
@@ -266,136 +270,6 @@ class Memory(MemoryBankMethods, ThoughtMethods, Answering, Internals):
             indexing.reindex(engine)
             for s in self._strategies:
                 s.reindex()
-
-    # -- reading --------------------------------------------------------------------
-
-    def search(
-        self,
-        query: str,
-        *,
-        user_id: str,
-        k: int = 5,
-        mode: str = "hybrid",
-        candidates: int | None = None,
-        now: str | datetime | None = None,
-        question_date: str | datetime | None = None,
-        time_aware: bool = True,
-        kinds: Sequence[str] | None = None,
-        include_forgotten: bool = False,
-        trace: bool = False,
-    ) -> list[Hit]:
-        """The ``k`` units of ``user_id`` most relevant to ``query``, best first.
-
-        ``mode``: ``"hybrid"`` (dense + lexical, score fused; default),
-        ``"dense"`` or ``"lexical"``. ``candidates``: how many each retriever returns
-        before fusion (default: the memory's setting, at least ``k``).
-
-        Time-aware (LongMemEval's query expansion): when the query names a period ("last
-        week", "in May", "two days ago"), resolved against ``now`` (alias
-        ``question_date``; default: the current UTC time), the candidates dated inside it
-        (±2 days) — by their timestamp or a date their text mentions — move ahead of the
-        rest, in the same relative order; none is dropped. ``time_aware=False`` turns
-        this off. Ranking order is then the authority; ``score`` stays the fused score.
-
-        ``kinds`` keeps only units of these kinds (e.g. ``("fact",)`` to search the
-        extracted facts alone); it filters the retrievers' candidates, so raise
-        ``candidates`` when the kind is rare.
-
-        The user's active Think-in-Memory thoughts (see :meth:`add_thoughts`) are
-        recalled too, unless ``kinds`` leaves out ``"thought"`` or ``mode`` is
-        ``"lexical"``: ranked by cosine (LSH buckets for large stores), then fused
-        with the units by reciprocal rank. A thought hit has ``kind="thought"`` and
-        the turns it came from.
-        """
-        k = check_positive_int(k, "k")
-        q = self._query(query, user_id, mode, candidates, now, question_date, time_aware,
-                        kinds, include_forgotten, at_least=k)
-        hits = self._retrieval.hits(q, k, trace=trace)
-        for s in self._strategies:
-            hits = s.on_recalled(hits, q)
-        return hits
-
-    def rank(self, query: str, *, user_id: str, mode: str = "hybrid",
-             candidates: int | None = None, now: str | datetime | None = None,
-             question_date: str | datetime | None = None, time_aware: bool = True,
-             kinds: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        """Unit ids of ``user_id`` with their fused scores, best first, without loading
-        the units: the ranking :meth:`search` reads from (same options), thought ids
-        included (read those with :meth:`thought`). Each retriever contributes
-        ``candidates`` (default: the memory's setting); an id may name a unit deleted
-        since, which :meth:`get` then reports as not found."""
-        return list(self.ranking(query, user_id=user_id, mode=mode, candidates=candidates,
-                                 now=now, question_date=question_date,
-                                 time_aware=time_aware, kinds=kinds).order)
-
-    def ranking(self, query: str, *, user_id: str, mode: str = "hybrid",
-                candidates: int | None = None, now: str | datetime | None = None,
-                question_date: str | datetime | None = None, time_aware: bool = True,
-                kinds: Sequence[str] | None = None, trace: bool = False) -> Ranking:
-        """:meth:`rank` with each source's raw scores (``dense``: cosine, ``lexical``:
-        BM25, ``thoughts``: cosine) and, with ``trace``, what each ranking stage did to
-        each candidate (:class:`~agentmem.ranking.Ranking`)."""
-        q = self._query(query, user_id, mode, candidates, now, question_date, time_aware,
-                        kinds, False, at_least=1)
-        return self._retrieval.rank(q, trace=trace)
-
-    def _query(self, query: str, user_id: str, mode: str, candidates: int | None,
-               now: str | datetime | None, question_date: str | datetime | None,
-               time_aware: bool, kinds: Sequence[str] | None, include_forgotten: bool,
-               *, at_least: int) -> RecallQuery:
-        """A search's arguments, validated in the order the checks always ran."""
-        if now is not None and question_date is not None:
-            raise InvalidInput("question_date", "give at most one of now and question_date")
-        when = now if now is not None else question_date
-        anchor = utcnow() if when is None else parse_timestamp(
-            when, field="now" if now is not None else "question_date")
-        n = max(at_least, self.candidates if candidates is None
-                else check_positive_int(candidates, "candidates"))
-        period = question_time_range(query, anchor) if (
-            time_aware and isinstance(query, str)) else None
-        if kinds is not None and (isinstance(kinds, str) or not kinds
-                                  or not all(isinstance(x, str) for x in kinds)):
-            raise InvalidInput("kinds", f"must be a non-empty list of unit kinds, got {kinds!r}")
-        self._open_engine()
-        query = check_text(query, "query")
-        user_id = check_id(user_id, "user_id")
-        if mode not in SEARCH_MODES:
-            raise InvalidInput("mode", f"must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
-        return RecallQuery(text=query, user_id=user_id, mode=mode, n=n, period=period,
-                           kinds=frozenset(kinds) if kinds is not None else None,
-                           anchor=anchor, include_forgotten=include_forgotten)
-
-    def units(self, user_id: str) -> list[MemoryUnit]:
-        """Every unit of ``user_id`` with its turns, in conversation order (by time,
-        then session, then position)."""
-        engine = self._open_engine()
-        user_id = check_id(user_id, "user_id")
-        with engine.db.connect() as conn:
-            ids = repo.user_unit_ids(conn, user_id)
-            found = repo.load_units(conn, ids, user_id=user_id)
-        return [found[i] for i in ids if i in found]
-
-    def turns(self, user_id: str, *, session_id: str | None = None) -> list[Turn]:
-        """The turns of ``user_id`` as stored in the episodic log (SQL, the source of
-        truth): one session's in order of position when ``session_id`` is given, else
-        every session's in conversation order (by time, then session, then position).
-        Empty for an unknown user or session."""
-        engine = self._open_engine()
-        user_id = check_id(user_id, "user_id")
-        if session_id is not None:
-            session_id = check_id(session_id, "session_id")
-        with engine.db.connect() as conn:
-            return repo.user_turns(conn, user_id, session_id=session_id)
-
-    def get(self, id: str) -> MemoryUnit:
-        """The memory unit with this id, with its turns. Raises :class:`NotFound`."""
-        engine = self._open_engine()
-        id = check_id(id, "id")
-        with engine.db.connect() as conn:
-            found = repo.load_units(conn, [id])
-        if id not in found:
-            raise NotFound(f"no memory unit with id {id!r}")
-        return found[id]
 
     # -- deleting -------------------------------------------------------------------
 
@@ -509,15 +383,11 @@ class Memory(MemoryBankMethods, ThoughtMethods, Answering, Internals):
         return f"Memory({where!r}, granularity={self.strategy(Episodic).store.granularity!r})"
 
 
-#: the names the after-write steps had in logs and ``stats().last_index_error``
-_STEPS = {"keys": "key expansion", "thoughts": "post-thinking", "bank": "summaries"}
-
-
 def _checked(strategies: Sequence[Strategy]) -> list[Strategy]:
     if isinstance(strategies, Strategy) or not all(
             isinstance(s, Strategy) for s in strategies):
         raise InvalidInput("strategies", "must be a list of agentmem.ext.Strategy instances")
-    taken = {"episodic", "keys", "thoughts", "bank", "items"}
+    taken = set(BUILT_IN)
     for s in strategies:
         if not s.name or not isinstance(s.name, str):
             raise InvalidInput("strategies", f"{type(s).__name__} has no name")

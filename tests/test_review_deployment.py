@@ -61,10 +61,10 @@ def test_the_open_repair_keeps_a_vector_written_meanwhile(tmp_path: Path) -> Non
 
     opener.dense.ids = ids  # type: ignore[method-assign]
     opener.dense.count = lambda col, **kw: -1  # type: ignore[method-assign]
-    from agentmem._memory import indexing
+    from agentmem._core import indexing
 
-    indexing.check_index(opener)
-    indexing.sync_index(opener)
+    indexing.check_index(opener._engine)  # type: ignore[arg-type]
+    indexing.sync_index(opener._engine)  # type: ignore[arg-type]
     unit = added["r"].unit_ids[0]
     assert unit in writer.dense.ids(writer._collection("episodic", "u"))
     assert "zebra" in writer.search("zebra crossing", user_id="u", k=1, mode="dense")[0].text

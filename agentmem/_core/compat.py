@@ -91,6 +91,10 @@ class Internals:
         keys = self._named("keys")
         return keys.config if keys is not None else None
 
+    def _sync_index(self) -> None:
+        """Bring the dense index in line with SQL now (never raises)."""
+        self._parts().sync()
+
     def _collection(self, store: str, user_id: str) -> str:
         """The Chroma collection of a user's units (every store shares it)."""
         return self._parts().collection(user_id)

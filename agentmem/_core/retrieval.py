@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -150,5 +150,4 @@ def _hit(unit: MemoryUnit, score: float, dense: dict[str, float] | Any,
 
 
 def _traced(hit: Hit, trace: tuple[TraceStep, ...]) -> Hit:
-    from dataclasses import replace
     return replace(hit, trace=trace)

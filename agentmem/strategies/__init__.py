@@ -9,5 +9,9 @@ from .items import Items
 from .keys import Keys
 from .thoughts import Thoughts
 
-__all__ = ["DEFAULT_CONTEXT_TURNS", "DeleteScope", "Episodic", "Forgetting", "Items", "Keys",
-           "MemoryBank", "Strategy", "Thoughts", "WriteBatch"]
+#: the built-in strategies' names (reserved: a strategy given with ``strategies=``
+#: needs another)
+BUILT_IN: tuple[str, ...] = ("episodic", "keys", "thoughts", "bank", "items")
+
+__all__ = ["BUILT_IN", "DEFAULT_CONTEXT_TURNS", "DeleteScope", "Episodic", "Forgetting",
+           "Items", "Keys", "MemoryBank", "Strategy", "Thoughts", "WriteBatch"]

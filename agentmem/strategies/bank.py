@@ -65,6 +65,7 @@ class MemoryBank(Strategy):
     (daily summaries and portrait; need the memory's LLM; None: off)."""
 
     name = "bank"
+    label = "summaries"
     summarizer: Summarizer | None
 
     def __init__(self, decay: Decay | None = None, summaries: Summaries | None = None

@@ -57,6 +57,9 @@ class Strategy:
     embedded once)."""
 
     name: str = ""
+    #: what its after-write job is called in logs and ``stats().last_index_error``
+    #: (default: ``name``)
+    label: str = ""
     requires_llm: str | None = None
     rewrites_keys: bool = False
     engine: Engine

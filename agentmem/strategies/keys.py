@@ -34,6 +34,7 @@ class Keys(Strategy):
     the memory's LLM. A failed extraction leaves the unit indexed by its text."""
 
     name = "keys"
+    label = "key expansion"
     requires_llm = "keys: fact-augmented key expansion needs an LLM (llm=...)"
     rewrites_keys = True
     expander: KeyExpander

@@ -51,6 +51,7 @@ class Thoughts(Strategy):
     reciprocal-rank fusion with the units'."""
 
     name = "thoughts"
+    label = "post-thinking"
     store: ThoughtStore
 
     def __init__(self, config: ThoughtConfig | None = None, *, weight: float = 1.0) -> None:
