@@ -328,7 +328,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         path = check_path(path, "path")
         if user_id is not None:
             user_id = check_id(user_id, "user_id")
-        return backup.export(engine, path, user_id=user_id,
+        return backup.export(engine, self._strategies, path, user_id=user_id,
                              granularity=self.strategy(Episodic).store.granularity)
 
     def import_(self, path: str | Path, *,
@@ -347,7 +347,8 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         validated): the CLI reads a file once, then imports it."""
         return backup.import_records(self._open_engine(),
                                      self.strategy(Episodic).store.granularity,
-                                     self.strategy(Thoughts), records, progress=progress)
+                                     self.strategy(Thoughts), self._strategies, records,
+                                     progress=progress)
 
     # -- status ---------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,13 +39,16 @@ from .transfer_read import _Records as _Records  # re-exported
 
 __all__ = ["FORMAT", "VERSION", "export_jsonl", "import_records", "read_jsonl"]
 
+#: other strategies' records for an export: (strategy name, record) from a connection
+Extra = Callable[[sa.Connection], Iterable[tuple[str, dict[str, Any]]]]
+
 
 def _dump(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, sort_keys=True)
 
 
 def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granularity: str,
-                 embedder: str) -> int:
+                 embedder: str, extra: Extra | None = None) -> int:
     """Write the records of every user (or one) to ``path``; returns the count.
 
     The records come from one read snapshot of the database (writes committed during
@@ -56,7 +60,8 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
     to that path. A missing folder, or a folder as ``path``, raises
     :class:`~agentmem.errors.InvalidInput` before anything is read; a failed write
     (disk full, permission denied) raises :class:`~agentmem.errors.BackendError`
-    and leaves no file."""
+    and leaves no file. ``extra(conn)``, when given, yields other strategies' own
+    records as (strategy name, JSON-serialisable dict), read in the same snapshot."""
     _check_export_path(path)
     partial = _partial_path(path)
     with contextlib.suppress(OSError):  # left by a killed export on the fallback path
@@ -64,7 +69,7 @@ def export_jsonl(conn: sa.Connection, path: Path, *, user_id: str | None, granul
     try:
         with _read_snapshot(conn), _sealed_file(path, partial) as fh:
             return _write_records(conn, fh, path, user_id=user_id, granularity=granularity,
-                                  embedder=embedder)
+                                  embedder=embedder, extra=extra)
     except OSError as exc:
         raise BackendError(f"cannot write the export {str(path)!r}: "
                            f"{exc.strerror or exc}") from exc
@@ -92,7 +97,7 @@ def _unencodable(path: Path, record: dict[str, Any]) -> BackendError:
 
 
 def _write_records(conn: sa.Connection, fh: TextIO, path: Path, *, user_id: str | None,
-                   granularity: str, embedder: str) -> int:
+                   granularity: str, embedder: str, extra: Extra | None = None) -> int:
     def scoped(q: Any, col: Any) -> Any:
         return q.where(col == user_id) if user_id is not None else q
 
@@ -181,5 +186,8 @@ def _write_records(conn: sa.Connection, fh: TextIO, path: Path, *, user_id: str 
             "type": "event", "memory_id": r.memory_id, "user_id": r.user_id,
             "op": r.op, "at": format_timestamp(r.at), "other_id": r.other_id,
             "reason": r.reason, "detail": r.detail or {}})
+        n += 1
+    for name, record in extra(conn) if extra is not None else ():
+        write({"type": "strategy", "strategy": name, "record": record})
         n += 1
     return n

@@ -92,4 +92,5 @@ def import_records(conn: sa.Connection, records: _Records,
     if records.events:
         conn.execute(sa.insert(memory_log), records.events)
     return 1 + len(records.users) + len(records.sessions) + len(records.turns) + len(
-        records.units) + len(records.items) + len(records.thoughts) + len(records.events)
+        records.units) + len(records.items) + len(records.thoughts) + len(records.events) \
+        + len(records.extra)

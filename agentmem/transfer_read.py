@@ -39,6 +39,8 @@ class _Records:
     thoughts: list[dict[str, Any]]  # rows of the thoughts table, plus source_turn_ids
     events: list[dict[str, Any]]  # rows of the thought log (no seq)
     items: list[dict[str, Any]] = field(default_factory=list)  # LangGraph store items
+    #: other strategies' own records: (strategy name, record), in file order
+    extra: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def _field(rec: dict[str, Any], key: str, line: int, kind: type | tuple[type, ...] = str,
@@ -165,6 +167,9 @@ def read_jsonl(path: Path) -> _Records:
                     "other_id": _field(rec, "other_id", line, optional=True),
                     "reason": _field(rec, "reason", line, optional=True) or "",
                     "detail": _field(rec, "detail", line, dict, optional=True) or {}})
+            elif kind == "strategy":  # a strategy's own record, checked by it on import
+                out.extra.append((_field(rec, "strategy", line),
+                                  _field(rec, "record", line, dict)))
             else:
                 raise InvalidInput(f"line {line}: type", f"unknown record type {kind!r}")
     if not out.header:

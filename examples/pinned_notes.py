@@ -4,7 +4,8 @@
 
 The strategy keeps its notes in a table of its own (created on open), recalls a user's
 notes for every search, puts them first with a ranking stage, erases them with
-``forget_user`` and counts them in ``stats()``. It plugs in with one line::
+``forget_user``, carries them in ``export`` / ``import_`` and counts them in
+``stats()``. It plugs in with one line::
 
     mem = Memory(path, strategies=[PinnedNotes()])
 
@@ -15,13 +16,13 @@ through it; ``tests/test_pinned_notes.py`` tests it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from agentmem import Hit, Memory
+from agentmem import Hit, InvalidInput, Memory
 from agentmem.ext import (
     Candidates,
     DeleteScope,
@@ -124,6 +125,23 @@ class PinnedNotes(Strategy):
     def delete_own(self, tx: WriteTx, id: str) -> Sequence[str] | None:
         done = tx.conn.execute(sa.delete(notes).where(notes.c.id == id)).rowcount
         return () if done else None
+
+    # -- export / import --------------------------------------------------------------
+
+    def export(self, conn: Any, user_id: str | None) -> Iterable[dict[str, Any]]:
+        q = sa.select(notes).order_by(notes.c.created_at, notes.c.id)
+        for r in conn.execute(q if user_id is None else q.where(notes.c.user_id == user_id)):
+            yield {"id": r.id, "user_id": r.user_id, "text": r.text,
+                   "created_at": r.created_at.isoformat()}
+
+    def import_(self, tx: WriteTx, records: Sequence[dict[str, Any]]) -> None:
+        rows = []
+        for n, r in enumerate(records):
+            if not all(isinstance(r.get(k), str) for k in ("id", "user_id", "text")):
+                raise InvalidInput(f"pinned[{n}]", "needs string id, user_id and text")
+            rows.append({**r, "created_at": datetime.fromisoformat(r["created_at"])})
+        if rows:
+            tx.conn.execute(sa.insert(notes), rows)
 
     def stats(self, conn: Any) -> dict[str, int]:
         return {"notes": int(conn.execute(sa.select(sa.func.count())

@@ -68,6 +68,24 @@ def test_delete_and_forget_user_erase_the_notes(tmp_path: Path) -> None:
         assert files_containing(folder, "quokkafish") == []
 
 
+def test_export_and_import_carry_the_notes(tmp_path: Path) -> None:
+    dump = tmp_path / "dump.jsonl"
+    with Memory(tmp_path / "a", strategies=[PinnedNotes()]) as mem:
+        _fill(mem)
+        mem.strategy(PinnedNotes).pin("alice", "Alice is allergic to peanuts.")
+        mem.strategy(PinnedNotes).pin("bob", "Bob's note.")
+        written = mem.export(dump, user_id="alice")
+    with Memory(tmp_path / "b", strategies=[PinnedNotes()]) as mem:
+        assert mem.import_(dump) == written
+        hits = mem.search("Where did I move?", user_id="alice", k=2)
+        assert hits[0].text == "Alice is allergic to peanuts." and "Lisbon" in hits[1].text
+        assert mem.stats().strategies["pinned"] == {"notes": 1}  # alice's only
+    with Memory(tmp_path / "c") as mem, pytest.raises(InvalidInput, match="'pinned'"):
+        mem.import_(dump)  # the file needs the strategy: nothing is written
+    with Memory(tmp_path / "c") as mem:
+        assert mem.stats().turns == 0
+
+
 def test_strategies_are_checked_before_anything_opens(tmp_path: Path) -> None:
     class Nameless(Strategy):
         pass

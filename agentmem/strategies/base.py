@@ -15,12 +15,14 @@ order:
 - ``on_delete(tx, scope)`` inside a deletion's transaction, after the units went and
   before the turns go (returns content hashes to erase); ``delete_own(tx, id)`` for an
   id that names the strategy's own item;
+- ``export(conn, user_id)`` / ``import_(tx, records)``: the strategy's own records in
+  an export file (the built-ins' records are the file's core types);
 - ``reindex()`` after the units' indexes were rebuilt; ``stats(conn)``; ``close()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,7 @@ import numpy as np
 
 from .._core.deletion import DeleteScope
 from .._core.engine import Engine, WriteTx
+from ..errors import InvalidInput
 from ..ranking import RecallQuery, Stage
 from ..stores.base import UnitDraft
 from ..types import Hit, TimeRange, Turn
@@ -115,6 +118,19 @@ class Strategy:
         """Delete the strategy's own item ``id``: the hashes to erase, or None when
         ``id`` is not one of its items."""
         return None
+
+    def export(self, conn: Any, user_id: str | None) -> Iterable[dict[str, Any]]:
+        """The strategy's own records for an export (of ``user_id``, or of every
+        user): JSON-serialisable dicts, written as records of type ``strategy``."""
+        return ()
+
+    def import_(self, tx: WriteTx, records: Sequence[dict[str, Any]]) -> None:
+        """Records :meth:`export` wrote, inside the import's transaction (after the
+        turns and units are in). Raise :class:`~agentmem.errors.InvalidInput` for a bad
+        one: nothing of the import is then kept."""
+        if records:
+            raise InvalidInput("strategy", f"the {self.name!r} strategy does not import "
+                                           "records")
 
     def reindex(self) -> None:
         """Rebuild what the strategy derived from SQL (after the units' indexes were
