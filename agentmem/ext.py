@@ -13,6 +13,8 @@ the modules it comes from are not.
 
 from ._core.deletion import DeleteScope
 from ._core.engine import Engine, WriteTx
+from .index.fusion import reciprocal_rank_fusion, score_fusion
+from .inputs import check_id, check_positive_int, check_text
 from .ranking import (
     Candidates,
     FilterKinds,
@@ -33,6 +35,7 @@ from .storage.items import ITEM_KIND, ITEM_STORE, StoredItem, join_namespace
 from .stores.base import UnitDraft
 from .strategies import Episodic, Forgetting, Items, Keys, MemoryBank, Thoughts
 from .strategies.base import AfterWrite, Strategy, WriteBatch
+from .temporal import format_timestamp, parse_timestamp, utcnow
 from .types import Hit, TimeRange, TraceStep
 
 __all__ = [
@@ -41,5 +44,6 @@ __all__ = [
     "LoadInfo", "MemoryBank", "MergeKeyRows", "Pipeline", "Ranking", "RecallQuery",
     "Recalled", "SessionContext", "Stage", "StoredItem", "Strategy", "Thoughts", "TimeAware",
     "TimeRange", "TraceStep", "UnitDraft", "WriteBatch", "WriteTx", "default_pipeline",
-    "join_namespace",
+    "check_id", "check_positive_int", "check_text", "format_timestamp", "join_namespace",
+    "parse_timestamp", "reciprocal_rank_fusion", "score_fusion", "utcnow",
 ]

@@ -59,9 +59,8 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, model_validator
 
 from ..errors import InvalidInput
-from ..inputs import check_id, check_positive_int
+from ..ext import check_id, check_positive_int, format_timestamp, parse_timestamp, utcnow
 from ..memory import Memory
-from ..temporal import format_timestamp, parse_timestamp, utcnow
 from ..types import SEARCH_MODES, Hit, Turn
 
 if TYPE_CHECKING:

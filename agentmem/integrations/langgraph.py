@@ -53,9 +53,7 @@ from typing import Any, Literal
 
 from .. import ext
 from ..errors import InvalidInput
-from ..ext import ITEM_KIND, ITEM_STORE, Items, StoredItem
-from ..index.fusion import score_fusion
-from ..inputs import check_id, check_text
+from ..ext import ITEM_KIND, ITEM_STORE, Items, StoredItem, check_id, check_text, score_fusion
 from ..memory import Memory
 from ..types import SEARCH_MODES
 
