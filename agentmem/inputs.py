@@ -15,6 +15,7 @@ from .temporal import parse_timestamp
 from .types import ROLES
 
 __all__ = ["MAX_ID_LENGTH", "MAX_METADATA_DEPTH", "NewMessage", "check_id", "check_metadata",
+           "check_number",
            "check_path", "check_positive_int", "check_text", "validate_messages"]
 
 _MESSAGE_KEYS = {"role", "content", "name", "timestamp", "metadata"}
@@ -186,3 +187,13 @@ def _json_path(path: tuple[object, ...]) -> str:
     if not text:
         return "the top"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_number(value: Any, field: str, *, positive: bool = False) -> float:
+    """A finite number >= 0 (> 0 with ``positive``), as a float; else
+    :class:`InvalidInput` naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            (value > 0 if positive else value >= 0) and value < float("inf")):
+        raise InvalidInput(field, f"must be a number {'>' if positive else '>='} 0, "
+                                  f"got {value!r}")
+    return float(value)

@@ -18,14 +18,13 @@ from . import transfer
 from ._core import backup, deletion, indexing
 from ._core.answering import Answering
 from ._core.compat import Internals
-from ._core.engine import Engine
-from ._core.opening import open_engine
+from ._core.opening import open_engine, settle_plugins
 from ._core.reading import Reading
 from ._core.retrieval import Retrieval
 from ._core.stats import memory_stats
 from .embed import Embedder
-from .errors import ConfigError, InvalidInput, NotFound
-from .inputs import check_id, check_path, check_positive_int, validate_messages
+from .errors import InvalidInput, NotFound
+from .inputs import check_id, check_number, check_path, check_positive_int, validate_messages
 from .llm import LLM, MeteredLLM
 from .ranking import default_pipeline
 from .storage import repository as repo
@@ -42,6 +41,7 @@ from .strategies import (
     Thoughts,
     WriteBatch,
 )
+from .strategies.compose import checked, needs_llm
 from .strategies.methods import MemoryBankMethods, ThoughtMethods
 from .temporal import parse_timestamp, utcnow
 from .types import AddResult, MemoryStats, Turn
@@ -52,14 +52,6 @@ log = logging.getLogger("agentmem")
 
 FUSIONS: tuple[str, ...] = ("score", "rrf")
 S = TypeVar("S", bound=Strategy)
-
-
-def _number(value: Any, field: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            (value > 0 if positive else value >= 0) and value < float("inf")):
-        raise InvalidInput(field, f"must be a number {'>' if positive else '>='} 0, "
-                                  f"got {value!r}")
-    return float(value)
 
 
 class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
@@ -119,6 +111,8 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
             :meth:`summarize` and :meth:`profile`. Needs ``llm``.
         lock_timeout: seconds a write waits for another writer's lock on a SQLite
             file before it fails with :class:`BackendError` (default 60).
+        strategies: more memory strategies (:class:`agentmem.ext.Strategy`), after the
+            built-ins (``docs/strategies.md``); a memory used with one needs it again.
 
     Deployment: the embedded default (a ``path`` with no ``chroma_host``) belongs to
     one process: a second process opening the same folder gets a
@@ -152,6 +146,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         lock_timeout: float = 60.0,
         strategies: Sequence[Strategy] = (),
     ) -> None:
+        self._engine = None
         if path is not None:
             path = check_path(path, "path")
         if url is not None and not isinstance(url, str):
@@ -159,38 +154,53 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         if chroma_host is not None and not isinstance(chroma_host, str):
             raise InvalidInput("chroma_host", "must be a string")
         check_positive_int(chroma_port, "chroma_port")
-        _number(lock_timeout, "lock_timeout", positive=True)
+        check_number(lock_timeout, "lock_timeout", positive=True)
         self.candidates = check_positive_int(candidates, "candidates")
         episodic = Episodic(granularity, context_turns)
         if fusion not in FUSIONS:
             raise InvalidInput("fusion", f"must be one of {', '.join(FUSIONS)}, got {fusion!r}")
-        self.fusion = fusion
-        self.session_weight = _number(session_weight, "session_weight")
-        thinking = Thoughts(thoughts, weight=thought_weight)
-        bank = MemoryBank(decay, summaries)
+        self._fusion = fusion
+        self._session_weight = check_number(session_weight, "session_weight")
+        weight = check_number(thought_weight, "thought_weight")
+        if decay is not None and not isinstance(decay, Decay):  # checked in this order
+            raise InvalidInput("decay", "must be a Decay (or None)")
         if llm is not None and not isinstance(llm, LLM):
             raise InvalidInput("llm", "must provide name and complete(requests) "
                                       "(the agentmem.llm.LLM protocol)")
         self.llm: MeteredLLM | None = MeteredLLM(llm) if llm is not None else None
+        expansion = [needs_llm(Keys(keys), self.llm)] if keys is not None else []
+        bank = needs_llm(MemoryBank(decay, summaries), self.llm)
         self._strategies: list[Strategy] = [
-            episodic, *([Keys(keys)] if keys is not None else []), thinking, bank, Items(),
-            *_checked(strategies)]
-        for s in self._strategies:
-            if s.requires_llm and self.llm is None:
-                raise ConfigError(s.requires_llm)
+            episodic, *expansion, Thoughts(thoughts, weight=weight), bank, Items(),
+            *(needs_llm(s, self.llm) for s in checked(strategies))]
         self.path = Path(path) if path is not None else None
-        self._engine: Engine | None = None
         self._engine = open_engine(self.path, url=url, chroma_host=chroma_host,
                                    chroma_port=chroma_port, chroma_prefix=chroma_prefix,
                                    embedder=embedder, llm=self.llm,
                                    lock_timeout=float(lock_timeout),
                                    strategies=self._strategies)
-        #: an existing memory in a folder this process cannot write (a read-only
-        #: mount): opened for search, its vectors held in memory; writes raise
-        self.read_only = self._engine.read_only
-        self._retrieval = Retrieval(self._engine, default_pipeline(
-            fusion=fusion, session_weight=self.session_weight,
-            extra=[st for s in self._strategies for st in s.stages()]), self._strategies)
+        try:
+            #: an existing memory in a folder this process cannot write (a read-only
+            #: mount): opened for search, its vectors held in memory; writes raise
+            self.read_only = self._engine.read_only
+            self._retrieval = Retrieval(self._engine, default_pipeline(
+                fusion=fusion, session_weight=self._session_weight,
+                extra=[st for s in self._strategies for st in s.stages()]), self._strategies)
+            settle_plugins(self._engine, [s.name for s in self._strategies
+                                          if s.name not in BUILT_IN])
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def fusion(self) -> str:
+        """How hybrid search combines dense and lexical candidates."""
+        return self._fusion
+
+    @property
+    def session_weight(self) -> float:
+        """The share of its session's match each unit gets in hybrid search."""
+        return self._session_weight
 
     # -- the extension API ----------------------------------------------------------
 
@@ -299,7 +309,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         user_id = check_id(user_id, "user_id")
         session_id = check_id(session_id, "session_id")
         return deletion.delete_session(engine, self._strategies, user_id, session_id,
-                                       self.strategy(Episodic).store.name)
+                                       self.strategy(Episodic).name)
 
     def forget_user(self, user_id: str) -> int:
         """Remove every trace of ``user_id`` from every store and index: turns, units,
@@ -329,7 +339,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         if user_id is not None:
             user_id = check_id(user_id, "user_id")
         return backup.export(engine, self._strategies, path, user_id=user_id,
-                             granularity=self.strategy(Episodic).store.granularity)
+                             granularity=self.strategy(Episodic).granularity)
 
     def import_(self, path: str | Path, *,
                 progress: Callable[[int, int], None] | None = None) -> int:
@@ -341,12 +351,12 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         return self.import_records(transfer.read_jsonl(check_path(path, "path")),
                                    progress=progress)
 
-    def import_records(self, records: transfer._Records, *,
+    def import_records(self, records: transfer.Records, *,
                        progress: Callable[[int, int], None] | None = None) -> int:
         """:meth:`import_` of records :func:`agentmem.transfer.read_jsonl` has read (and
         validated): the CLI reads a file once, then imports it."""
         return backup.import_records(self._open_engine(),
-                                     self.strategy(Episodic).store.granularity,
+                                     self.strategy(Episodic).granularity,
                                      self.strategy(Thoughts), self._strategies, records,
                                      progress=progress)
 
@@ -355,18 +365,20 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
     def stats(self) -> MemoryStats:
         """Counts of users, sessions, turns and units, cache and repair state."""
         return memory_stats(self._open_engine(), self._strategies,
-                            granularity=self.strategy(Episodic).store.granularity)
+                            granularity=self.strategy(Episodic).granularity)
 
     # -- lifecycle ------------------------------------------------------------------
 
     def close(self) -> None:
         """Release the database and index handles (in-memory data is discarded)."""
-        engine, self._engine = self._engine, None
+        engine = getattr(self, "_engine", None)
         if engine is None or engine.closed:
             return
-        for s in self._strategies:
-            s.close()
-        engine.close()
+        try:
+            for s in self._strategies:
+                s.close()
+        finally:
+            engine.close()
 
     def __enter__(self) -> Memory:
         return self
@@ -376,23 +388,9 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         self.close()
 
     def __repr__(self) -> str:
-        engine = self._engine
         where = str(self.path) if self.path else (
-            engine.db.engine.url.render_as_string(hide_password=True) if engine else "closed")
-        if engine is None or not hasattr(self._strategies[0], "store"):
-            return f"Memory({where!r})"
-        return f"Memory({where!r}, granularity={self.strategy(Episodic).store.granularity!r})"
-
-
-def _checked(strategies: Sequence[Strategy]) -> list[Strategy]:
-    if isinstance(strategies, Strategy) or not all(
-            isinstance(s, Strategy) for s in strategies):
-        raise InvalidInput("strategies", "must be a list of agentmem.ext.Strategy instances")
-    taken = set(BUILT_IN)
-    for s in strategies:
-        if not s.name or not isinstance(s.name, str):
-            raise InvalidInput("strategies", f"{type(s).__name__} has no name")
-        if s.name in taken:
-            raise InvalidInput("strategies", f"two strategies are named {s.name!r}")
-        taken.add(s.name)
-    return list(strategies)
+            self._engine.db.engine.url.render_as_string(hide_password=True)
+            if self._engine is not None else "closed")
+        granularity = getattr(getattr(self._strategies[0], "store", None), "granularity", None)
+        return f"Memory({where!r}, granularity={granularity!r})" if granularity else \
+            f"Memory({where!r})"

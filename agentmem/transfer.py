@@ -37,7 +37,10 @@ from .transfer_import import import_records
 from .transfer_read import FORMAT, VERSION, read_jsonl
 from .transfer_read import _Records as _Records  # re-exported
 
-__all__ = ["FORMAT", "VERSION", "export_jsonl", "import_records", "read_jsonl"]
+#: what :func:`read_jsonl` returns: an export's records, read and validated
+Records = _Records
+
+__all__ = ["FORMAT", "VERSION", "Records", "export_jsonl", "import_records", "read_jsonl"]
 
 #: other strategies' records for an export: (strategy name, record) from a connection
 Extra = Callable[[sa.Connection], Iterable[tuple[str, dict[str, Any]]]]

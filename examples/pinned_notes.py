@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +31,10 @@ from agentmem.ext import (
     Strategy,
     TimeRange,
     WriteTx,
+    check_id,
+    check_text,
+    parse_timestamp,
+    utcnow,
 )
 
 _meta = sa.MetaData()
@@ -71,15 +74,18 @@ class PinnedNotes(Strategy):
 
     def open(self, engine: Engine) -> None:
         super().open(engine)
-        if not engine.read_only:
-            _meta.create_all(engine.db.engine)
+        if not engine.read_only:  # in a write: one process creates it, the others wait
+            with engine.write(sync=False) as tx:
+                _meta.create_all(tx.conn)
 
     def pin(self, user_id: str, text: str) -> str:
         """Pin ``text`` for ``user_id``; returns the note's id."""
+        user_id = check_id(user_id, "user_id")
         note = uuid.uuid4().hex
         with self.engine.write() as tx:
             tx.conn.execute(sa.insert(notes).values(
-                id=note, user_id=user_id, text=text, created_at=datetime.now()))
+                id=note, user_id=user_id, text=check_text(text, "text"),
+                created_at=utcnow()))
         return note
 
     def unpin(self, note_id: str) -> bool:
@@ -137,9 +143,12 @@ class PinnedNotes(Strategy):
     def import_(self, tx: WriteTx, records: Sequence[dict[str, Any]]) -> None:
         rows = []
         for n, r in enumerate(records):
-            if not all(isinstance(r.get(k), str) for k in ("id", "user_id", "text")):
-                raise InvalidInput(f"pinned[{n}]", "needs string id, user_id and text")
-            rows.append({**r, "created_at": datetime.fromisoformat(r["created_at"])})
+            if not all(isinstance(r.get(k), str) for k in ("id", "user_id", "text",
+                                                           "created_at")):
+                raise InvalidInput(f"pinned[{n}]", "needs string id, user_id, text and "
+                                                   "created_at")
+            rows.append({**r, "created_at": parse_timestamp(r["created_at"],
+                                                             field=f"pinned[{n}].created_at")})
         if rows:
             tx.conn.execute(sa.insert(notes), rows)
 

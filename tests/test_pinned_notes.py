@@ -92,7 +92,7 @@ def test_strategies_are_checked_before_anything_opens(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInput, match="strategies"):
         Memory(tmp_path / "a", strategies=[Nameless()])
-    with pytest.raises(InvalidInput, match="two strategies are named 'pinned'"):
+    with pytest.raises(InvalidInput, match="the name 'pinned' is taken"):
         Memory(tmp_path / "b", strategies=[PinnedNotes(), PinnedNotes()])
     with pytest.raises(InvalidInput, match="strategies"):
         Memory(tmp_path / "c", strategies=["pinned"])  # type: ignore[list-item]

@@ -22,10 +22,6 @@ class ThoughtHost(Protocol):
         """LSH bucket ids of these texts."""
         ...
 
-    def guard(self) -> Any:
-        """The lock held around the import."""
-        ...
-
     def evict(self, user_ids: set[str]) -> None:
         """Drop these users' in-memory thought indexes."""
         ...
@@ -38,6 +34,10 @@ class Exports(Protocol):
 
     def export(self, conn: Any, user_id: str | None) -> Iterable[dict[str, Any]]:
         """Its own records."""
+        ...
+
+    def guard(self) -> Any:
+        """The lock held around the import."""
         ...
 
     def import_(self, tx: WriteTx, records: Sequence[dict[str, Any]]) -> None:
@@ -59,7 +59,7 @@ def export(engine: Engine, strategies: Sequence[Exports], path: Path, *,
 
 
 def import_records(engine: Engine, granularity: str, thoughts: ThoughtHost,
-                   strategies: Sequence[Exports], records: transfer._Records, *,
+                   strategies: Sequence[Exports], records: transfer.Records, *,
                    progress: Callable[[int, int], None] | None = None) -> int:
     """:meth:`Memory.import_` of records :func:`agentmem.transfer.read_jsonl` has read
     (and validated): one transaction (the core records, then each strategy's own),
@@ -81,7 +81,7 @@ def import_records(engine: Engine, granularity: str, thoughts: ThoughtHost,
         extra.setdefault(name, []).append(record)
     # the imported thoughts' buckets, before the transaction that writes them
     buckets = thoughts.buckets_for([t["text"] for t in records.thoughts])
-    with engine.write(sync=False, hold=[thoughts.guard()]) as tx:
+    with engine.write(sync=False, hold=[s.guard() for s in strategies]) as tx:
         count = transfer.import_records(
             tx.conn, records, insert_units=lambda conn, user, session, store, drafts:
             indexing.insert_units(engine, conn, user, session, store, drafts),

@@ -91,9 +91,9 @@ class Internals:
         keys = self._named("keys")
         return keys.config if keys is not None else None
 
-    def _sync_index(self) -> None:
+    def _sync_index(self, progress: Any = None) -> None:
         """Bring the dense index in line with SQL now (never raises)."""
-        self._parts().sync()
+        self._parts().sync(progress)
 
     def _collection(self, store: str, user_id: str) -> str:
         """The Chroma collection of a user's units (every store shares it)."""

@@ -85,6 +85,7 @@ def delete_session(engine: Engine, hooks: Sequence[DeleteHook],
             units.c.user_id == user_id, units.c.session_id == session_id,
             units.c.store == unit_store)).scalars())
         if not turn_ids and not linked:
+            tx.unchanged()
             return 0
         drop_turns(tx, hooks, turn_ids, linked)
     return len(turn_ids)
@@ -114,7 +115,7 @@ def forget_user(engine: Engine, hooks: Sequence[DeleteHook],
         conn = tx.conn
         unit_ids = list(conn.execute(
             sa.select(units.c.id).where(units.c.user_id == user_id)).scalars())
-        gone = tx.drop_units(unit_ids)
+        tx.drop_units(unit_ids)
         turn_ids = list(conn.execute(
             sa.select(turns.c.id).where(turns.c.user_id == user_id)).scalars())
         scope = DeleteScope(user_id=user_id, turn_ids=tuple(turn_ids),
@@ -123,7 +124,7 @@ def forget_user(engine: Engine, hooks: Sequence[DeleteHook],
         repo.delete_turns(conn, turn_ids)
         conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
         conn.execute(sa.delete(users).where(users.c.id == user_id))
-        tx.erase(gone, hashes)
+        tx.erase(tx.dropped, hashes)
         tx.after_index(partial(_strays, engine, user_id))
     return len(turn_ids)
 

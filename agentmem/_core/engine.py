@@ -65,6 +65,8 @@ class WriteTx:
         self.dropped: list[repo.DeletedUnit] = []
         #: the caller's current time for this write (``add(now=...)``), or None
         self.now: datetime | None = None
+        #: set by :meth:`unchanged`: the write's follow-ups are skipped
+        self.idle = False
         #: every unit inserted in this transaction, in order
         self.added: list[UnitDraft] = []
 
@@ -99,6 +101,11 @@ class WriteTx:
         (of the units ``gone`` and the content ``hashes``), and merge the FTS5 pages."""
         indexing.erase(self.engine, self.conn, gone, hashes)
 
+    def unchanged(self) -> None:
+        """Nothing was written (e.g. a deletion found nothing): the commit's callbacks,
+        the index sync and the scrub are skipped."""
+        self.idle = True
+
     def on_commit(self, run: Callable[[], object]) -> None:
         """Run ``run`` right after the commit, still under the write lock (quick
         in-memory work only: an index cache to drop)."""
@@ -130,9 +137,6 @@ class Engine:
         self.closed = False
         self.last_error: str | None = None
         self._lock = threading.RLock()
-        #: MemoryBank's reinforcement on recall: its own lock, so a search never
-        #: waits for an add
-        self.recall_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -193,6 +197,8 @@ class Engine:
             with self.db.begin() as conn:
                 tx = WriteTx(self, conn, self.listeners)
                 yield tx
+            if tx.idle:
+                return
             for run in tx._on_commit:
                 run()
             if sync:

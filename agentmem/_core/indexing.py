@@ -379,8 +379,7 @@ def mark_all_pending(host: IndexHost) -> None:
 
 def reindex(host: IndexHost) -> None:
     """Rebuild the units' indexes from SQL: the lexical rows, the dated events and the
-    dense vectors (from the embedding cache where possible). The caller holds the
-    write lock."""
+    dense vectors (from the embedding cache where possible), under the write lock."""
     with host.lock:
         if host.lexical:
             with host.db.begin() as conn:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
-from ..errors import BackendError, InvalidInput
+from ..errors import BackendError, ConfigError, InvalidInput
 from ..index import DEFAULT_SHARDS, ChromaIndex, lexical_index_for
 from ..llm import MeteredLLM
 from ..storage.database import DB_FILENAME, Database
@@ -20,7 +20,7 @@ from ..storage.lock import FolderLock
 from . import indexing
 from .engine import Engine
 
-__all__ = ["open_engine"]
+__all__ = ["open_engine", "settle_plugins"]
 
 
 class Opens(Protocol):
@@ -108,3 +108,18 @@ def open_engine(path: Path | None, *, url: str | None, chroma_host: str | None,
                 if folder_lock is not None:
                     folder_lock.release()
         raise
+
+
+def settle_plugins(engine: Engine, names: Sequence[str]) -> None:
+    """Record the strategies given with ``strategies=`` (beyond the built-ins); a memory
+    used with one refuses to open without it, so that ``forget_user`` and ``delete``
+    always reach its records."""
+    stored = json.loads(engine.db.get_meta("plugin_strategies") or "[]")
+    missing = [n for n in stored if n not in names]
+    if missing:
+        raise ConfigError(
+            f"strategies: this memory holds records of the strategy {missing[0]!r}; open "
+            f"it with that strategy (Memory(..., strategies=[...])), so that deletions "
+            f"and forget_user reach them")
+    if not engine.read_only and set(names) - set(stored):
+        engine.db.set_meta("plugin_strategies", json.dumps(sorted({*stored, *names})))

@@ -72,6 +72,8 @@ class Reading:
         ``"lexical"``: ranked by cosine (LSH buckets for large stores), then fused
         with the units by reciprocal rank. A thought hit has ``kind="thought"`` and
         the turns it came from.
+
+        ``trace=True`` gives each hit a ``trace``: what each ranking stage did to it.
         """
         k = check_positive_int(k, "k")
         q = self._query(query, user_id, mode, candidates, now, question_date, time_aware,
@@ -102,14 +104,17 @@ class Reading:
         BM25, ``thoughts``: cosine) and, with ``trace``, what each ranking stage did to
         each candidate (:class:`~agentmem.ranking.Ranking`)."""
         q = self._query(query, user_id, mode, candidates, now, question_date, time_aware,
-                        kinds, False, at_least=1)
+                        kinds, False, at_least=1, candidates_first=True)
         return self._retrieval.rank(q, trace=trace)
 
     def _query(self, query: str, user_id: str, mode: str, candidates: int | None,
                now: str | datetime | None, question_date: str | datetime | None,
                time_aware: bool, kinds: Sequence[str] | None, include_forgotten: bool,
-               *, at_least: int) -> RecallQuery:
-        """A search's arguments, validated in the order the checks always ran."""
+               *, at_least: int, candidates_first: bool = False) -> RecallQuery:
+        """A search's arguments, validated in the order the checks always ran (``rank``
+        checked ``candidates`` first, ``search`` its time first)."""
+        if candidates is not None and candidates_first:
+            check_positive_int(candidates, "candidates")
         if now is not None and question_date is not None:
             raise InvalidInput("question_date", "give at most one of now and question_date")
         when = now if now is not None else question_date

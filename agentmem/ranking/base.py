@@ -103,13 +103,6 @@ class Candidates:
     recalled: dict[str, Recalled] = field(default_factory=dict)
     info: dict[str, UnitInfo] = field(default_factory=dict)
 
-    def source_of(self, id: str) -> Recalled | None:
-        """The recall source that returned ``id`` (None: a unit)."""
-        for found in self.recalled.values():
-            if id in found.scores:
-                return found
-        return None
-
 
 class Stage(Protocol):
     """One step of the ranking pipeline: reads the candidates, returns the new order.

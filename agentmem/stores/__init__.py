@@ -1,5 +1,7 @@
-"""Memory strategies behind the :class:`~agentmem.stores.base.Store` protocol, and the
-Think-in-Memory thought store."""
+"""The source papers' algorithms the strategies (:mod:`agentmem.strategies`) run: the
+episodic derivation behind the :class:`~agentmem.stores.base.Store` protocol, key
+expansion, the Think-in-Memory thought store, MemoryBank's forgetting curve and
+summaries."""
 
 from .bank import Decay, MaintenanceResult
 from .base import Derivation, Store, UnitDraft

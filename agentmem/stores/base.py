@@ -1,4 +1,5 @@
-"""The store protocol: a memory strategy that derives retrievable units from turns."""
+"""The unit-store protocol: how retrievable units are derived from turns (the episodic
+strategy, :class:`agentmem.strategies.Episodic`, runs it inside each write)."""
 
 from __future__ import annotations
 

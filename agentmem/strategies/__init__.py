@@ -4,14 +4,11 @@ items. ``Memory(..., strategies=[...])`` adds more (see ``docs/strategies.md``).
 
 from .bank import Forgetting, MemoryBank
 from .base import DeleteScope, Strategy, WriteBatch
+from .compose import BUILT_IN
 from .episodic import DEFAULT_CONTEXT_TURNS, Episodic
 from .items import Items
 from .keys import Keys
 from .thoughts import Thoughts
-
-#: the built-in strategies' names (reserved: a strategy given with ``strategies=``
-#: needs another)
-BUILT_IN: tuple[str, ...] = ("episodic", "keys", "thoughts", "bank", "items")
 
 __all__ = ["BUILT_IN", "DEFAULT_CONTEXT_TURNS", "DeleteScope", "Episodic", "Forgetting",
            "Items", "Keys", "MemoryBank", "Strategy", "Thoughts", "WriteBatch"]

@@ -5,6 +5,7 @@ summaries, global summary and user portrait written by the LLM."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -82,6 +83,9 @@ class MemoryBank(Strategy):
     def open(self, engine: Engine) -> None:
         """The summarizer (with summaries and an LLM)."""
         super().open(engine)
+        #: reinforcement's own lock, not the write lock: a search never waits for an
+        #: add (reinforcement is a side effect of reading, outside the write path)
+        self.recall_lock = threading.Lock()
         self.summarizer = Summarizer(engine.llm, self.summaries) if (
             self.summaries is not None and engine.llm is not None) else None
 
@@ -120,7 +124,7 @@ class MemoryBank(Strategy):
             with engine.db.connect() as conn:
                 found = bank.states(conn, ids)
         else:  # its own lock, not the memory's: a search never waits for an add
-            with engine.recall_lock, engine.db.begin() as conn:
+            with self.recall_lock, engine.db.begin() as conn:
                 found = bank.states(conn, ids)
                 bank.reinforce(conn, query.user_id, {i: found[i] for i in ids if i in found},
                                now)
@@ -136,7 +140,8 @@ class MemoryBank(Strategy):
         if self.decay is None:
             raise ConfigError("maintain needs Memory(decay=Decay(...))")
         when = utcnow() if now is None else parse_timestamp(now, field="now")
-        with self.engine.lock, self.engine.db.begin() as conn:
+        with self.engine.write(sync=False) as tx:
+            conn = tx.conn
             owners = [check_id(user_id, "user_id")] if user_id is not None else list(
                 conn.execute(sa.select(users.c.id).order_by(users.c.id)).scalars())
             results = [bank.archive(conn, u, self.decay, when) for u in owners]
@@ -150,7 +155,8 @@ class MemoryBank(Strategy):
         self.engine.check_open()
         id = check_id(id, "id")
         when = utcnow() if now is None else parse_timestamp(now, field="now")
-        with self.engine.lock, self.engine.db.begin() as conn:
+        with self.engine.write(sync=False) as tx:
+            conn = tx.conn
             owner = conn.execute(sa.select(units.c.user_id).where(units.c.id == id)).scalar()
             if owner is None:
                 raise NotFound(f"no memory unit with id {id!r}")

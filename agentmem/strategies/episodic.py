@@ -40,8 +40,12 @@ class Episodic(Strategy):
         if context_turns is not None and (isinstance(context_turns, bool) or not isinstance(
                 context_turns, int) or context_turns < 0):
             raise InvalidInput("context_turns", f"must be an int >= 0, got {context_turns!r}")
-        self.granularity = granularity
-        self.context_turns = context_turns
+        self._wanted = (granularity, context_turns)
+
+    @property
+    def granularity(self) -> str:
+        """The unit the memory indexes (``turn``, ``round`` or ``session``)."""
+        return self.store.granularity
 
     def open(self, engine: Engine) -> None:
         """Settle the granularity and context turns (a memory made before context
@@ -49,10 +53,11 @@ class Episodic(Strategy):
         super().open(engine)
         made_before = (engine.db.get_meta("granularity") is not None
                        and engine.db.get_meta("context_turns") is None)
+        granularity, context_turns = self._wanted
         self.store = EpisodicStore(
-            engine.settle("granularity", self.granularity, "round"),
+            engine.settle("granularity", granularity, "round"),
             context_turns=int(engine.settle(
-                "context_turns", None if self.context_turns is None else str(self.context_turns),
+                "context_turns", None if context_turns is None else str(context_turns),
                 "0" if made_before else str(DEFAULT_CONTEXT_TURNS))))
 
     def on_write(self, tx: WriteTx, batch: WriteBatch) -> AfterWrite | None:
