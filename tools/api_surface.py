@@ -412,8 +412,22 @@ def _field_verdict(field: str, old: Any, new: Any, after: Entry) -> str | None:
         return None
     if field == "doc" and old is None:
         return "documented now"
+    if field == "doc" and isinstance(old, str) and isinstance(new, str):
+        added = _lines_added(old.splitlines(), new.splitlines())
+        if added is not None:
+            return f"docstring: {added} line(s) added, every old line kept in order"
+        return None
     if field == "settable" and old is False and new is True:
         return "settable now"
+    return None
+
+
+def _lines_added(old: list[str], new: list[str]) -> int | None:
+    """How many lines ``new`` adds to ``old`` when ``old`` is a subsequence of it (each
+    old line kept, in order); None when an old line changed or went."""
+    rest = iter(new)
+    if all(any(line == other for other in rest) for line in old):
+        return len(new) - len(old)
     return None
 
 
