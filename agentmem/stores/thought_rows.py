@@ -136,14 +136,8 @@ def purge(conn: sa.Connection, ids: Sequence[str]) -> tuple[list[str], set[str]]
 
 def delete(conn: sa.Connection, ids: Sequence[str], now: datetime, *,
            cascade: bool = True) -> tuple[list[str], set[str]]:
-    """Purge thoughts inside ``conn``'s transaction, with every thought their text
-    lives on in (what they were merged into, transitively). The thoughts merged
-    into a purged one are purged too (``cascade``: the same fact, deleted by
-    request) or become active again (``cascade=False``: their own sources stay).
-    A thought a purged one had superseded becomes active again, newest first,
-    unless another active thought has its head and relation (it then points
-    there). Returns the purged content hashes and the users touched (the store's
-    :meth:`~agentmem.stores.thoughts.ThoughtStore.delete` says what to do with them)."""
+    """The SQL of :meth:`~agentmem.stores.thoughts.ThoughtStore.delete` (its docstring
+    gives the rules: what is purged, what becomes active again, what is returned)."""
     doomed: set[str] = set()
     frontier = set(ids)
     while frontier:  # up: what they were merged into
