@@ -87,13 +87,13 @@ class Retrieval:
         ranking = self.rank(query, trace=trace)
         fused = list(ranking.order)
         dense, lexical = ranking.scores.get("dense", {}), ranking.scores.get("lexical", {})
+        own = {s.name: ranking.scores[s.name] for s in self.sources
+               if s.name in ranking.scores}
         hits: list[Hit] = []
         start = 0
         while len(hits) < k and start < len(fused):
             head = fused[start : start + k - len(hits) + 4]  # a few spare
             start += len(head)
-            own = {s.name: ranking.scores[s.name] for s in self.sources
-                   if s.name in ranking.scores}
             with self.engine.db.connect() as conn:
                 found = repo.load_units(conn, [i for i, _ in head if not any(
                     i in sc for sc in own.values())], user_id=query.user_id)

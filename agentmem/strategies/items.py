@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .._core.engine import WriteTx
+from ..inputs import check_id
 from ..storage import items as rows
 from ..storage import repository as repo
 from ..storage.items import ITEM_KIND, ITEM_STORE, StoredItem
@@ -34,6 +35,7 @@ class Items(Strategy):
         given, is indexed as the item's unit in ``session_id``. The index work waits for
         :meth:`flush`. True when an item was overwritten or deleted (flush with
         ``scrub`` then, so the old text leaves the files)."""
+        user_id, key = check_id(user_id, "user_id"), check_id(key, "key")
         now = utcnow()
         with self.engine.write(sync=False) as tx:
             old = rows.get_item(tx.conn, namespace, key)

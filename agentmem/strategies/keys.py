@@ -51,7 +51,8 @@ class Keys(Strategy):
         self.expander = KeyExpander(engine.llm, engine.db, max_tokens=self.config.max_tokens)
 
     def on_write(self, tx: WriteTx, batch: WriteBatch) -> AfterWrite | None:
-        """After the commit: expand the units this write derived."""
+        """After the commit: expand the units this write derived (those the strategies
+        before this one inserted: the episodic units)."""
         drafts = list(tx.added)
         return lambda: self.expand(batch.user_id, batch.session_id, drafts)
 
