@@ -99,3 +99,17 @@ def test_strategies_are_checked_before_anything_opens(tmp_path: Path) -> None:
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     with Memory() as mem, pytest.raises(NotFound, match="no PinnedNotes strategy"):
         mem.strategy(PinnedNotes)
+
+
+def test_the_example_runs_as_a_script() -> None:
+    import os
+    import subprocess
+
+    res = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1]
+                                              / "examples" / "pinned_notes.py")],
+                         capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("pinned") and lines[0].endswith("Alice is allergic to peanuts.")
+    assert "Lisbon" in res.stdout and lines[-1] == "{'notes': 1}"

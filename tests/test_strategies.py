@@ -107,3 +107,33 @@ def test_a_closed_memory_still_describes_itself(tmp_path: Path) -> None:
     mem.close()  # idempotent
     assert repr(mem) == f"Memory({str(tmp_path / 'm')!r}, granularity='turn')"
     assert mem.db is not None
+
+
+def test_a_trace_follows_each_hit_through_every_stage() -> None:
+    with Memory(embedder=HashingEmbedder()) as mem:
+        for i, text in enumerate(["I moved to Lisbon in May.", "My cat is called Miso.",
+                                  "Lisbon has steep hills and trams."]):
+            mem.add([{"role": "user", "content": text},
+                     {"role": "assistant", "content": "Noted."}],
+                    user_id="u", session_id=f"s{i}", timestamp=f"2024-05-0{i + 1}T10:00")
+        mem.add_thoughts([{"head": "u", "relation": "lives in", "tail": "Lisbon"}],
+                         user_id="u")
+        stages = ["fuse", "load_info", "merge_key_rows", "filter_kinds", "session_context",
+                  "fuse_thoughts", "time_aware"]
+        hits = mem.search("Lisbon", user_id="u", k=3, trace=True)
+        for n, hit in enumerate(hits, start=1):
+            assert [s.stage for s in hit.trace] == stages
+            assert hit.trace[-1].rank_after == n
+            assert hit.trace[-1].score_after == pytest.approx(hit.score)
+        thought = next(h for h in hits if h.kind == "thought")
+        assert thought.trace[0].rank_before is None  # it joins at the thoughts' fusion
+        assert all(s.rank_after is None for s in thought.trace[:5])
+        assert thought.trace[5].rank_after is not None
+        assert mem.search("Lisbon", user_id="u", k=1)[0].trace == ()  # off by default
+        # a kinds filter: the dropped candidates' traces end at filter_kinds
+        ranking = mem.ranking("Lisbon", user_id="u", kinds=["thought"], trace=True)
+        dropped = [t for t in ranking.trace.values() if t[3].rank_before is not None
+                   and t[3].rank_after is None]
+        assert dropped and all(t[3].stage == "filter_kinds" for t in dropped)
+        assert [i for i, _ in ranking.order] == [thought.id]
+        assert set(ranking.scores) >= {"dense", "lexical", "thoughts"}

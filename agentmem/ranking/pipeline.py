@@ -40,25 +40,31 @@ class Pipeline:
     def run(self, candidates: Candidates, *, trace: bool = False
             ) -> tuple[Order, dict[str, list[TraceStep]]]:
         """Every stage over ``candidates``; returns the final order and, with
-        ``trace``, each candidate's steps (one per stage that saw it)."""
+        ``trace``, each candidate's steps (one per stage, up to the last that saw
+        it; empty where it was not ranked)."""
         steps: dict[str, list[TraceStep]] = {}
-        for stage in self.stages:
+        for n, stage in enumerate(self.stages):
             before = candidates.order
             candidates.order = stage.run(candidates)
             if trace:
-                _record(steps, stage.name, before, candidates.order)
+                _record(steps, n, self.stages, before, candidates.order)
         return candidates.order, steps
 
 
-def _record(steps: dict[str, list[TraceStep]], stage: str, before: Sequence[tuple[str, float]],
-            after: Sequence[tuple[str, float]]) -> None:
-    was = {i: (n, s) for n, (i, s) in enumerate(before, start=1)}
-    now = {i: (n, s) for n, (i, s) in enumerate(after, start=1)}
+def _record(steps: dict[str, list[TraceStep]], n: int, stages: Sequence[Stage],
+            before: Sequence[tuple[str, float]], after: Sequence[tuple[str, float]]) -> None:
+    """Stage ``n``'s step for every candidate it saw; a candidate first seen here gets
+    an empty step for each stage before (it was not ranked there)."""
+    was = {i: (r, s) for r, (i, s) in enumerate(before, start=1)}
+    now = {i: (r, s) for r, (i, s) in enumerate(after, start=1)}
     for i in dict.fromkeys([*was, *now]):
         b, a = was.get(i), now.get(i)
-        steps.setdefault(i, []).append(TraceStep(
-            stage=stage, rank_before=b[0] if b else None, rank_after=a[0] if a else None,
-            score_before=b[1] if b else None, score_after=a[1] if a else None))
+        trail = steps.setdefault(i, [TraceStep(st.name, None, None, None, None)
+                                     for st in stages[:n]])
+        trail.append(TraceStep(
+            stage=stages[n].name, rank_before=b[0] if b else None,
+            rank_after=a[0] if a else None, score_before=b[1] if b else None,
+            score_after=a[1] if a else None))
 
 
 def default_pipeline(*, fusion: str = "score", session_weight: float = 1.0,
