@@ -119,8 +119,9 @@ class WriteTx:
 
 class Engine:
     """What the strategies share: ``db`` (SQL, the source of truth), ``dense`` and
-    ``lexical`` (the units' indexes), ``embedder``, ``llm`` (or None), ``read_only``
-    and the write lock. :meth:`write` is the one write path."""
+    ``lexical`` (the units' indexes), ``embedder``, ``llm`` (or None), ``read_only``,
+    ``path`` (the memory's folder, or None) and the write lock. :meth:`write` is the
+    one write path."""
 
     def __init__(self, *, db: Database, dense: ChromaIndex, lexical: LexicalIndex | None,
                  embedder: CachedEmbedder, llm: MeteredLLM | None, read_only: bool,
