@@ -56,6 +56,7 @@ from ..errors import InvalidInput
 from ..ext import ITEM_KIND, ITEM_STORE, Items, StoredItem, check_id, check_text, score_fusion
 from ..memory import Memory
 from ..types import SEARCH_MODES
+from .langgraph_filters import check_filter, matches, namespace_matches
 
 try:
     from langgraph.store.base import (
@@ -64,7 +65,6 @@ try:
         InvalidNamespaceError,
         Item,
         ListNamespacesOp,
-        MatchCondition,
         Op,
         PutOp,
         Result,
@@ -80,7 +80,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 __all__ = ["ITEM_KIND", "ITEM_STORE", "AgentMemStore", "InvalidNamespace"]
 
 _ROOT_RESERVED = "langgraph"
-_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 
 
 class InvalidNamespace(InvalidInput, InvalidNamespaceError):
@@ -173,62 +172,6 @@ def _session(namespace: tuple[str, ...]) -> str:
     return sid
 
 
-# -- filters (LangGraph's semantics: exact match, nested dicts, $eq/$ne/$gt/...) ------
-
-def _check_filter(flt: object, field: str = "filter") -> None:
-    if not isinstance(flt, dict):
-        raise InvalidInput(field, f"must be a dict, got {type(flt).__name__}")
-    for k, v in flt.items():
-        if isinstance(k, str) and k.startswith("$") and k not in _OPERATORS:
-            raise InvalidInput(f"{field}.{k}", f"unknown operator; use one of "
-                                               f"{', '.join(_OPERATORS)}")
-        if isinstance(v, dict):
-            _check_filter(v, f"{field}.{k}")
-
-
-def _compare(item_value: Any, wanted: Any) -> bool:
-    if isinstance(wanted, dict):
-        if any(isinstance(k, str) and k.startswith("$") for k in wanted):
-            return all(_operator(item_value, op, arg) for op, arg in wanted.items())
-        return isinstance(item_value, dict) and all(
-            _compare(item_value.get(k), v) for k, v in wanted.items())
-    if isinstance(wanted, (list, tuple)):
-        return isinstance(item_value, list) and len(item_value) == len(wanted) and all(
-            _compare(a, b) for a, b in zip(item_value, wanted, strict=True))
-    return bool(item_value == wanted)
-
-
-def _operator(value: Any, op: str, arg: Any) -> bool:
-    if op == "$eq":
-        return bool(value == arg)
-    if op == "$ne":
-        return bool(value != arg)
-    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                  for x in (value, arg))
-    if not numbers and not (isinstance(value, str) and isinstance(arg, str)):
-        return False  # an order between unlike values: no match
-    if op == "$gt":
-        return bool(value > arg)
-    if op == "$gte":
-        return bool(value >= arg)
-    if op == "$lt":
-        return bool(value < arg)
-    return bool(value <= arg)  # $lte (operators are checked up front)
-
-
-def _matches(value: dict[str, Any], flt: dict[str, Any] | None) -> bool:
-    return not flt or all(_compare(value.get(k), v) for k, v in flt.items())
-
-
-def _namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
-    path = tuple(condition.path)
-    if len(namespace) < len(path):
-        return False
-    part = namespace[: len(path)] if condition.match_type == "prefix" else (
-        namespace[len(namespace) - len(path):])
-    return all(p in ("*", n) for p, n in zip(path, part, strict=True))
-
-
 @dataclass(frozen=True)
 class _Put:
     """A validated put (``value`` None: a delete)."""
@@ -248,7 +191,9 @@ class AgentMemStore(BaseStore):
     ``created_at``); ``search`` with a ``query`` ranks items by agentmem's search
     (``mode``: hybrid dense + lexical by default), ``filter`` matches value fields like
     LangGraph's in-memory store (exact values, nested dicts, ``$eq``, ``$ne``, ``$gt``,
-    ``$gte``, ``$lt``, ``$lte``), ``limit``/``offset`` page; ``list_namespaces``
+    ``$gte``, ``$lt``, ``$lte``; dotted keys such as ``"user.access-level"`` address
+    nested values, see :mod:`~agentmem.integrations.langgraph_filters`),
+    ``limit``/``offset`` page; ``list_namespaces``
     supports prefix/suffix (with ``"*"`` wildcards), ``max_depth``, ``limit`` and
     ``offset``. Sync and async (``abatch`` runs ``batch`` in the default executor).
     TTLs are not supported.
@@ -361,7 +306,7 @@ class AgentMemStore(BaseStore):
         if isinstance(op, SearchOp):
             op = op._replace(namespace_prefix=_labels(op.namespace_prefix, empty_ok=True))
             if op.filter is not None:
-                _check_filter(op.filter)
+                check_filter(op.filter)
             _count(op.limit, "limit")
             _count(op.offset, "offset")
             if op.query is not None and not isinstance(op.query, str):
@@ -404,7 +349,7 @@ class AgentMemStore(BaseStore):
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
         rows = [r for r in self.memory.strategy(Items).under(op.namespace_prefix)
-                if _matches(r.value, op.filter)]
+                if matches(r.value, op.filter)]
         scored: list[tuple[StoredItem, float | None]] = [(r, None) for r in rows]
         if op.query and op.query.strip() and rows:
             ranked = self._rank(op.query, rows, op.offset + op.limit)
@@ -472,7 +417,8 @@ class AgentMemStore(BaseStore):
     def _list(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         names = self.memory.strategy(Items).namespaces()
         names = [ns for ns in names
-                 if all(_namespace_matches(c, ns) for c in op.match_conditions or ())]
+                 if all(namespace_matches(tuple(c.path), c.match_type, ns)
+                        for c in op.match_conditions or ())]
         if op.max_depth is not None:
             names = sorted({ns[: op.max_depth] for ns in names})
         return names[op.offset : op.offset + op.limit]
