@@ -17,11 +17,17 @@ conversation, :meth:`Memory.delete` of that unit deletes the item, and
 
 Namespaces and users
 --------------------
-Every namespace belongs to one agentmem user. By default the namespace's first label
+Every namespace belongs to one agentmem user. The default, ``user_label="auto"``,
+covers the two common layouts: when the first label is LangMem's collection label
+(``"memories"``, or a label ending in ``"_memories"`` such as ``"project_memories"``)
+and another label follows, that second label is the user: LangMem's
+``("memories", "{langgraph_user_id}")`` and ``("memories", "{langgraph_user_id}",
+"user_profile")`` belong to the user id the run configures. Otherwise the first label
 is the user id: ``("alice", "memories")`` belongs to user ``"alice"`` (the layout
-LangGraph's multi-tenant auth gives, the user's identity prepended).
-``user_label=1`` takes the second label (``("memories", "alice")``), ``-1`` the last,
-and a callable ``user_label=lambda ns: ...`` any mapping. The id must satisfy
+LangGraph's multi-tenant auth gives, the user's identity prepended). For other layouts
+give the label's position: ``user_label=0`` always the first (``("memories",
+"alice")`` then belongs to a user ``"memories"``), ``1`` the second, ``-1`` the last,
+or a callable ``user_label=lambda ns: ...`` any mapping. The id must satisfy
 agentmem's id rules (a non-blank string of at most 256 characters, no NUL), and
 namespace labels LangGraph's (non-empty strings without ``"."``); a put whose
 namespace is too short to name its user raises :class:`InvalidNamespace`. A search or
@@ -80,6 +86,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 __all__ = ["ITEM_KIND", "ITEM_STORE", "AgentMemStore", "InvalidNamespace"]
 
 _ROOT_RESERVED = "langgraph"
+#: LangMem's default collection label: ``("memories", "{langgraph_user_id}")``
+LANGMEM_COLLECTION = "memories"
 
 
 class InvalidNamespace(InvalidInput, InvalidNamespaceError):
@@ -111,6 +119,11 @@ def _labels(namespace: object, *, empty_ok: bool) -> tuple[str, ...]:
         if "\x00" in label:
             raise InvalidNamespace(f"label {label!r} in {namespace!r} contains NUL")
     return namespace
+
+
+def _is_collection(label: str) -> bool:
+    """A LangMem collection label, followed by the user in ``user_label="auto"``."""
+    return label == LANGMEM_COLLECTION or label.endswith("_" + LANGMEM_COLLECTION)
 
 
 def _count(value: object, field: str) -> int:
@@ -200,8 +213,10 @@ class AgentMemStore(BaseStore):
 
     Args:
         memory: the agentmem :class:`Memory` holding the items.
-        user_label: which namespace label names the agentmem user the item belongs to
-            (default 0, the first; negative counts from the end), or a callable
+        user_label: which namespace label names the agentmem user the item belongs to:
+            ``"auto"`` (default: the label after a leading ``"memories"`` or
+            ``"*_memories"`` collection label, LangMem's layout, else the first), a
+            position (0 the first; negative counts from the end), or a callable
             mapping a namespace tuple to a user id.
         fields: the JSON paths indexed by default (``("$",)``: the whole value);
             ``False``: items are not indexed unless a put gives ``index=[...]``.
@@ -213,16 +228,17 @@ class AgentMemStore(BaseStore):
     """
 
     def __init__(self, memory: Memory, *,
-                 user_label: int | Callable[[tuple[str, ...]], str] = 0,
+                 user_label: int | Literal["auto"] | Callable[[tuple[str, ...]], str]
+                 = "auto",
                  fields: Sequence[str] | Literal[False] = ("$",),
                  mode: str = "hybrid") -> None:
         if not isinstance(memory, Memory):
             raise InvalidInput("memory", f"must be an agentmem Memory, got "
                                          f"{type(memory).__name__}")
-        if isinstance(user_label, bool) or not (isinstance(user_label, int)
-                                                or callable(user_label)):
-            raise InvalidInput("user_label", "must be a label position (int) or a callable "
-                                             "mapping a namespace to a user id")
+        if isinstance(user_label, bool) or not (
+                isinstance(user_label, int) or callable(user_label) or user_label == "auto"):
+            raise InvalidInput("user_label", "must be 'auto', a label position (int) or a "
+                                             "callable mapping a namespace to a user id")
         if mode not in SEARCH_MODES:
             raise InvalidInput("mode", f"must be one of {', '.join(SEARCH_MODES)}, "
                                        f"got {mode!r}")
@@ -238,6 +254,9 @@ class AgentMemStore(BaseStore):
         namespace = _labels(namespace, empty_ok=False)
         if callable(self.user_label):
             user = self.user_label(namespace)
+        elif self.user_label == "auto":
+            user = namespace[1] if len(namespace) > 1 and _is_collection(namespace[0]) \
+                else namespace[0]
         else:
             try:
                 user = namespace[self.user_label]
