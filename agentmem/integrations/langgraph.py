@@ -38,10 +38,17 @@ Indexing
 LangGraph's ``index`` convention: the store's ``fields`` (default ``("$",)``: the
 whole value, rendered as ``field: value`` lines) apply unless a put says otherwise;
 ``put(..., index=False)`` stores an item without indexing it, ``index=["a.b",
-"tags[*]"]`` indexes those JSON paths (LangGraph's path syntax). The texts found are
-joined by newlines into the item's one unit. ``fields=False`` indexes nothing unless a
-put asks. Unindexed items are still returned by ``get`` and by ``search`` without a
-query, and after the ranked ones (score None) with a query; so are items whose unit
+"tags[*]"]`` indexes those JSON paths (LangGraph's path syntax). As in LangGraph, each
+text found (each field, each element of ``tags[*]``) is embedded on its own: it is a
+unit of the item (kind ``"item"``; the first is the item's unit, the others its
+children), and an item's search score is that of its best-matching unit; a search
+returns each item once. ``fields=False`` indexes nothing unless a put asks. LangGraph's
+store config is accepted too: ``AgentMemStore(memory, index={"fields": [...]})`` (its
+``dims`` must equal the memory's embedding length; ``embed`` is ignored, agentmem
+embeds with the memory's own embedder), and ``store.index_config`` reads back
+``{"dims": ..., "fields": [...]}``. Unindexed items are still returned by ``get``
+and by ``search`` without a query, and after the ranked ones (score None) with a
+query; so are items whose unit
 MemoryBank's :meth:`Memory.maintain` archived. A store search does not reinforce
 MemoryBank's forgetting curve (it ranks with :meth:`Memory.rank`).
 """
@@ -76,12 +83,12 @@ try:
         Result,
         SearchItem,
         SearchOp,
-        get_text_at_path,
-        tokenize_path,
     )
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "AgentMemStore needs LangGraph: pip install 'agentmem[langgraph]'") from exc
+
+from .langgraph_index import default_fields, index_paths, index_texts  # needs langgraph
 
 __all__ = ["ITEM_KIND", "ITEM_STORE", "AgentMemStore", "InvalidNamespace"]
 
@@ -147,35 +154,6 @@ def _json_value(value: object) -> dict[str, Any]:
     return out
 
 
-def _paths(index: object, field: str) -> tuple[str, ...] | None:
-    """Index paths from LangGraph's ``index`` argument (False: none)."""
-    if index is False:
-        return None
-    if isinstance(index, str) or not isinstance(index, Sequence) or not all(
-            isinstance(p, str) and p.strip() for p in index):
-        raise InvalidInput(field, f"must be False or a list of field paths, got {index!r}")
-    return tuple(index)
-
-
-def _render(value: dict[str, Any]) -> str:
-    """The whole value as text: one ``field: value`` line per top-level field."""
-    lines = []
-    for k, v in value.items():
-        shown = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
-        lines.append(f"{k}: {shown}")
-    return "\n".join(lines)
-
-
-def _index_text(value: dict[str, Any], paths: Sequence[str] | None) -> str | None:
-    if not paths:
-        return None
-    texts: list[str] = []
-    for p in paths:
-        texts.extend([_render(value)] if p == "$" else get_text_at_path(value, tokenize_path(p)))
-    text = "\n".join(t for t in texts if t.strip()).strip()
-    return text or None
-
-
 def _session(namespace: tuple[str, ...]) -> str:
     """The session id of an item's unit: ``langgraph:<namespace>`` (hashed if long)."""
     joined = ext.join_namespace(namespace)
@@ -193,7 +171,7 @@ class _Put:
     key: str
     value: dict[str, Any] | None
     user_id: str
-    text: str | None
+    texts: list[str] | None
 
 
 class AgentMemStore(BaseStore):
@@ -222,6 +200,10 @@ class AgentMemStore(BaseStore):
             ``False``: items are not indexed unless a put gives ``index=[...]``.
         mode: agentmem's search mode for queries: ``"hybrid"``, ``"dense"`` or
             ``"lexical"``.
+        index: LangGraph's store index config (``{"dims": ..., "embed": ...,
+            "fields": [...]}``): its ``fields`` are the default fields (not with
+            ``fields=`` too), ``dims`` must equal the memory's embedding length and
+            ``embed`` is ignored (the memory's embedder embeds).
 
     Ops in one batch run in order, each put in its own transaction; every op is
     validated before any runs, so a bad op leaves the batch unwritten.
@@ -230,8 +212,8 @@ class AgentMemStore(BaseStore):
     def __init__(self, memory: Memory, *,
                  user_label: int | Literal["auto"] | Callable[[tuple[str, ...]], str]
                  = "auto",
-                 fields: Sequence[str] | Literal[False] = ("$",),
-                 mode: str = "hybrid") -> None:
+                 fields: Sequence[str] | Literal[False] | None = None,
+                 mode: str = "hybrid", index: Mapping[str, Any] | None = None) -> None:
         if not isinstance(memory, Memory):
             raise InvalidInput("memory", f"must be an agentmem Memory, got "
                                          f"{type(memory).__name__}")
@@ -244,7 +226,11 @@ class AgentMemStore(BaseStore):
                                        f"got {mode!r}")
         self.memory = memory
         self.user_label = user_label
-        self.fields: tuple[str, ...] | None = _paths(fields, "fields")
+        dims = memory.strategy(Items).dims
+        self.fields: tuple[str, ...] | None = index_paths(default_fields(index, fields, dims),
+                                                     "fields")
+        #: LangGraph's store index config, as this store applies it
+        self.index_config: dict[str, Any] = {"dims": dims, "fields": list(self.fields or ())}
         self.mode = mode
 
     # -- namespaces and users ---------------------------------------------------------
@@ -317,8 +303,8 @@ class AgentMemStore(BaseStore):
             if op.value is None:
                 return _Put(namespace, key, None, user, None)
             value = _json_value(op.value)
-            paths = self.fields if op.index is None else _paths(op.index, "index")
-            return _Put(namespace, key, value, user, _index_text(value, paths))
+            paths = self.fields if op.index is None else index_paths(op.index, "index")
+            return _Put(namespace, key, value, user, index_texts(value, paths))
         if isinstance(op, GetOp):
             return op._replace(namespace=_labels(op.namespace, empty_ok=False),
                                key=check_id(op.key, "key"))
@@ -356,7 +342,7 @@ class AgentMemStore(BaseStore):
         """Write (or delete) one item in one transaction; True when an item was
         overwritten or deleted (the caller scrubs the files of its old text)."""
         return self.memory.strategy(Items).put(
-            op.namespace, op.key, user_id=op.user_id, value=op.value, text=op.text,
+            op.namespace, op.key, user_id=op.user_id, value=op.value, text=op.texts,
             session_id=_session(op.namespace))
 
     def _get(self, op: GetOp) -> Item | None:
@@ -382,8 +368,10 @@ class AgentMemStore(BaseStore):
     def _rank(self, query: str, rows: Sequence[StoredItem], want: int
               ) -> list[tuple[StoredItem, float | None]]:
         """The indexed ones of ``rows`` ranked by agentmem's search of each owner (no
-        MemoryBank reinforcement), best first. Each owner's retrievers are widened until
-        ``want`` of its items are ranked or every unit of the owner is a candidate.
+        MemoryBank reinforcement), best first. An item's units (one per indexed field)
+        count for the item, which keeps its best place and score. Each owner's
+        retrievers are widened until ``want`` of its items are ranked or every unit of
+        the owner is a candidate.
         Fused scores are normalised within one owner's candidates and do not compare
         across owners: items of several owners are merged by their retrievers' raw
         scores (cosine similarity, BM25), fused over the items found."""
@@ -397,6 +385,7 @@ class AgentMemStore(BaseStore):
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
         for owner, mine in sorted(by_owner.items()):
+            of_item = mem.strategy(Items).item_units(list(mine))  # unit -> item's unit
             total = mem.strategy(Items).unit_count(owner)
             n = max(mem.candidates, 4 * max(want, 1))
             while True:
@@ -406,14 +395,22 @@ class AgentMemStore(BaseStore):
                 dense_scores = ranked.scores.get("dense", {})
                 lex_scores = ranked.scores.get("lexical", {})
                 lexical_on |= "lexical" in ranked.scores
+                best: dict[str, float] = {}
+                for i, s in ranking:  # best first: an item's first unit is its best
+                    if i in of_item:
+                        best.setdefault(of_item[i], s)
                 got: list[tuple[StoredItem, float | None]] = [
-                    (mine[i], s) for i, s in ranking if i in mine]
+                    (mine[i], s) for i, s in best.items()]
                 if len(got) >= min(want, len(mine)) or n >= total:
                     break
                 n = min(n * 4, total)
             found.extend(got)
-            dense.update((i, dense_scores[i]) for i, _ in ranking if i in dense_scores)
-            lexical.update((i, lex_scores[i]) for i, _ in ranking if i in lex_scores)
+            for i, _ in ranking:  # each item's best raw score of its units
+                if i in of_item:
+                    for raw, mine_raw in ((dense_scores, dense), (lex_scores, lexical)):
+                        if i in raw:
+                            mine_raw[of_item[i]] = max(raw[i], mine_raw.get(of_item[i],
+                                                                            raw[i]))
         if len(by_owner) < 2 or not found:
             return found
         ids = {r.unit_id for r, _ in found}
