@@ -17,11 +17,17 @@ conversation, :meth:`Memory.delete` of that unit deletes the item, and
 
 Namespaces and users
 --------------------
-Every namespace belongs to one agentmem user. By default the namespace's first label
+Every namespace belongs to one agentmem user. The default, ``user_label="auto"``,
+covers the two common layouts: when the first label is LangMem's collection label
+(``"memories"``, or a label ending in ``"_memories"`` such as ``"project_memories"``)
+and another label follows, that second label is the user: LangMem's
+``("memories", "{langgraph_user_id}")`` and ``("memories", "{langgraph_user_id}",
+"user_profile")`` belong to the user id the run configures. Otherwise the first label
 is the user id: ``("alice", "memories")`` belongs to user ``"alice"`` (the layout
-LangGraph's multi-tenant auth gives, the user's identity prepended).
-``user_label=1`` takes the second label (``("memories", "alice")``), ``-1`` the last,
-and a callable ``user_label=lambda ns: ...`` any mapping. The id must satisfy
+LangGraph's multi-tenant auth gives, the user's identity prepended). For other layouts
+give the label's position: ``user_label=0`` always the first (``("memories",
+"alice")`` then belongs to a user ``"memories"``), ``1`` the second, ``-1`` the last,
+or a callable ``user_label=lambda ns: ...`` any mapping. The id must satisfy
 agentmem's id rules (a non-blank string of at most 256 characters, no NUL), and
 namespace labels LangGraph's (non-empty strings without ``"."``); a put whose
 namespace is too short to name its user raises :class:`InvalidNamespace`. A search or
@@ -32,10 +38,17 @@ Indexing
 LangGraph's ``index`` convention: the store's ``fields`` (default ``("$",)``: the
 whole value, rendered as ``field: value`` lines) apply unless a put says otherwise;
 ``put(..., index=False)`` stores an item without indexing it, ``index=["a.b",
-"tags[*]"]`` indexes those JSON paths (LangGraph's path syntax). The texts found are
-joined by newlines into the item's one unit. ``fields=False`` indexes nothing unless a
-put asks. Unindexed items are still returned by ``get`` and by ``search`` without a
-query, and after the ranked ones (score None) with a query; so are items whose unit
+"tags[*]"]`` indexes those JSON paths (LangGraph's path syntax). As in LangGraph, each
+text found (each field, each element of ``tags[*]``) is embedded on its own: it is a
+unit of the item (kind ``"item"``; the first is the item's unit, the others its
+children), and an item's search score is that of its best-matching unit; a search
+returns each item once. ``fields=False`` indexes nothing unless a put asks. LangGraph's
+store config is accepted too: ``AgentMemStore(memory, index={"fields": [...]})`` (its
+``dims`` must equal the memory's embedding length; ``embed`` is ignored, agentmem
+embeds with the memory's own embedder), and ``store.index_config`` reads back
+``{"dims": ..., "fields": [...]}``. Unindexed items are still returned by ``get``
+and by ``search`` without a query, and after the ranked ones (score None) with a
+query; so are items whose unit
 MemoryBank's :meth:`Memory.maintain` archived. A store search does not reinforce
 MemoryBank's forgetting curve (it ranks with :meth:`Memory.rank`).
 """
@@ -56,6 +69,7 @@ from ..errors import InvalidInput
 from ..ext import ITEM_KIND, ITEM_STORE, Items, StoredItem, check_id, check_text, score_fusion
 from ..memory import Memory
 from ..types import SEARCH_MODES
+from .langgraph_filters import check_filter, matches, namespace_matches
 
 try:
     from langgraph.store.base import (
@@ -64,23 +78,23 @@ try:
         InvalidNamespaceError,
         Item,
         ListNamespacesOp,
-        MatchCondition,
         Op,
         PutOp,
         Result,
         SearchItem,
         SearchOp,
-        get_text_at_path,
-        tokenize_path,
     )
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "AgentMemStore needs LangGraph: pip install 'agentmem[langgraph]'") from exc
 
+from .langgraph_index import default_fields, index_paths, index_texts  # needs langgraph
+
 __all__ = ["ITEM_KIND", "ITEM_STORE", "AgentMemStore", "InvalidNamespace"]
 
 _ROOT_RESERVED = "langgraph"
-_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+#: LangMem's default collection label: ``("memories", "{langgraph_user_id}")``
+LANGMEM_COLLECTION = "memories"
 
 
 class InvalidNamespace(InvalidInput, InvalidNamespaceError):
@@ -114,6 +128,11 @@ def _labels(namespace: object, *, empty_ok: bool) -> tuple[str, ...]:
     return namespace
 
 
+def _is_collection(label: str) -> bool:
+    """A LangMem collection label, followed by the user in ``user_label="auto"``."""
+    return label == LANGMEM_COLLECTION or label.endswith("_" + LANGMEM_COLLECTION)
+
+
 def _count(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInput(field, f"must be an integer >= 0, got {value!r}")
@@ -135,35 +154,6 @@ def _json_value(value: object) -> dict[str, Any]:
     return out
 
 
-def _paths(index: object, field: str) -> tuple[str, ...] | None:
-    """Index paths from LangGraph's ``index`` argument (False: none)."""
-    if index is False:
-        return None
-    if isinstance(index, str) or not isinstance(index, Sequence) or not all(
-            isinstance(p, str) and p.strip() for p in index):
-        raise InvalidInput(field, f"must be False or a list of field paths, got {index!r}")
-    return tuple(index)
-
-
-def _render(value: dict[str, Any]) -> str:
-    """The whole value as text: one ``field: value`` line per top-level field."""
-    lines = []
-    for k, v in value.items():
-        shown = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
-        lines.append(f"{k}: {shown}")
-    return "\n".join(lines)
-
-
-def _index_text(value: dict[str, Any], paths: Sequence[str] | None) -> str | None:
-    if not paths:
-        return None
-    texts: list[str] = []
-    for p in paths:
-        texts.extend([_render(value)] if p == "$" else get_text_at_path(value, tokenize_path(p)))
-    text = "\n".join(t for t in texts if t.strip()).strip()
-    return text or None
-
-
 def _session(namespace: tuple[str, ...]) -> str:
     """The session id of an item's unit: ``langgraph:<namespace>`` (hashed if long)."""
     joined = ext.join_namespace(namespace)
@@ -171,62 +161,6 @@ def _session(namespace: tuple[str, ...]) -> str:
     if len(sid) > 256:
         sid = f"{ITEM_STORE}:{hashlib.sha256(joined.encode('utf-8')).hexdigest()}"
     return sid
-
-
-# -- filters (LangGraph's semantics: exact match, nested dicts, $eq/$ne/$gt/...) ------
-
-def _check_filter(flt: object, field: str = "filter") -> None:
-    if not isinstance(flt, dict):
-        raise InvalidInput(field, f"must be a dict, got {type(flt).__name__}")
-    for k, v in flt.items():
-        if isinstance(k, str) and k.startswith("$") and k not in _OPERATORS:
-            raise InvalidInput(f"{field}.{k}", f"unknown operator; use one of "
-                                               f"{', '.join(_OPERATORS)}")
-        if isinstance(v, dict):
-            _check_filter(v, f"{field}.{k}")
-
-
-def _compare(item_value: Any, wanted: Any) -> bool:
-    if isinstance(wanted, dict):
-        if any(isinstance(k, str) and k.startswith("$") for k in wanted):
-            return all(_operator(item_value, op, arg) for op, arg in wanted.items())
-        return isinstance(item_value, dict) and all(
-            _compare(item_value.get(k), v) for k, v in wanted.items())
-    if isinstance(wanted, (list, tuple)):
-        return isinstance(item_value, list) and len(item_value) == len(wanted) and all(
-            _compare(a, b) for a, b in zip(item_value, wanted, strict=True))
-    return bool(item_value == wanted)
-
-
-def _operator(value: Any, op: str, arg: Any) -> bool:
-    if op == "$eq":
-        return bool(value == arg)
-    if op == "$ne":
-        return bool(value != arg)
-    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                  for x in (value, arg))
-    if not numbers and not (isinstance(value, str) and isinstance(arg, str)):
-        return False  # an order between unlike values: no match
-    if op == "$gt":
-        return bool(value > arg)
-    if op == "$gte":
-        return bool(value >= arg)
-    if op == "$lt":
-        return bool(value < arg)
-    return bool(value <= arg)  # $lte (operators are checked up front)
-
-
-def _matches(value: dict[str, Any], flt: dict[str, Any] | None) -> bool:
-    return not flt or all(_compare(value.get(k), v) for k, v in flt.items())
-
-
-def _namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
-    path = tuple(condition.path)
-    if len(namespace) < len(path):
-        return False
-    part = namespace[: len(path)] if condition.match_type == "prefix" else (
-        namespace[len(namespace) - len(path):])
-    return all(p in ("*", n) for p, n in zip(path, part, strict=True))
 
 
 @dataclass(frozen=True)
@@ -237,7 +171,7 @@ class _Put:
     key: str
     value: dict[str, Any] | None
     user_id: str
-    text: str | None
+    texts: list[str] | None
 
 
 class AgentMemStore(BaseStore):
@@ -248,42 +182,55 @@ class AgentMemStore(BaseStore):
     ``created_at``); ``search`` with a ``query`` ranks items by agentmem's search
     (``mode``: hybrid dense + lexical by default), ``filter`` matches value fields like
     LangGraph's in-memory store (exact values, nested dicts, ``$eq``, ``$ne``, ``$gt``,
-    ``$gte``, ``$lt``, ``$lte``), ``limit``/``offset`` page; ``list_namespaces``
+    ``$gte``, ``$lt``, ``$lte``; dotted keys such as ``"user.access-level"`` address
+    nested values, see :mod:`~agentmem.integrations.langgraph_filters`),
+    ``limit``/``offset`` page; ``list_namespaces``
     supports prefix/suffix (with ``"*"`` wildcards), ``max_depth``, ``limit`` and
     ``offset``. Sync and async (``abatch`` runs ``batch`` in the default executor).
     TTLs are not supported.
 
     Args:
         memory: the agentmem :class:`Memory` holding the items.
-        user_label: which namespace label names the agentmem user the item belongs to
-            (default 0, the first; negative counts from the end), or a callable
+        user_label: which namespace label names the agentmem user the item belongs to:
+            ``"auto"`` (default: the label after a leading ``"memories"`` or
+            ``"*_memories"`` collection label, LangMem's layout, else the first), a
+            position (0 the first; negative counts from the end), or a callable
             mapping a namespace tuple to a user id.
         fields: the JSON paths indexed by default (``("$",)``: the whole value);
             ``False``: items are not indexed unless a put gives ``index=[...]``.
         mode: agentmem's search mode for queries: ``"hybrid"``, ``"dense"`` or
             ``"lexical"``.
+        index: LangGraph's store index config (``{"dims": ..., "embed": ...,
+            "fields": [...]}``): its ``fields`` are the default fields (not with
+            ``fields=`` too), ``dims`` must equal the memory's embedding length and
+            ``embed`` is ignored (the memory's embedder embeds).
 
     Ops in one batch run in order, each put in its own transaction; every op is
     validated before any runs, so a bad op leaves the batch unwritten.
     """
 
     def __init__(self, memory: Memory, *,
-                 user_label: int | Callable[[tuple[str, ...]], str] = 0,
-                 fields: Sequence[str] | Literal[False] = ("$",),
-                 mode: str = "hybrid") -> None:
+                 user_label: int | Literal["auto"] | Callable[[tuple[str, ...]], str]
+                 = "auto",
+                 fields: Sequence[str] | Literal[False] | None = None,
+                 mode: str = "hybrid", index: Mapping[str, Any] | None = None) -> None:
         if not isinstance(memory, Memory):
             raise InvalidInput("memory", f"must be an agentmem Memory, got "
                                          f"{type(memory).__name__}")
-        if isinstance(user_label, bool) or not (isinstance(user_label, int)
-                                                or callable(user_label)):
-            raise InvalidInput("user_label", "must be a label position (int) or a callable "
-                                             "mapping a namespace to a user id")
+        if isinstance(user_label, bool) or not (
+                isinstance(user_label, int) or callable(user_label) or user_label == "auto"):
+            raise InvalidInput("user_label", "must be 'auto', a label position (int) or a "
+                                             "callable mapping a namespace to a user id")
         if mode not in SEARCH_MODES:
             raise InvalidInput("mode", f"must be one of {', '.join(SEARCH_MODES)}, "
                                        f"got {mode!r}")
         self.memory = memory
         self.user_label = user_label
-        self.fields: tuple[str, ...] | None = _paths(fields, "fields")
+        dims = memory.strategy(Items).dims
+        self.fields: tuple[str, ...] | None = index_paths(default_fields(index, fields, dims),
+                                                     "fields")
+        #: LangGraph's store index config, as this store applies it
+        self.index_config: dict[str, Any] = {"dims": dims, "fields": list(self.fields or ())}
         self.mode = mode
 
     # -- namespaces and users ---------------------------------------------------------
@@ -293,6 +240,9 @@ class AgentMemStore(BaseStore):
         namespace = _labels(namespace, empty_ok=False)
         if callable(self.user_label):
             user = self.user_label(namespace)
+        elif self.user_label == "auto":
+            user = namespace[1] if len(namespace) > 1 and _is_collection(namespace[0]) \
+                else namespace[0]
         else:
             try:
                 user = namespace[self.user_label]
@@ -353,15 +303,15 @@ class AgentMemStore(BaseStore):
             if op.value is None:
                 return _Put(namespace, key, None, user, None)
             value = _json_value(op.value)
-            paths = self.fields if op.index is None else _paths(op.index, "index")
-            return _Put(namespace, key, value, user, _index_text(value, paths))
+            paths = self.fields if op.index is None else index_paths(op.index, "index")
+            return _Put(namespace, key, value, user, index_texts(value, paths))
         if isinstance(op, GetOp):
             return op._replace(namespace=_labels(op.namespace, empty_ok=False),
                                key=check_id(op.key, "key"))
         if isinstance(op, SearchOp):
             op = op._replace(namespace_prefix=_labels(op.namespace_prefix, empty_ok=True))
             if op.filter is not None:
-                _check_filter(op.filter)
+                check_filter(op.filter)
             _count(op.limit, "limit")
             _count(op.offset, "offset")
             if op.query is not None and not isinstance(op.query, str):
@@ -392,7 +342,7 @@ class AgentMemStore(BaseStore):
         """Write (or delete) one item in one transaction; True when an item was
         overwritten or deleted (the caller scrubs the files of its old text)."""
         return self.memory.strategy(Items).put(
-            op.namespace, op.key, user_id=op.user_id, value=op.value, text=op.text,
+            op.namespace, op.key, user_id=op.user_id, value=op.value, text=op.texts,
             session_id=_session(op.namespace))
 
     def _get(self, op: GetOp) -> Item | None:
@@ -404,7 +354,7 @@ class AgentMemStore(BaseStore):
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
         rows = [r for r in self.memory.strategy(Items).under(op.namespace_prefix)
-                if _matches(r.value, op.filter)]
+                if matches(r.value, op.filter)]
         scored: list[tuple[StoredItem, float | None]] = [(r, None) for r in rows]
         if op.query and op.query.strip() and rows:
             ranked = self._rank(op.query, rows, op.offset + op.limit)
@@ -418,8 +368,10 @@ class AgentMemStore(BaseStore):
     def _rank(self, query: str, rows: Sequence[StoredItem], want: int
               ) -> list[tuple[StoredItem, float | None]]:
         """The indexed ones of ``rows`` ranked by agentmem's search of each owner (no
-        MemoryBank reinforcement), best first. Each owner's retrievers are widened until
-        ``want`` of its items are ranked or every unit of the owner is a candidate.
+        MemoryBank reinforcement), best first. An item's units (one per indexed field)
+        count for the item, which keeps its best place and score. Each owner's
+        retrievers are widened until ``want`` of its items are ranked or every unit of
+        the owner is a candidate.
         Fused scores are normalised within one owner's candidates and do not compare
         across owners: items of several owners are merged by their retrievers' raw
         scores (cosine similarity, BM25), fused over the items found."""
@@ -433,6 +385,7 @@ class AgentMemStore(BaseStore):
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
         for owner, mine in sorted(by_owner.items()):
+            of_item = mem.strategy(Items).item_units(list(mine))  # unit -> item's unit
             total = mem.strategy(Items).unit_count(owner)
             n = max(mem.candidates, 4 * max(want, 1))
             while True:
@@ -442,14 +395,22 @@ class AgentMemStore(BaseStore):
                 dense_scores = ranked.scores.get("dense", {})
                 lex_scores = ranked.scores.get("lexical", {})
                 lexical_on |= "lexical" in ranked.scores
+                best: dict[str, float] = {}
+                for i, s in ranking:  # best first: an item's first unit is its best
+                    if i in of_item:
+                        best.setdefault(of_item[i], s)
                 got: list[tuple[StoredItem, float | None]] = [
-                    (mine[i], s) for i, s in ranking if i in mine]
+                    (mine[i], s) for i, s in best.items()]
                 if len(got) >= min(want, len(mine)) or n >= total:
                     break
                 n = min(n * 4, total)
             found.extend(got)
-            dense.update((i, dense_scores[i]) for i, _ in ranking if i in dense_scores)
-            lexical.update((i, lex_scores[i]) for i, _ in ranking if i in lex_scores)
+            for i, _ in ranking:  # each item's best raw score of its units
+                if i in of_item:
+                    for raw, mine_raw in ((dense_scores, dense), (lex_scores, lexical)):
+                        if i in raw:
+                            mine_raw[of_item[i]] = max(raw[i], mine_raw.get(of_item[i],
+                                                                            raw[i]))
         if len(by_owner) < 2 or not found:
             return found
         ids = {r.unit_id for r, _ in found}
@@ -472,7 +433,8 @@ class AgentMemStore(BaseStore):
     def _list(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         names = self.memory.strategy(Items).namespaces()
         names = [ns for ns in names
-                 if all(_namespace_matches(c, ns) for c in op.match_conditions or ())]
+                 if all(namespace_matches(tuple(c.path), c.match_type, ns)
+                        for c in op.match_conditions or ())]
         if op.max_depth is not None:
             names = sorted({ns[: op.max_depth] for ns in names})
         return names[op.offset : op.offset + op.limit]
