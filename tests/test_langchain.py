@@ -600,7 +600,7 @@ def test_langchain_module_imports_without_langgraph() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120)
-    assert "pip install 'agentmem[langgraph]'" in out.stdout
+    assert "pip install 'agentmem-local[langgraph]'" in out.stdout
 
 
 def test_store_times_are_utc(mem: Memory) -> None:

@@ -1,6 +1,6 @@
 """A LangGraph long-term store backed by agentmem: :class:`AgentMemStore`.
 
-Needs the ``langgraph`` extra (``pip install 'agentmem[langgraph]'``). Pass the store
+Needs the ``langgraph`` extra (``pip install 'agentmem-local[langgraph]'``). Pass the store
 where LangGraph and LangChain 1.x take one: ``StateGraph(...).compile(store=...)``
 or ``create_agent(..., store=...)``; nodes and tools reach it through
 ``langgraph.config.get_store()`` or their runtime (``runtime.store``).
@@ -86,7 +86,7 @@ try:
     )
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
-        "AgentMemStore needs LangGraph: pip install 'agentmem[langgraph]'") from exc
+        "AgentMemStore needs LangGraph: pip install 'agentmem-local[langgraph]'") from exc
 
 from .langgraph_index import default_fields, index_paths, index_texts  # needs langgraph
 
