@@ -1,8 +1,8 @@
 """Issue 18, defect 2: many identical texts of one user must not hide another text.
 Reproduced here with the real embedder: 500 identical turns and one distinct turn; in
 dense mode Chroma's HNSW graph (built over 500 identical vectors) never returns the
-distinct one, whatever the query (raising ``ef_search`` to 100 or 500 did not help,
-measured by hand). Hybrid and lexical search find it through FTS5. Open: the fix
+distinct one, whatever the query (raising ``ef_search`` to 100 or 500 did not help:
+``eval/issue18_probes.py``). Hybrid and lexical search find it through FTS5. Open: the fix
 (one vector per distinct text per user, or exact search of small users) is the next
 step of issue 18; this test turns green with it (strict xfail until then)."""
 
