@@ -13,6 +13,7 @@ the modules it comes from are not.
 
 from ._core.deletion import DeleteScope
 from ._core.engine import Engine, WriteTx
+from ._core.relevance import monotone
 from .index.fusion import reciprocal_rank_fusion, score_fusion
 from .inputs import check_id, check_positive_int, check_text
 from .ranking import (
@@ -36,14 +37,15 @@ from .stores.base import UnitDraft
 from .strategies import Episodic, Forgetting, Items, Keys, MemoryBank, Thoughts
 from .strategies.base import AfterWrite, Strategy, WriteBatch
 from .temporal import format_timestamp, parse_timestamp, utcnow
-from .types import Hit, TimeRange, TraceStep
+from .types import Hit, SearchFilter, TimeRange, TraceStep
 
 __all__ = [
     "ITEM_KIND", "ITEM_STORE", "AfterWrite", "Candidates", "DeleteScope", "Engine",
     "Episodic", "FilterKinds", "Forgetting", "Fuse", "FuseRecalled", "Hit", "Items", "Keys",
     "LoadInfo", "MemoryBank", "MergeKeyRows", "Pipeline", "Ranking", "RecallQuery",
-    "Recalled", "SessionContext", "Stage", "StoredItem", "Strategy", "Thoughts", "TimeAware",
+    "Recalled", "SearchFilter", "SessionContext", "Stage", "StoredItem", "Strategy",
+    "Thoughts", "TimeAware",
     "TimeRange", "TraceStep", "UnitDraft", "WriteBatch", "WriteTx", "default_pipeline",
     "check_id", "check_positive_int", "check_text", "format_timestamp", "join_namespace",
-    "parse_timestamp", "reciprocal_rank_fusion", "score_fusion", "utcnow",
+    "monotone", "parse_timestamp", "reciprocal_rank_fusion", "score_fusion", "utcnow",
 ]

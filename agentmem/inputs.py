@@ -12,10 +12,10 @@ from typing import Any
 
 from .errors import InvalidInput
 from .temporal import parse_timestamp
-from .types import ROLES
+from .types import ROLES, SearchFilter
 
-__all__ = ["MAX_ID_LENGTH", "MAX_METADATA_DEPTH", "NewMessage", "check_id", "check_metadata",
-           "check_number",
+__all__ = ["MAX_ID_LENGTH", "MAX_METADATA_DEPTH", "NewMessage", "check_filter", "check_id",
+           "check_metadata", "check_number",
            "check_path", "check_positive_int", "check_text", "validate_messages"]
 
 _MESSAGE_KEYS = {"role", "content", "name", "timestamp", "metadata"}
@@ -197,3 +197,66 @@ def check_number(value: Any, field: str, *, positive: bool = False) -> float:
         raise InvalidInput(field, f"must be a number {'>' if positive else '>='} 0, "
                                   f"got {value!r}")
     return float(value)
+
+
+#: the JSON scalars a metadata filter compares with
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def check_filter(session_id: object = None, since: object = None, until: object = None,
+                 roles: object = None, metadata: object = None) -> SearchFilter | None:
+    """A search's filters (see :meth:`agentmem.Memory.search`), checked; None when
+    there are none. ``session_id``: one id or a list; ``since``/``until``: timestamps
+    (``since <= t < until``); ``roles``: a list of roles; ``metadata``: key to a JSON
+    scalar, or to ``{"$in": [scalars]}``."""
+    sessions: tuple[str, ...] | None = None
+    if session_id is not None:
+        if isinstance(session_id, str):
+            sessions = (check_id(session_id, "session_id"),)
+        elif isinstance(session_id, Sequence) and session_id:
+            sessions = tuple(check_id(s, f"session_id[{i}]") for i, s in enumerate(session_id))
+        else:
+            raise InvalidInput("session_id", "must be a session id or a non-empty list of them")
+    start = parse_timestamp(since, field="since") if since is not None else None
+    end = parse_timestamp(until, field="until") if until is not None else None
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("until", f"must be later than since ({start.isoformat()})")
+    wanted: tuple[str, ...] | None = None
+    if roles is not None:
+        if isinstance(roles, str) or not isinstance(roles, Sequence) or not roles:
+            raise InvalidInput("roles", f"must be a non-empty list of roles, got {roles!r}")
+        for i, r in enumerate(roles):
+            if r not in ROLES:
+                raise InvalidInput(f"roles[{i}]", f"unknown role {r!r}; expected one of {ROLES}")
+        wanted = tuple(dict.fromkeys(roles))
+    conditions: list[tuple[str, tuple[Any, ...]]] = []
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            raise InvalidInput("metadata", "must be a dict of key to value or {'$in': [...]}")
+        for key, cond in metadata.items():
+            where = f"metadata[{key!r}]"
+            if not isinstance(key, str) or not key:
+                raise InvalidInput("metadata", f"keys must be non-empty strings, got {key!r}")
+            _check_encodable(key, "metadata")
+            if isinstance(cond, Mapping):
+                if set(cond) != {"$in"}:
+                    raise InvalidInput(where, "supported operator: $in (or a plain value "
+                                              f"for equality), got {sorted(map(str, cond))}")
+                values = cond["$in"]
+                if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) \
+                        or not values:
+                    raise InvalidInput(f"{where}.$in", "must be a non-empty list of values")
+            else:
+                values = (cond,)
+            for v in values:
+                if not isinstance(v, _SCALARS) or (isinstance(v, float) and v != v):
+                    raise InvalidInput(where, "values must be strings, numbers, booleans or "
+                                              f"None, got {type(v).__name__}")
+                if isinstance(v, str):
+                    _check_encodable(v, where)
+            conditions.append((key, tuple(values)))
+    if sessions is None and start is None and end is None and wanted is None \
+            and not conditions:
+        return None
+    return SearchFilter(session_ids=sessions, since=start, until=end, roles=wanted,
+                        metadata=tuple(conditions))

@@ -31,16 +31,7 @@ from .storage import repository as repo
 from .stores import KeyExpansion, ThoughtConfig
 from .stores.bank import Decay
 from .stores.summaries import Summaries
-from .strategies import (
-    BUILT_IN,
-    Episodic,
-    Items,
-    Keys,
-    MemoryBank,
-    Strategy,
-    Thoughts,
-    WriteBatch,
-)
+from .strategies import BUILT_IN, Episodic, Items, Keys, MemoryBank, Strategy, Thoughts, WriteBatch
 from .strategies.compose import checked, needs_llm
 from .strategies.methods import MemoryBankMethods, ThoughtMethods
 from .temporal import parse_timestamp, utcnow
@@ -72,6 +63,9 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         granularity: ``"turn"``, ``"round"`` (default) or ``"session"``: the unit the
             episodic store indexes. Fixed when the memory is created.
         candidates: how many candidates each retriever contributes before fusion.
+        exact_search: dense search compares every vector exactly (from the SQL cache)
+            when the units searched number at most this (default 20000); above it,
+            Chroma's approximate HNSW index answers.
         chroma_prefix: prefix of this memory's Chroma collection names.
         llm: an :class:`~agentmem.llm.LLM` for the stores' LLM steps; its calls, tokens
             and wall time per operation are reported by :meth:`stats`.
@@ -133,6 +127,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         embedder: Embedder | None = None,
         granularity: str | None = None,
         candidates: int = 50,
+        exact_search: int = 20_000,
         chroma_prefix: str = "agentmem",
         llm: LLM | None = None,
         fusion: str = "score",
@@ -156,6 +151,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         check_positive_int(chroma_port, "chroma_port")
         check_number(lock_timeout, "lock_timeout", positive=True)
         self.candidates = check_positive_int(candidates, "candidates")
+        exact = 0 if exact_search == 0 else check_positive_int(exact_search, "exact_search")
         episodic = Episodic(granularity, context_turns)
         if fusion not in FUSIONS:
             raise InvalidInput("fusion", f"must be one of {', '.join(FUSIONS)}, got {fusion!r}")
@@ -185,7 +181,8 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
             self.read_only = self._engine.read_only
             self._retrieval = Retrieval(self._engine, default_pipeline(
                 fusion=fusion, session_weight=self._session_weight,
-                extra=[st for s in self._strategies for st in s.stages()]), self._strategies)
+                extra=[st for s in self._strategies for st in s.stages()]), self._strategies,
+                exact_below=exact)
             settle_plugins(self._engine, [s.name for s in self._strategies
                                           if s.name not in BUILT_IN])
         except BaseException:

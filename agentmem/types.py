@@ -14,6 +14,7 @@ __all__ = [
     "MemoryStats",
     "MemoryUnit",
     "Role",
+    "SearchFilter",
     "SearchMode",
     "TraceStep",
     "THOUGHT_STATUSES",
@@ -71,9 +72,18 @@ class MemoryUnit:
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result, best first. ``score`` is the fused score used for ranking;
-    ``scores`` holds each retriever's own score (``dense``: cosine similarity,
-    ``lexical``: BM25, higher is better) where that retriever found the unit."""
+    """One search result, best first.
+
+    ``score`` is the hit's relevance to the query, in [0, 1], comparable between
+    searches and users: the cosine similarity (clipped at 0) between the query and the
+    unit's vector (its best key or field when it has several), raised to the text
+    match when the query repeats one of its turns up to case, punctuation and a few
+    characters (``difflib`` ratio >= 0.9). Scores never rise down a result list: a hit
+    ranked above a more relevant one takes that one's score. Ranking itself is the
+    fused ranking (``scores["fused"]``); ``scores`` also holds each retriever's own
+    score where it found the unit (``dense``: cosine, ``lexical``: BM25, higher is
+    better) and ``relevance``, the hit's own relevance before that adjustment. See
+    docs/search.md."""
 
     id: str
     kind: str
@@ -97,6 +107,25 @@ class Hit:
     def turn_ids(self) -> tuple[str, ...]:
         """Ids of the turns behind this hit, in conversation order."""
         return tuple(t.id for t in self.turns)
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """What a search is restricted to, applied before the top ``k`` are taken (see
+    :meth:`agentmem.Memory.search`): sessions, a time window ``since <= timestamp <
+    until``, turn roles, and turn metadata (key to the allowed values; a unit matches
+    when one of its turns has every key at one of its values)."""
+
+    session_ids: tuple[str, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    roles: tuple[str, ...] | None = None
+    metadata: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+    @property
+    def on_turns(self) -> bool:
+        """Whether the filter looks at the units' turns (roles or metadata)."""
+        return self.roles is not None or bool(self.metadata)
 
 
 @dataclass(frozen=True)

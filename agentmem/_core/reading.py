@@ -4,16 +4,16 @@ pipeline, then the hits, then each strategy's ``on_recalled``), ``rank`` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from ..errors import AgentMemError, InvalidInput, NotFound
-from ..inputs import check_id, check_positive_int, check_text
+from ..inputs import check_filter, check_id, check_positive_int, check_text
 from ..ranking import Ranking, RecallQuery
 from ..storage import repository as repo
 from ..temporal import parse_timestamp, question_time_range, utcnow
-from ..types import SEARCH_MODES, Hit, MemoryUnit, Turn
+from ..types import SEARCH_MODES, Hit, MemoryUnit, SearchFilter, Turn
 from .engine import Engine
 from .retrieval import Retrieval
 
@@ -49,6 +49,12 @@ class Reading:
         kinds: Sequence[str] | None = None,
         include_forgotten: bool = False,
         trace: bool = False,
+        session_id: str | Sequence[str] | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        roles: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        min_score: float = 0.0,
     ) -> list[Hit]:
         """The ``k`` units of ``user_id`` most relevant to ``query``, best first.
 
@@ -61,11 +67,21 @@ class Reading:
         ``question_date``; default: the current UTC time), the candidates dated inside it
         (±2 days) — by their timestamp or a date their text mentions — move ahead of the
         rest, in the same relative order; none is dropped. ``time_aware=False`` turns
-        this off. Ranking order is then the authority; ``score`` stays the fused score.
+        this off.
 
-        ``kinds`` keeps only units of these kinds (e.g. ``("fact",)`` to search the
-        extracted facts alone); it filters the retrievers' candidates, so raise
-        ``candidates`` when the kind is rare.
+        ``score`` is the hit's relevance in [0, 1], comparable between searches (the
+        query's cosine similarity with the unit, or its text match when the query
+        repeats one of its turns; never rising down the list); ``min_score`` leaves out
+        hits below it. ``scores`` keeps the fused ranking score (``fused``) and each
+        retriever's raw one. See docs/search.md.
+
+        Filters, applied before the top ``k`` are taken (``k`` hits come back whenever
+        ``k`` units match, however rare): ``session_id`` (one id or a list);
+        ``since``/``until`` (``since <= timestamp < until``); ``roles`` (units with a
+        turn of one of these roles); ``metadata`` (units with a turn whose metadata
+        holds each key at that value, or at one of ``{"$in": [...]}``); ``kinds`` (e.g.
+        ``("fact",)`` to search the extracted facts alone). Thoughts are filtered by
+        their own session and time, and by the turns they came from.
 
         The user's active Think-in-Memory thoughts (see :meth:`add_thoughts`) are
         recalled too, unless ``kinds`` leaves out ``"thought"`` or ``mode`` is
@@ -76,9 +92,13 @@ class Reading:
         ``trace=True`` gives each hit a ``trace``: what each ranking stage did to it.
         """
         k = check_positive_int(k, "k")
+        if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) \
+                or not 0.0 <= min_score <= 1.0:
+            raise InvalidInput("min_score", f"must be a number in [0, 1], got {min_score!r}")
         q = self._query(query, user_id, mode, candidates, now, question_date, time_aware,
-                        kinds, include_forgotten, at_least=k)
-        hits = self._retrieval.hits(q, k, trace=trace)
+                        kinds, include_forgotten, at_least=k,
+                        filters=check_filter(session_id, since, until, roles, metadata))
+        hits = self._retrieval.hits(q, k, trace=trace, min_score=float(min_score))
         for s in self._strategies:
             hits = s.on_recalled(hits, q)
         return hits
@@ -99,18 +119,22 @@ class Reading:
     def ranking(self, query: str, *, user_id: str, mode: str = "hybrid",
                 candidates: int | None = None, now: str | datetime | None = None,
                 question_date: str | datetime | None = None, time_aware: bool = True,
-                kinds: Sequence[str] | None = None, trace: bool = False) -> Ranking:
+                kinds: Sequence[str] | None = None, trace: bool = False,
+                relevance: bool = False) -> Ranking:
         """:meth:`rank` with each source's raw scores (``dense``: cosine, ``lexical``:
-        BM25, ``thoughts``: cosine) and, with ``trace``, what each ranking stage did to
-        each candidate (:class:`~agentmem.ranking.Ranking`)."""
+        BM25, ``thoughts``: cosine), with ``relevance`` each ranked id's relevance (the
+        measure of :attr:`Hit.score <agentmem.Hit.score>`, before it is made monotone)
+        under ``scores["relevance"]``, and with ``trace`` what each ranking stage did
+        to each candidate (:class:`~agentmem.ranking.Ranking`)."""
         q = self._query(query, user_id, mode, candidates, now, question_date, time_aware,
                         kinds, False, at_least=1, candidates_first=True)
-        return self._retrieval.rank(q, trace=trace)
+        return self._retrieval.rank(q, trace=trace, relevance=relevance)
 
     def _query(self, query: str, user_id: str, mode: str, candidates: int | None,
                now: str | datetime | None, question_date: str | datetime | None,
                time_aware: bool, kinds: Sequence[str] | None, include_forgotten: bool,
-               *, at_least: int, candidates_first: bool = False) -> RecallQuery:
+               *, at_least: int, candidates_first: bool = False,
+               filters: SearchFilter | None = None) -> RecallQuery:
         """A search's arguments, validated in the order the checks always ran (``rank``
         checked ``candidates`` first, ``search`` its time first)."""
         if candidates is not None and candidates_first:
@@ -134,7 +158,8 @@ class Reading:
             raise InvalidInput("mode", f"must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
         return RecallQuery(text=query, user_id=user_id, mode=mode, n=n, period=period,
                            kinds=frozenset(kinds) if kinds is not None else None,
-                           anchor=anchor, include_forgotten=include_forgotten)
+                           anchor=anchor, include_forgotten=include_forgotten,
+                           filters=filters)
 
     def units(self, user_id: str) -> list[MemoryUnit]:
         """Every unit of ``user_id`` with its turns, in conversation order (by time,

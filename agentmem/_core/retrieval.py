@@ -1,6 +1,14 @@
 """A search's retrieval: the unit retrievers (dense in the worker ∥ lexical here) and
 every recall source, then the ranking pipeline over one connection, then the hits
-loaded from SQL (units) or from their recall source (thoughts)."""
+loaded from SQL (units) or from their recall source (thoughts) and scored by
+relevance (:mod:`.relevance`).
+
+Filters and ``kinds`` are applied before the top ``n``: the units in scope are read
+from SQL first (:func:`~agentmem.storage.scope.scope_ids`). Dense search is exact when
+the units to search number at most ``exact_below`` (their vectors read from the SQL
+embedding cache: identical texts cannot hide another, and no filter starves it); above
+that, Chroma's HNSW is asked, widened until ``n`` units in scope come back. The lexical
+side is widened the same way."""
 
 from __future__ import annotations
 
@@ -13,11 +21,14 @@ import numpy as np
 import sqlalchemy as sa
 
 from ..errors import AgentMemError
+from ..index.exact import top_cosine
 from ..ranking import Candidates, Pipeline, Ranking, Recalled, RecallQuery, RecallSource
 from ..storage import repository as repo
 from ..storage.schema import units
+from ..storage.scope import count_units, scope_ids, unit_vectors
 from ..types import Hit, MemoryUnit, TimeRange, TraceStep
 from .engine import Engine
+from .relevance import Scorer, monotone
 
 __all__ = ["Retrieval"]
 
@@ -38,116 +49,192 @@ class _Reader:
         return repo.units_in_period(self.conn, self.user_id, period)
 
 
+#: the most units a dense search compares exactly (above: Chroma's HNSW)
+EXACT_BELOW = 20_000
+
+
 class Retrieval:
     """Candidates, ranking and hits for one memory's searches."""
 
-    def __init__(self, engine: Engine, pipeline: Pipeline, sources: Sequence[RecallSource]
-                 ) -> None:
+    def __init__(self, engine: Engine, pipeline: Pipeline, sources: Sequence[RecallSource],
+                 *, exact_below: int = EXACT_BELOW) -> None:
         self.engine = engine
         self.pipeline = pipeline
         self.sources = tuple(sources)
+        self.exact_below = exact_below
 
-    def rank(self, query: RecallQuery, *, trace: bool = False) -> Ranking:
-        """The ranking of ``query`` (ids, fused scores, raw scores per source)."""
+    def rank(self, query: RecallQuery, *, trace: bool = False,
+             relevance: bool = False) -> Ranking:
+        """The ranking of ``query`` (ids, fused scores, raw scores per source; with
+        ``relevance``, each ranked id's relevance under ``scores["relevance"]``)."""
+        ranking, vector = self._rank(query, trace)
+        if not relevance:
+            return ranking
+        scorer = Scorer(self.engine.embedder, query.text, vector)
+        own = {n for n, sc in ranking.scores.items() if n not in ("dense", "lexical")}
+        ids = [i for i, _ in ranking.order]
+        with self.engine.db.connect() as conn:
+            unit_texts: dict[str, Sequence[str]] = {r.id: [r.text] for r in conn.execute(
+                sa.select(units.c.id, units.c.text, units.c.user_id).where(
+                    units.c.id.in_(ids))) if r.user_id == query.user_id} if ids else {}
+            rel = scorer.units(conn, query.user_id, unit_texts)
+        rel.update(scorer.texts({h.id: h.text for h in self._load(query, [
+            (i, s) for i, s in ranking.order if i not in rel and any(
+                i in ranking.scores[n] for n in own)], ranking)[1].values()}))
+        return replace(ranking, scores={**ranking.scores, "relevance": rel})
+
+    def _rank(self, query: RecallQuery, trace: bool) -> tuple[Ranking, np.ndarray | None]:
         engine = self.engine
         use_dense = query.mode in ("hybrid", "dense") or engine.lexical is None
         use_lexical = query.mode in ("hybrid", "lexical") and engine.lexical is not None
+        scope: set[str] | None = None
+        if query.filters is not None or query.kinds is not None:
+            with engine.db.connect() as conn:
+                scope = scope_ids(conn, query.user_id, query.filters, query.kinds)
         # The query embedding (torch) and FTS5 (SQLite) both release the GIL: run the
-        # dense side in the worker while the lexical side runs here.
-        dense_job = engine.pool().submit(self._dense, query) if use_dense else None
+        # dense side in the worker while the lexical side runs here. Lexical search
+        # embeds the query too: scores are cosine-based in every mode.
+        dense_job = engine.pool().submit(self._dense, query, scope, use_dense)
         scores: dict[str, dict[str, float]] = {}
-        lexical = self._lexical(query) if use_lexical else {}
+        lexical = self._lexical(query, scope) if use_lexical else {}
         vector: np.ndarray | None = None
-        if dense_job is not None:
-            try:
-                vector, scores["dense"] = dense_job.result()
-            except AgentMemError as exc:
-                if not use_lexical:
-                    raise
-                # hybrid search degrades to the lexical side rather than failing
+        try:
+            vector, dense = dense_job.result()
+            if use_dense:
+                scores["dense"] = dense
+        except AgentMemError as exc:
+            if not use_lexical:
+                raise
+            if use_dense:  # hybrid search degrades to the lexical side, not failing
                 log.warning("dense search failed, answering from the lexical index "
                             "alone: %s", exc)
                 engine.note_failure(f"search: {exc}")
         if use_lexical:
             scores["lexical"] = lexical
+        seen = vector if use_dense else None  # lexical mode recalls no thoughts
         recalled = {s.name: Recalled(s, dict(found)) for s in self.sources
-                    if (found := s.recall(query, vector))}
+                    if (found := s.recall(query, seen))}
         with engine.db.connect() as conn:
             c = Candidates(query=query, reader=_Reader(conn, query.user_id),
-                           scores=scores, retrievers=len(scores), vector=vector,
+                           scores=scores, retrievers=len(scores), vector=seen,
                            recalled=recalled)
             order, steps = self.pipeline.run(c, trace=trace)
         return Ranking(order=tuple(order), scores={
             **c.scores, **{n: r.scores for n, r in recalled.items()}},
-            trace={i: tuple(s) for i, s in steps.items()})
+            trace={i: tuple(s) for i, s in steps.items()}), vector
 
-    def hits(self, query: RecallQuery, k: int, *, trace: bool = False) -> list[Hit]:
+    def hits(self, query: RecallQuery, k: int, *, trace: bool = False,
+             min_score: float = 0.0) -> list[Hit]:
         """The ``k`` best hits of ``query``, loaded (units deleted since the index
-        answered are skipped)."""
-        ranking = self.rank(query, trace=trace)
+        answered are skipped), scored by relevance (monotone down the list); those
+        below ``min_score`` left out."""
+        ranking, vector = self._rank(query, trace)
         fused = list(ranking.order)
-        dense, lexical = ranking.scores.get("dense", {}), ranking.scores.get("lexical", {})
-        own = {s.name: ranking.scores[s.name] for s in self.sources
-               if s.name in ranking.scores}
         hits: list[Hit] = []
+        units_of: dict[str, MemoryUnit] = {}
         start = 0
         while len(hits) < k and start < len(fused):
             head = fused[start : start + k - len(hits) + 4]  # a few spare
             start += len(head)
-            with self.engine.db.connect() as conn:
-                found = repo.load_units(conn, [i for i, _ in head if not any(
-                    i in sc for sc in own.values())], user_id=query.user_id)
-                loaded: dict[str, Hit] = {}
-                for s in self.sources:
-                    if s.name in own:
-                        loaded.update(s.load_hits(
-                            conn, [(i, x) for i, x in head if i in own[s.name]],
-                            query.user_id, own[s.name]))
+            found, loaded = self._load(query, head, ranking)
+            units_of.update(found)
             for uid, score in head:
                 if uid in found:
-                    hits.append(_hit(found[uid], score, dense, lexical,
-                                     ranking.trace.get(uid, ())))
+                    hits.append(_hit(found[uid], score, ranking, ranking.trace.get(uid, ())))
                 elif uid in loaded:
-                    hits.append(loaded[uid] if not trace else _traced(
-                        loaded[uid], ranking.trace.get(uid, ())))
-        return hits[:k]
+                    hits.append(_traced(loaded[uid], score, ranking.trace.get(uid, ()),
+                                        trace))
+        hits = hits[:k]
+        scorer = Scorer(self.engine.embedder, query.text, vector)
+        with self.engine.db.connect() as conn:
+            rel = scorer.units(conn, query.user_id, {
+                h.id: [h.text, *(t.content for t in h.turns)] for h in hits
+                if h.id in units_of})
+        rel.update(scorer.texts({h.id: h.text for h in hits if h.id not in rel}))
+        final = monotone([rel[h.id] for h in hits])
+        return [replace(h, score=s, scores={**h.scores, "relevance": rel[h.id]})
+                for h, s in zip(hits, final, strict=True) if s >= min_score]
 
-    def _dense(self, query: RecallQuery) -> tuple[np.ndarray, dict[str, float]]:
+    def _load(self, query: RecallQuery, head: Sequence[tuple[str, float]], ranking: Ranking
+              ) -> tuple[dict[str, MemoryUnit], dict[str, Hit]]:
+        """The units of ``head`` (from SQL) and its recalled items (from their
+        sources)."""
+        own = {s.name: ranking.scores[s.name] for s in self.sources
+               if s.name in ranking.scores}
+        with self.engine.db.connect() as conn:
+            found = repo.load_units(conn, [i for i, _ in head if not any(
+                i in sc for sc in own.values())], user_id=query.user_id)
+            loaded: dict[str, Hit] = {}
+            for s in self.sources:
+                if s.name in own:
+                    loaded.update(s.load_hits(
+                        conn, [(i, x) for i, x in head if i in own[s.name]],
+                        query.user_id, own[s.name]))
+        return found, loaded
+
+    def _dense(self, query: RecallQuery, scope: set[str] | None, search: bool
+               ) -> tuple[np.ndarray, dict[str, float]]:
+        """The query's vector and (with ``search``) the ``n`` nearest units in scope."""
         engine = self.engine
         vector = engine.embedder.embed_query(query.text)
-        return vector, dict(engine.dense.query(engine.collection(query.user_id), vector,
-                                               query.n, user_id=query.user_id))
+        if not search or (scope is not None and not scope):
+            return vector, {}
+        with engine.db.connect() as conn:
+            size = len(scope) if scope is not None else count_units(conn, query.user_id)
+            if size <= self.exact_below:
+                ids, matrix = unit_vectors(conn, query.user_id, engine.embedder.name,
+                                           None if scope is None else sorted(scope))
+                return vector, dict(top_cosine(ids, matrix, vector, query.n))
+        n = query.n
+        while True:  # HNSW: widened until n units in scope come back, or all did
+            found = engine.dense.query(engine.collection(query.user_id), vector, n,
+                                       user_id=query.user_id)
+            kept = [f for f in found if scope is None or f[0] in scope]
+            if len(kept) >= query.n or len(found) < n:
+                return vector, dict(kept[: query.n])
+            n *= 4
 
-    def _lexical(self, query: RecallQuery) -> dict[str, float]:
+    def _lexical(self, query: RecallQuery, scope: set[str] | None) -> dict[str, float]:
+        """The ``n`` best units in scope by BM25 (widened until ``n`` in scope come
+        back, or all matches did)."""
         engine = self.engine
         assert engine.lexical is not None
+        if scope is not None and not scope:
+            return {}
+        n = query.n
         with engine.db.connect() as conn:
-            lex = engine.lexical.search(conn, query.user_id, query.text, query.n)
-            if not lex:
-                return {}
-            # by rowid only (the owner is checked here: see repository.load_units)
-            ids_by_row = {
-                row.lex_rowid: row.id
-                for row in conn.execute(
-                    sa.select(units.c.lex_rowid, units.c.id, units.c.user_id).where(
-                        units.c.lex_rowid.in_([r for r, _ in lex])))
-                if row.user_id == query.user_id
-            }
-        return {ids_by_row[r]: s for r, s in lex if r in ids_by_row}
+            while True:
+                lex = engine.lexical.search(conn, query.user_id, query.text, n)
+                if not lex:
+                    return {}
+                # by rowid only (the owner is checked here: see repository.load_units)
+                ids_by_row: dict[int, str] = {}
+                rows = [r for r, _ in lex]
+                for i in range(0, len(rows), 500):
+                    ids_by_row.update(
+                        (row.lex_rowid, row.id) for row in conn.execute(
+                            sa.select(units.c.lex_rowid, units.c.id, units.c.user_id).where(
+                                units.c.lex_rowid.in_(rows[i : i + 500])))
+                        if row.user_id == query.user_id)
+                kept = [(ids_by_row[r], s) for r, s in lex if r in ids_by_row
+                        and (scope is None or ids_by_row[r] in scope)]
+                if len(kept) >= query.n or len(lex) < n:
+                    return dict(kept[: query.n])
+                n *= 4
 
 
-def _hit(unit: MemoryUnit, score: float, dense: dict[str, float] | Any,
-         lexical: dict[str, float] | Any, trace: tuple[TraceStep, ...]) -> Hit:
-    scores: dict[str, float] = {}
-    if unit.id in dense:
-        scores["dense"] = dense[unit.id]
-    if unit.id in lexical:
-        scores["lexical"] = lexical[unit.id]
+def _hit(unit: MemoryUnit, score: float, ranking: Ranking,
+         trace: tuple[TraceStep, ...]) -> Hit:
+    scores: dict[str, float] = {"fused": float(score)}
+    for name in ("dense", "lexical"):
+        if unit.id in ranking.scores.get(name, {}):
+            scores[name] = ranking.scores[name][unit.id]
     return Hit(id=unit.id, kind=unit.kind, user_id=unit.user_id,
                session_id=unit.session_id, text=unit.text, timestamp=unit.timestamp,
                score=float(score), store=unit.store, turns=unit.turns, scores=scores,
                trace=trace)
 
 
-def _traced(hit: Hit, trace: tuple[TraceStep, ...]) -> Hit:
-    return replace(hit, trace=trace)
+def _traced(hit: Hit, score: float, trace: tuple[TraceStep, ...], keep: bool) -> Hit:
+    return replace(hit, scores={**hit.scores, "fused": float(score)},
+                   trace=trace if keep else hit.trace)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..storage.repository import UnitInfo
-from ..types import Hit, TimeRange, TraceStep
+from ..types import Hit, SearchFilter, TimeRange, TraceStep
 
 __all__ = ["Candidates", "RecallQuery", "RecallSource", "Recalled", "Ranking", "Stage",
            "UnitReader"]
@@ -30,7 +30,8 @@ Order = list[tuple[str, float]]
 class RecallQuery:
     """One search, validated: ``n`` candidates per retriever; ``period`` the time the
     query names (None: none, or time-awareness off); ``kinds`` the unit kinds kept
-    (None: all); ``anchor`` the query's current time."""
+    (None: all); ``anchor`` the query's current time; ``filters`` what the results
+    are restricted to before the top ``n`` (None: nothing)."""
 
     text: str
     user_id: str
@@ -40,6 +41,7 @@ class RecallQuery:
     kinds: frozenset[str] | None = None
     anchor: datetime | None = None
     include_forgotten: bool = False
+    filters: SearchFilter | None = None
 
 
 class UnitReader(Protocol):

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from ..embed import content_hash
 from ..storage.schema import memory_log, thought_sources, thoughts, turns
-from ..types import MemoryEvent, Thought, TimeRange
+from ..storage.scope import metadata_matches
+from ..types import MemoryEvent, SearchFilter, Thought, TimeRange
 from .thinking import ThoughtDraft
 
 _CHUNK = 500
@@ -64,6 +65,27 @@ def in_period(conn: sa.Connection, ids: Sequence[str], period: TimeRange) -> set
     return set(conn.execute(sa.select(thoughts.c.id).where(
         thoughts.c.id.in_(list(ids)), thoughts.c.timestamp >= period.start,
         thoughts.c.timestamp <= period.end)).scalars()) if ids else set()
+
+
+def in_filter(conn: sa.Connection, user_id: str, f: SearchFilter) -> set[str]:
+    """The user's active thoughts that ``f`` lets through: by their own session and
+    time; by roles and metadata, through the turns they were derived from (one
+    matching turn suffices)."""
+    cond: list[Any] = [thoughts.c.user_id == user_id, thoughts.c.status == "active"]
+    if f.session_ids is not None:
+        cond.append(thoughts.c.session_id.in_(f.session_ids))
+    if f.since is not None:
+        cond.append(thoughts.c.timestamp >= f.since)
+    if f.until is not None:
+        cond.append(thoughts.c.timestamp < f.until)
+    found = set(conn.execute(sa.select(thoughts.c.id).where(*cond)).scalars())
+    if not f.on_turns or not found:
+        return found
+    source = sa.select(thought_sources.c.thought_id, turns.c.role, turns.c.metadata).join(
+        turns, turns.c.id == thought_sources.c.turn_id).where(turns.c.user_id == user_id)
+    return {t for t, role, meta in conn.execute(source) if t in found
+            and (f.roles is None or role in f.roles)
+            and (not f.metadata or metadata_matches(meta, f.metadata))}
 
 
 def derived_from(conn: sa.Connection, turn_ids: Sequence[str]) -> list[str]:

@@ -47,7 +47,7 @@ from ..embed import CachedEmbedder, content_hash
 from ..index.lsh import AngularLSH
 from ..storage import repository as repo
 from ..storage.schema import thought_sources, thoughts
-from ..types import MemoryEvent, Thought, TimeRange
+from ..types import MemoryEvent, SearchFilter, Thought, TimeRange
 from . import thought_rows
 from .thinking import Thinker, ThoughtDraft
 from .thought_config import ThoughtChange, ThoughtConfig
@@ -134,14 +134,14 @@ class ThoughtStore:
     # -- recall ---------------------------------------------------------------------
 
     def recall(self, user_id: str, vector: np.ndarray, n: int,
-               probes: int | None = None) -> list[tuple[str, float]]:
+               probes: int | None = None, *, exact: bool = False) -> list[tuple[str, float]]:
         """Up to ``n`` active thoughts of ``user_id`` as (id, cosine), best first:
         among the candidates of the query's LSH buckets, or among all of them when the
-        user has fewer than ``exact_below``."""
+        user has fewer than ``exact_below`` (or ``exact``)."""
         index = self._index(user_id)
-        if not len(index.lsh):
+        if not len(index.lsh) or n < 1:
             return []
-        if len(index.lsh) < self.config.exact_below:
+        if exact or len(index.lsh) < self.config.exact_below:
             return [(str(i), s) for i, s in index.lsh.exact(vector, k=n)]
         return [(str(i), s) for i, s in index.lsh.query(
             vector, k=n, probes=probes or self.config.probes)]
@@ -170,6 +170,11 @@ class ThoughtStore:
     def history(conn: sa.Connection, memory_id: str) -> list[MemoryEvent]:
         """The audit log of one thought, oldest first."""
         return thought_rows.history(conn, memory_id)
+
+    @staticmethod
+    def in_filter(conn: sa.Connection, user_id: str, f: SearchFilter) -> set[str]:
+        """The user's active thoughts that ``f`` lets through."""
+        return thought_rows.in_filter(conn, user_id, f)
 
     @staticmethod
     def in_period(conn: sa.Connection, ids: Sequence[str], period: TimeRange) -> set[str]:

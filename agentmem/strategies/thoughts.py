@@ -190,7 +190,12 @@ class Thoughts(Strategy):
             self.weight > 0 and (kinds is None or "thought" in kinds))
         if not wanted or vector is None:
             return {}
-        return dict(self.store.recall(query.user_id, vector, query.n))
+        if query.filters is None:
+            return dict(self.store.recall(query.user_id, vector, query.n))
+        with self.engine.db.connect() as conn:  # filtered before the top n
+            allowed = ThoughtStore.in_filter(conn, query.user_id, query.filters)
+        found = self.store.recall(query.user_id, vector, len(allowed), exact=True)
+        return dict([f for f in found if f[0] in allowed][: query.n])
 
     def in_period(self, conn: Any, ids: Sequence[str], period: TimeRange) -> set[str]:
         """Thoughts dated inside ``period``."""

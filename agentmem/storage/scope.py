@@ -1,0 +1,124 @@
+"""What a filtered search may return, read from SQL before any retriever runs, and the
+stored vectors exact search and scoring read.
+
+A unit's filters are its owner's: a separate key row or an item's field unit
+(:data:`STANDS_FOR`, with ``parent_id`` set) stands for its parent, so it is in scope
+exactly when the parent is. Other units with a parent (extracted facts) are their own
+owners. Sessions, time and kinds are SQL conditions on the owner; roles an ``EXISTS`` over
+its turns; metadata a ``LIKE`` on each key's JSON name that narrows the turns read,
+then an exact comparison here (the same on every SQL dialect).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from ..types import SearchFilter
+from .items import ITEM_KIND
+from .repository import KEY_KIND
+from .schema import embeddings, turns, unit_turns, units
+
+__all__ = ["STANDS_FOR", "count_units", "metadata_matches", "scope_ids", "unit_vectors"]
+
+#: kinds of the rows that stand for their parent unit (its key rows, an item's fields)
+STANDS_FOR = (KEY_KIND, ITEM_KIND)
+
+_CHUNK = 500
+
+
+def scope_ids(conn: sa.Connection, user_id: str, f: SearchFilter | None,
+              kinds: Collection[str] | None) -> set[str]:
+    """Ids of the user's units (owners and the rows that stand for them) that
+    ``f`` and ``kinds`` let through."""
+    child = sa.and_(units.c.parent_id.is_not(None), units.c.kind.in_(STANDS_FOR))
+    cond: list[Any] = [units.c.user_id == user_id, sa.not_(child)]
+    if kinds is not None:
+        cond.append(units.c.kind.in_(sorted(kinds)))
+    if f is not None:
+        if f.session_ids is not None:
+            cond.append(units.c.session_id.in_(f.session_ids))
+        if f.since is not None:
+            cond.append(units.c.timestamp >= f.since)
+        if f.until is not None:
+            cond.append(units.c.timestamp < f.until)
+        if f.roles is not None:
+            cond.append(sa.exists(
+                sa.select(turns.c.id).select_from(
+                    unit_turns.join(turns, turns.c.id == unit_turns.c.turn_id))
+                .where(unit_turns.c.unit_id == units.c.id, turns.c.role.in_(f.roles))))
+    owners = set(conn.execute(sa.select(units.c.id).where(*cond)).scalars())
+    if f is not None and f.metadata and owners:
+        owners &= _metadata_owners(conn, user_id, f)
+    if not owners:
+        return set()
+    children = conn.execute(sa.select(units.c.id, units.c.parent_id).where(
+        units.c.user_id == user_id, child))
+    return owners | {i for i, p in children if p in owners}
+
+
+def _metadata_owners(conn: sa.Connection, user_id: str, f: SearchFilter) -> set[str]:
+    """Units with a turn whose metadata matches every condition of ``f``."""
+    text = sa.cast(turns.c.metadata, sa.Text)
+    rows = conn.execute(
+        sa.select(unit_turns.c.unit_id, turns.c.metadata)
+        .select_from(unit_turns.join(turns, turns.c.id == unit_turns.c.turn_id))
+        .where(turns.c.user_id == user_id,
+               *(text.contains(json.dumps(k), autoescape=True) for k, _ in f.metadata)))
+    return {u for u, meta in rows if metadata_matches(meta, f.metadata)}
+
+
+def metadata_matches(meta: Any, conditions: Sequence[tuple[str, tuple[Any, ...]]]) -> bool:
+    """Whether ``meta`` (a turn's metadata) holds every key at one of its values; JSON
+    types are compared as JSON does (``true`` is not ``1``)."""
+    if isinstance(meta, str):  # a dialect that hands JSON back as text
+        meta = json.loads(meta)
+    if not isinstance(meta, dict):
+        return False
+    for key, allowed in conditions:
+        if key not in meta:
+            return False
+        value = meta[key]
+        if not any(_same(value, a) for a in allowed):
+            return False
+    return True
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a is b or (type(a) is type(b) and a == b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and bool(a == b)
+
+
+def count_units(conn: sa.Connection, user_id: str) -> int:
+    """How many units the user has (key rows and item fields included)."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(units).where(
+        units.c.user_id == user_id)).scalar_one())
+
+
+def unit_vectors(conn: sa.Connection, user_id: str, model: str,
+                 ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """The user's units (all, or those of ``ids``) that have a vector in the
+    embedding cache, and those vectors (one row each, float32). A unit whose vector
+    was refused has none and is left out, as it is of the dense index."""
+    vec_of = sa.and_(embeddings.c.model == model, embeddings.c.content_hash == sa.func.coalesce(
+        units.c.key_hash, units.c.content_hash))
+    base = sa.select(units.c.id, embeddings.c.vector).join(embeddings, vec_of)
+    rows: list[Any] = []
+    if ids is None:
+        rows = list(conn.execute(base.where(units.c.user_id == user_id)))
+    else:
+        wanted = list(ids)
+        for i in range(0, len(wanted), _CHUNK):
+            rows.extend(r for r in conn.execute(base.add_columns(units.c.user_id).where(
+                units.c.id.in_(wanted[i : i + _CHUNK]))) if r.user_id == user_id)
+    if not rows:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    matrix = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32)
+    return [r.id for r in rows], matrix.reshape(len(rows), -1)
