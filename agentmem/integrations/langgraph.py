@@ -58,7 +58,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,7 +65,7 @@ from typing import Any, Literal
 
 from .. import ext
 from ..errors import InvalidInput
-from ..ext import ITEM_KIND, ITEM_STORE, Items, StoredItem, check_id, check_text, score_fusion
+from ..ext import ITEM_KIND, ITEM_STORE, Items, StoredItem, check_id, check_text, monotone
 from ..memory import Memory
 from ..types import SEARCH_MODES
 from .langgraph_filters import check_filter, matches, namespace_matches
@@ -368,67 +367,42 @@ class AgentMemStore(BaseStore):
     def _rank(self, query: str, rows: Sequence[StoredItem], want: int
               ) -> list[tuple[StoredItem, float | None]]:
         """The indexed ones of ``rows`` ranked by agentmem's search of each owner (no
-        MemoryBank reinforcement), best first. An item's units (one per indexed field)
-        count for the item, which keeps its best place and score. Each owner's
-        retrievers are widened until ``want`` of its items are ranked or every unit of
-        the owner is a candidate.
-        Fused scores are normalised within one owner's candidates and do not compare
-        across owners: items of several owners are merged by their retrievers' raw
-        scores (cosine similarity, BM25), fused over the items found."""
+        MemoryBank reinforcement), best first, each with its relevance (agentmem's
+        ``Hit.score``: cosine-based, in [0, 1], comparable across owners). An item's
+        units (one per indexed field) count for the item, which keeps its best place
+        and its best unit's relevance. Each owner's retrievers are widened until
+        ``want`` of its items are ranked or every unit of the owner is a candidate.
+        Within an owner the fused order stands and scores are made monotone down it;
+        several owners' lists are merged by score."""
         mem = self.memory
         by_owner: dict[str, dict[str, StoredItem]] = {}
         for r in rows:
             if r.unit_id:
                 by_owner.setdefault(r.user_id, {})[r.unit_id] = r
         found: list[tuple[StoredItem, float | None]] = []
-        lexical_on = False
-        dense: dict[str, float] = {}
-        lexical: dict[str, float] = {}
         for owner, mine in sorted(by_owner.items()):
             of_item = mem.strategy(Items).item_units(list(mine))  # unit -> item's unit
             total = mem.strategy(Items).unit_count(owner)
             n = max(mem.candidates, 4 * max(want, 1))
             while True:
                 ranked = mem.ranking(query, user_id=owner, mode=self.mode, candidates=n,
-                                     kinds=[ITEM_KIND], time_aware=False)
-                ranking = ranked.order
-                dense_scores = ranked.scores.get("dense", {})
-                lex_scores = ranked.scores.get("lexical", {})
-                lexical_on |= "lexical" in ranked.scores
-                best: dict[str, float] = {}
-                for i, s in ranking:  # best first: an item's first unit is its best
+                                     kinds=[ITEM_KIND], time_aware=False, relevance=True)
+                order: list[str] = []
+                relevance: dict[str, float] = {}
+                for i, _ in ranked.order:  # best first: an item's first unit is its best
                     if i in of_item:
-                        best.setdefault(of_item[i], s)
-                got: list[tuple[StoredItem, float | None]] = [
-                    (mine[i], s) for i, s in best.items()]
-                if len(got) >= min(want, len(mine)) or n >= total:
+                        item = of_item[i]
+                        if item not in relevance:
+                            order.append(item)
+                        relevance[item] = max(relevance.get(item, 0.0),
+                                              ranked.scores["relevance"].get(i, 0.0))
+                if len(order) >= min(want, len(mine)) or n >= total:
                     break
                 n = min(n * 4, total)
-            found.extend(got)
-            for i, _ in ranking:  # each item's best raw score of its units
-                if i in of_item:
-                    for raw, mine_raw in ((dense_scores, dense), (lex_scores, lexical)):
-                        if i in raw:
-                            mine_raw[of_item[i]] = max(raw[i], mine_raw.get(of_item[i],
-                                                                            raw[i]))
-        if len(by_owner) < 2 or not found:
-            return found
-        ids = {r.unit_id for r, _ in found}
-        retrievers: list[tuple[dict[str, float], float]] = []
-        if self.mode in ("hybrid", "dense") or not lexical_on:
-            mine_dense = {i: s for i, s in dense.items() if i in ids}
-            retrievers.append((mine_dense, min(mine_dense.values(), default=0.0)))
-        if self.mode in ("hybrid", "lexical") and lexical_on:
-            retrievers.append(({i: s for i, s in lexical.items() if i in ids}, 0.0))
-        if len(retrievers) == 1:
-            merged = retrievers[0][0]
-        else:
-            merged = dict(score_fusion([r for r, _ in retrievers],
-                                       floors=[f for _, f in retrievers]))
-        rescored = [(r, merged.get(r.unit_id or "")) for r, _ in found]
-        rescored.sort(key=lambda rs: -rs[1] if rs[1] is not None and math.isfinite(rs[1])
-                      else math.inf)
-        return rescored
+            found.extend(zip((mine[i] for i in order),
+                             monotone([relevance[i] for i in order]), strict=True))
+        found.sort(key=lambda rs: -(rs[1] or 0.0))  # stable: each owner's order stands
+        return found
 
     def _list(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         names = self.memory.strategy(Items).namespaces()
