@@ -240,13 +240,18 @@ def test_vectors_of_the_wrong_length_are_refused_with_the_cause(tmp_path: Path) 
 
 def test_hybrid_search_degrades_to_lexical_when_chroma_fails(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with Memory(tmp_path / "mem", embedder=HashingEmbedder()) as mem:
+    """Chroma answers dense search above ``exact_search`` units (here: always); a
+    user searched exactly, from the SQL vector cache, does not need it at all."""
+    with Memory(tmp_path / "mem", embedder=HashingEmbedder(), exact_search=0) as mem, \
+            Memory(tmp_path / "mem", embedder=HashingEmbedder()) as exact:
         mem.add(_msgs("The parrot is called Kiwi."), user_id="u", session_id="s")
 
         def broken(*_a: object, **_k: object) -> list[tuple[str, float]]:
             raise BackendError("Chroma query failed: scripted")
 
         mem.dense.query = broken  # type: ignore[method-assign]
+        exact.dense.query = broken  # type: ignore[method-assign]
+        assert "Kiwi" in exact.search("parrot Kiwi", user_id="u", k=1, mode="dense")[0].text
         with caplog.at_level(logging.WARNING, logger="agentmem"):
             hits = mem.search("parrot Kiwi", user_id="u", k=1)
         assert hits and "Kiwi" in hits[0].text

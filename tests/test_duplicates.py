@@ -1,10 +1,9 @@
 """Issue 18, defect 2: many identical texts of one user must not hide another text.
 Reproduced here with the real embedder: 500 identical turns and one distinct turn; in
-dense mode Chroma's HNSW graph (built over 500 identical vectors) never returns the
+dense mode Chroma's HNSW graph (built over 500 identical vectors) never returned the
 distinct one, whatever the query (raising ``ef_search`` to 100 or 500 did not help:
-``eval/issue18_probes.py``). Hybrid and lexical search find it through FTS5. Open: the fix
-(one vector per distinct text per user, or exact search of small users) is the next
-step of issue 18; this test turns green with it (strict xfail until then)."""
+``eval/issue18_probes.py``). The fix: users with at most ``exact_search`` units (20000
+by default) are searched exactly, every stored vector compared (``index/exact.py``)."""
 
 from __future__ import annotations
 
@@ -16,10 +15,7 @@ from agentmem import Memory, SentenceTransformerEmbedder
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["hybrid", "lexical",
-                                  pytest.param("dense", marks=pytest.mark.xfail(
-                                      strict=True, reason="issue 18: identical vectors "
-                                      "degrade Chroma's HNSW graph"))])
+@pytest.mark.parametrize("mode", ["hybrid", "lexical", "dense"])
 def test_one_distinct_text_among_500_identical_ones_is_found(
         tmp_path: Path, embedder: SentenceTransformerEmbedder, mode: str) -> None:
     with Memory(tmp_path / "m", embedder=embedder, granularity="turn") as mem:

@@ -222,7 +222,7 @@ def test_retriever_in_an_lcel_pipeline(mem: Memory) -> None:
     assert top.metadata["timestamp"] == "2023-06-02T18:30:00"
     assert top.metadata["score"] == pytest.approx(hit.score)
     assert top.metadata["turn_ids"] == list(hit.turn_ids) and len(hit.turn_ids) == 2
-    assert set(top.metadata["scores"]) <= {"dense", "lexical"}
+    assert set(top.metadata["scores"]) <= {"dense", "lexical", "fused", "relevance"}
     assert "retention" not in top.metadata  # no decay here
     # options pass through, per call too; async through the executor
     assert len(retriever.invoke("cat", k=1)) == 1

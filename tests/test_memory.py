@@ -27,7 +27,7 @@ def test_add_and_search_returns_dated_round_units(mem: Memory) -> None:
     assert top.kind == "round" and top.session_id == "s1" and top.user_id == "alice"
     assert top.timestamp == datetime(2023, 5, 20, 10, 0)
     assert [t.role for t in top.turns] == ["user", "assistant"]
-    assert top.score > 0 and set(top.scores) <= {"dense", "lexical"}
+    assert 0 < top.score <= 1 and set(top.scores) <= {"dense", "lexical", "fused", "relevance"}
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     cat = mem.search("What is the name of my pet?", user_id="alice", k=1)[0]
     assert "Miso" in cat.text and cat.timestamp == datetime(2023, 6, 2, 18, 30)

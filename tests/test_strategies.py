@@ -124,16 +124,16 @@ def test_a_trace_follows_each_hit_through_every_stage() -> None:
         for n, hit in enumerate(hits, start=1):
             assert [s.stage for s in hit.trace] == stages
             assert hit.trace[-1].rank_after == n
-            assert hit.trace[-1].score_after == pytest.approx(hit.score)
+            assert hit.trace[-1].score_after == pytest.approx(hit.scores["fused"])
         thought = next(h for h in hits if h.kind == "thought")
         assert thought.trace[0].rank_before is None  # it joins at the thoughts' fusion
         assert all(s.rank_after is None for s in thought.trace[:5])
         assert thought.trace[5].rank_after is not None
         assert mem.search("Lisbon", user_id="u", k=1)[0].trace == ()  # off by default
-        # a kinds filter: the dropped candidates' traces end at filter_kinds
+        # a kinds filter applies before the retrievers (issue 18): no unit is a
+        # candidate, so the trace holds the thought alone
         ranking = mem.ranking("Lisbon", user_id="u", kinds=["thought"], trace=True)
-        dropped = [t for t in ranking.trace.values() if t[3].rank_before is not None
-                   and t[3].rank_after is None]
-        assert dropped and all(t[3].stage == "filter_kinds" for t in dropped)
+        assert not ranking.scores["dense"] and not ranking.scores["lexical"]
+        assert set(ranking.trace) == {thought.id}
         assert [i for i, _ in ranking.order] == [thought.id]
         assert set(ranking.scores) >= {"dense", "lexical", "thoughts"}
