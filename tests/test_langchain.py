@@ -233,6 +233,13 @@ def test_retriever_in_an_lcel_pipeline(mem: Memory) -> None:
     assert [d.id for d in adocs] == [top.id]
     with pytest.raises(InvalidInput, match="colour"):
         retriever.invoke("cat", colour="red")
+    # issue 18's filters and min_score, as fields and per call
+    only_s1 = AgentMemRetriever(memory=mem, user_id="alice", k=5, session_id="s1")
+    assert {d.metadata["session_id"] for d in only_s1.invoke("cat")} == {"s1"}
+    assert {d.metadata["session_id"] for d in retriever.invoke(
+        "cat", since="2023-06-01")} == {"s2"}
+    strict = retriever.invoke("What is my cat called?", min_score=0.99)
+    assert all(d.metadata["score"] >= 0.99 for d in strict) and len(strict) < 2
 
 
 def test_retriever_passes_the_question_date(mem: Memory) -> None:

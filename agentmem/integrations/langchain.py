@@ -241,7 +241,8 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
 # -- retriever ------------------------------------------------------------------------
 
 _SEARCH_OPTIONS = ("k", "mode", "kinds", "candidates", "now", "question_date",
-                   "time_aware", "include_forgotten")
+                   "time_aware", "include_forgotten", "session_id", "since", "until",
+                   "roles", "metadata", "min_score")
 
 
 def hit_metadata(hit: Hit) -> dict[str, Any]:
@@ -294,6 +295,18 @@ class AgentMemRetriever(BaseRetriever):
     """Move units dated in the period a query names ahead."""
     include_forgotten: bool = False
     """With MemoryBank decay: include archived units."""
+    session_id: str | Sequence[str] | None = None
+    """Only these sessions' memories (filters apply before the top ``k``)."""
+    since: datetime | str | None = None
+    """Only memories dated at or after this time."""
+    until: datetime | str | None = None
+    """Only memories dated before this time."""
+    roles: Sequence[str] | None = None
+    """Only memories with a turn of one of these roles."""
+    metadata: dict[str, Any] | None = None
+    """Only memories with a turn whose metadata matches (equality, ``{"$in": [...]}``)."""
+    min_score: float = 0.0
+    """Leave out documents whose ``score`` (a relevance in [0, 1]) is below this."""
 
     @model_validator(mode="after")
     def _check(self) -> Self:
