@@ -113,6 +113,20 @@ def test_add_search_get_delete_forget(tmp_path: Path) -> None:
     assert "Lisbon" in top["text"] and top["session_id"] == sid
     assert top["timestamp"] == "2023-05-20T10:00:00" and top["retention"] is None
 
+    # issue 18's filters and min_score
+    only = as_json(agentmem("--json", "search", "Where did I move to?", "--user", "alice",
+                            "--session", sid2, "--role", "assistant", path=mem))
+    assert only and {h["session_id"] for h in only} == {sid2}
+    assert as_json(agentmem("--json", "search", "pet", "--user", "alice", "--until",
+                            when, path=mem)) == []
+    assert as_json(agentmem("--json", "search", "pet", "--user", "alice", "--meta",
+                            "lang=en", path=mem)) == []
+    assert all(h["score"] >= 0.99 for h in as_json(agentmem(
+        "--json", "search", "Where did I move to?", "--user", "alice", "--min-score", "0.99",
+        path=mem)))
+    failed(agentmem("search", "pet", "--user", "alice", "--meta", "oops", path=mem), 2,
+           "--meta")
+
     unit = as_json(agentmem("--json", "get", top["id"], path=mem))
     assert unit["id"] == top["id"] and unit["user_id"] == "alice"
     assert [t["id"] for t in unit["turns"]] == top["turn_ids"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -202,9 +203,30 @@ def _search(args: argparse.Namespace) -> int:
     with _open(args) as mem:
         hits = mem.search(args.query, user_id=args.user, k=args.k, mode=args.mode,
                           now=args.now, kinds=args.kind,
-                          include_forgotten=args.include_forgotten)
+                          include_forgotten=args.include_forgotten,
+                          session_id=args.session, since=args.since, until=args.until,
+                          roles=args.role, metadata=_meta(args.meta),
+                          min_score=args.min_score)
     _emit(args, [out.hit_json(h) for h in hits], out.hits_table(hits))
     return EXIT_OK
+
+
+def _meta(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``--meta KEY=VALUE`` options as a metadata filter: a value is read as JSON when
+    it parses (``1``, ``true``), else kept as a string; a repeated key takes ``$in``."""
+    if not pairs:
+        return None
+    values: dict[str, list[Any]] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput("--meta", f"expected KEY=VALUE, got {pair!r}")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        values.setdefault(key, []).append(value)
+    return {k: v[0] if len(v) == 1 else {"$in": v} for k, v in values.items()}
 
 
 def _lookup(mem: Memory, id: str) -> MemoryUnit | Thought:

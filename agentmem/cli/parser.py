@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from .. import __version__
-from ..types import GRANULARITIES, SEARCH_MODES
+from ..types import GRANULARITIES, ROLES, SEARCH_MODES
 
 __all__ = ["COMMANDS", "DEFAULT_PATH", "build_parser"]
 
@@ -154,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "thought, summary ...)")
     p.add_argument("--include-forgotten", action="store_true",
                    help="with --decay: archived units too")
+    p.add_argument("--session", action="append", metavar="SESSION",
+                   help="only this session's memories (repeatable)")
+    p.add_argument("--since", metavar="TIME", help="only memories dated at or after TIME")
+    p.add_argument("--until", metavar="TIME", help="only memories dated before TIME")
+    p.add_argument("--role", action="append", choices=ROLES,
+                   help="only memories with a turn of this role (repeatable)")
+    p.add_argument("--meta", action="append", metavar="KEY=VALUE",
+                   help="only memories with a turn whose metadata has KEY at VALUE (JSON, "
+                        "else a string; a key repeated: any of its values)")
+    p.add_argument("--min-score", type=float, default=0.0, metavar="S",
+                   help="leave out hits scoring below S (a relevance in [0, 1])")
 
     p = command("get", "show one memory unit (or thought) with its turns",
                 "Show the memory unit, or the thought, with this ID.\n\n"
