@@ -188,3 +188,29 @@ def test_thoughts_are_filtered_by_their_session_and_time(
         by_user = mem.search("where does the user live", user_id="u", k=5,
                              roles=["user"])
         assert any(h.kind == "thought" for h in by_user)
+
+
+def test_filters_and_scores_on_postgres(pg_url: str, embedder: SentenceTransformerEmbedder
+                                        ) -> None:
+    """The same filters on PostgreSQL (JSON metadata, its full-text index), and scores
+    in [0, 1] there too."""
+    with Memory(url=pg_url, embedder=embedder) as mem:
+        mem.add([{"role": "user", "content": "I adopted a grey cat called Miso.",
+                  "metadata": {"topic": "pets", "n": 1}}],
+                user_id="u", session_id="s1", timestamp="2024-01-05")
+        mem.add([{"role": "user", "content": "I like jazz on vinyl.",
+                  "metadata": {"topic": "music", "n": 2, "fav": True}}],
+                user_id="u", session_id="s2", timestamp="2024-02-10")
+        for mode in MODES:
+            def sessions(mode: str = mode, **kw: object) -> list[str]:
+                return sorted(h.session_id for h in mem.search(
+                    "cat jazz", user_id="u", k=5, mode=mode, **kw))  # type: ignore[arg-type]
+
+            assert sessions(metadata={"topic": {"$in": ["music"]}}) == ["s2"]
+            assert sessions(metadata={"n": 1}) == ["s1"]
+            assert sessions(metadata={"fav": True}) == ["s2"]
+            assert sessions(metadata={"n": True}) == []
+            assert sessions(since="2024-02-01") == ["s2"]
+            assert sessions(roles=["assistant"]) == []
+        top = mem.search("I like jazz on vinyl.", user_id="u", k=2)
+        assert top[0].score >= 0.9 and all(0 <= h.score <= 1 for h in top)
