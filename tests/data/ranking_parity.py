@@ -22,6 +22,9 @@ from agentmem import Decay, Memory
 from agentmem.llm.base import BaseLLM, Completion, LLMRequest
 from agentmem.stores import KeyExpansion
 
+#: the retrievers' raw scores a hit records (issue 18 added "fused" and "relevance")
+RAW = ("dense", "lexical")
+
 PLACES = ["Lisbon", "Oslo", "Kyoto", "Lima", "Accra", "Hanoi"]
 PETS = ["a grey cat called Miso", "a beagle named Pico", "two goldfish", "a parrot, Kiwi"]
 HOBBIES = ["pottery", "bouldering", "the cello", "sourdough baking", "chess", "kayaking"]
@@ -112,8 +115,11 @@ def rankings(root: Path, embedder: Any = None) -> dict[str, Any]:
                 # ids are random per build: a candidate is named by its kind and text
                 out[f"{name}/{i}"] = {
                     "rank": [[*_named(mem, uid), score] for uid, score in rank],
-                    "hits": [[h.kind, h.text, h.score, h.scores, h.retention, h.strength]
-                             for h in hits]}
+                    # the fused score (Hit.score until issue 18 made it a relevance)
+                    # and the retrievers' raw scores
+                    "hits": [[h.kind, h.text, h.scores.get("fused", h.score),
+                              {k: v for k, v in h.scores.items() if k in RAW},
+                              h.retention, h.strength] for h in hits]}
     return out
 
 
