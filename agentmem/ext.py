@@ -15,7 +15,7 @@ from ._core.deletion import DeleteScope
 from ._core.engine import Engine, WriteTx
 from ._core.relevance import monotone
 from .index.fusion import reciprocal_rank_fusion, score_fusion
-from .inputs import check_id, check_positive_int, check_text
+from .inputs import check_filter, check_id, check_positive_int, check_text
 from .ranking import (
     Candidates,
     FilterKinds,
@@ -46,6 +46,7 @@ __all__ = [
     "Recalled", "SearchFilter", "SessionContext", "Stage", "StoredItem", "Strategy",
     "Thoughts", "TimeAware",
     "TimeRange", "TraceStep", "UnitDraft", "WriteBatch", "WriteTx", "default_pipeline",
-    "check_id", "check_positive_int", "check_text", "format_timestamp", "join_namespace",
-    "monotone", "parse_timestamp", "reciprocal_rank_fusion", "score_fusion", "utcnow",
+    "check_filter", "check_id", "check_positive_int", "check_text", "format_timestamp",
+    "join_namespace", "monotone", "parse_timestamp", "reciprocal_rank_fusion", "score_fusion",
+    "utcnow",
 ]

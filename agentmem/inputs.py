@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -249,9 +250,10 @@ def check_filter(session_id: object = None, since: object = None, until: object 
             else:
                 values = (cond,)
             for v in values:
-                if not isinstance(v, _SCALARS) or (isinstance(v, float) and v != v):
-                    raise InvalidInput(where, "values must be strings, numbers, booleans or "
-                                              f"None, got {type(v).__name__}")
+                if not isinstance(v, _SCALARS) or (
+                        isinstance(v, float) and not math.isfinite(v)):
+                    raise InvalidInput(where, "values must be strings, finite numbers, "
+                                              f"booleans or None, got {v!r}")
                 if isinstance(v, str):
                     _check_encodable(v, where)
             conditions.append((key, tuple(values)))

@@ -151,7 +151,8 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         check_positive_int(chroma_port, "chroma_port")
         check_number(lock_timeout, "lock_timeout", positive=True)
         self.candidates = check_positive_int(candidates, "candidates")
-        exact = 0 if exact_search == 0 else check_positive_int(exact_search, "exact_search")
+        exact = 0 if exact_search == 0 and not isinstance(exact_search, bool) else \
+            check_positive_int(exact_search, "exact_search")
         episodic = Episodic(granularity, context_turns)
         if fusion not in FUSIONS:
             raise InvalidInput("fusion", f"must be one of {', '.join(FUSIONS)}, got {fusion!r}")

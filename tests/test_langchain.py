@@ -261,7 +261,9 @@ def test_retriever_shows_retention_under_decay(embedder: SentenceTransformerEmbe
 
 def test_retriever_validates_its_settings(mem: Memory) -> None:
     cases: list[dict[str, Any]] = [{"k": 0}, {"mode": "fuzzy"}, {"user_id": ""},
-                                   {"candidates": -1}]
+                                   {"candidates": -1}, {"roles": ["bot"]},
+                                   {"since": "whenever"}, {"min_score": 2.0},
+                                   {"metadata": {"topic": {"$gt": 1}}}]
     for bad in cases:
         settings: dict[str, Any] = {"user_id": "a", **bad}
         with pytest.raises(ValueError, match=next(iter(bad))):

@@ -395,3 +395,18 @@ def test_scores_comparable_across_users(mem: Memory) -> None:
         assert all(r.score == pytest.approx(a, abs=1e-6) for r in found), query
         s = scores(both)
         assert all(x >= y for x, y in pairwise(s)), query
+
+
+def test_a_field_hit_keeps_its_own_relevance_beside_its_item(
+        embedder: SentenceTransformerEmbedder) -> None:
+    """``Memory.search`` may return an item's unit and one of its field units: each
+    scores its own vector (the field's cosine was credited to the item alone, and the
+    field's relevance left at 0: review of issue 18)."""
+    with Memory(embedder=embedder) as mem:
+        store = AgentMemStore(mem, index={"fields": ["title", "body"]})
+        store.put(("memories", "alice"), "k1", {"title": "grey cat Miso",
+                                                "body": "jazz on vinyl records"})
+        hits = mem.search("vinyl jazz records", user_id="alice", k=5, mode="dense")
+        assert len(hits) == 2
+        for h in hits:
+            assert h.scores["relevance"] >= h.scores["dense"] - 1e-6, h.scores

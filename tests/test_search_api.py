@@ -214,3 +214,68 @@ def test_filters_and_scores_on_postgres(pg_url: str, embedder: SentenceTransform
             assert sessions(roles=["assistant"]) == []
         top = mem.search("I like jazz on vinyl.", user_id="u", k=2)
         assert top[0].score >= 0.9 and all(0 <= h.score <= 1 for h in top)
+
+
+def test_a_hits_relevance_is_at_least_its_own_cosine_and_independent_of_k(
+        pets: Memory) -> None:
+    for mode in ("hybrid", "dense"):
+        five = pets.search("jazz records and a grey cat", user_id="alice", k=5, mode=mode)
+        for h in five:
+            assert h.scores["relevance"] >= h.scores.get("dense", 0.0) - 1e-6
+        one = pets.search("jazz records and a grey cat", user_id="alice", k=1, mode=mode)
+        assert one[0].id == five[0].id and one[0].score == pytest.approx(five[0].score)
+
+
+def test_ranking_relevance_is_the_score_before_it_is_made_monotone(pets: Memory) -> None:
+    query = "I adopted a grey cat called Miso."
+    ranking = pets.ranking(query, user_id="alice", relevance=True)
+    hits = pets.search(query, user_id="alice", k=3)
+    assert ranking.scores["relevance"][hits[0].id] == pytest.approx(
+        hits[0].scores["relevance"]) and hits[0].scores["relevance"] >= 0.9
+    assert set(ranking.scores["relevance"]) == {i for i, _ in ranking.order}
+    only = pets.rank("cat", user_id="alice", session_id="s2")
+    assert only and all(pets.get(i).session_id == "s2" for i, _ in only)
+
+
+def test_filtered_thoughts_are_compared_among_those_in_scope(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    """A thought in scope is found although thoughts out of scope match the query
+    better (they were compared first and the scope applied after: review of issue 18)."""
+    with Memory(tmp_path / "m", embedder=embedder) as mem:
+        mem.add_thoughts([
+            {"head": "user", "relation": "enjoys", "tail": "gardening", "session_id": "a"},
+            {"head": "user", "relation": "likes", "tail": "jazz music", "session_id": "b"},
+            {"head": "user", "relation": "loves", "tail": "jazz concerts",
+             "session_id": "b"}], user_id="u")
+        found = mem.search("user likes jazz music", user_id="u", k=5, kinds=["thought"],
+                           session_id="a")
+        assert [h.text for h in found] == ["user enjoys gardening."]
+
+
+def test_exact_search_falls_back_to_the_index_when_the_vector_cache_was_emptied(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    import sqlalchemy as sa
+
+    from agentmem.storage.schema import embeddings
+
+    with Memory(tmp_path / "m", embedder=embedder, granularity="turn") as mem:
+        mem.add([{"role": "user", "content": "I like jazz on vinyl."},
+                 {"role": "user", "content": "My cat is called Miso."}],
+                user_id="u", session_id="s")
+        with mem.db.begin() as conn:
+            conn.execute(sa.delete(embeddings))
+        hits = mem.search("what music do I like", user_id="u", k=1, mode="dense")
+        assert hits and "jazz" in hits[0].text
+
+
+def test_more_bad_settings_are_refused(pets: Memory, tmp_path: Path,
+                                       embedder: SentenceTransformerEmbedder) -> None:
+    with pytest.raises(InvalidInput) as info:
+        pets.search("cat", user_id="alice", metadata={"n": float("inf")})
+    assert info.value.field == "metadata['n']"
+    with pytest.raises(InvalidInput) as info:
+        Memory(tmp_path / "x", embedder=embedder, exact_search=False)  # type: ignore[arg-type]
+    assert info.value.field == "exact_search"
+    with pytest.raises(InvalidInput) as info:
+        pets.ranking("cat", user_id="alice", roles=["robot"])
+    assert info.value.field == "roles[0]"

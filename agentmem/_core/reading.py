@@ -106,28 +106,40 @@ class Reading:
     def rank(self, query: str, *, user_id: str, mode: str = "hybrid",
              candidates: int | None = None, now: str | datetime | None = None,
              question_date: str | datetime | None = None, time_aware: bool = True,
-             kinds: Sequence[str] | None = None) -> list[tuple[str, float]]:
+             kinds: Sequence[str] | None = None,
+             session_id: str | Sequence[str] | None = None,
+             since: str | datetime | None = None, until: str | datetime | None = None,
+             roles: Sequence[str] | None = None, metadata: Mapping[str, Any] | None = None
+             ) -> list[tuple[str, float]]:
         """Unit ids of ``user_id`` with their fused scores, best first, without loading
         the units: the ranking :meth:`search` reads from (same options), thought ids
         included (read those with :meth:`thought`). Each retriever contributes
         ``candidates`` (default: the memory's setting); an id may name a unit deleted
-        since, which :meth:`get` then reports as not found."""
+        since, which :meth:`get` then reports as not found. The filters are
+        :meth:`search`'s."""
         return list(self.ranking(query, user_id=user_id, mode=mode, candidates=candidates,
                                  now=now, question_date=question_date,
-                                 time_aware=time_aware, kinds=kinds).order)
+                                 time_aware=time_aware, kinds=kinds, session_id=session_id,
+                                 since=since, until=until, roles=roles,
+                                 metadata=metadata).order)
 
     def ranking(self, query: str, *, user_id: str, mode: str = "hybrid",
                 candidates: int | None = None, now: str | datetime | None = None,
                 question_date: str | datetime | None = None, time_aware: bool = True,
                 kinds: Sequence[str] | None = None, trace: bool = False,
-                relevance: bool = False) -> Ranking:
+                relevance: bool = False, session_id: str | Sequence[str] | None = None,
+                since: str | datetime | None = None, until: str | datetime | None = None,
+                roles: Sequence[str] | None = None,
+                metadata: Mapping[str, Any] | None = None) -> Ranking:
         """:meth:`rank` with each source's raw scores (``dense``: cosine, ``lexical``:
         BM25, ``thoughts``: cosine), with ``relevance`` each ranked id's relevance (the
         measure of :attr:`Hit.score <agentmem.Hit.score>`, before it is made monotone)
         under ``scores["relevance"]``, and with ``trace`` what each ranking stage did
-        to each candidate (:class:`~agentmem.ranking.Ranking`)."""
+        to each candidate (:class:`~agentmem.ranking.Ranking`). The filters are
+        :meth:`search`'s, applied before the top ``candidates``."""
         q = self._query(query, user_id, mode, candidates, now, question_date, time_aware,
-                        kinds, False, at_least=1, candidates_first=True)
+                        kinds, False, at_least=1, candidates_first=True,
+                        filters=check_filter(session_id, since, until, roles, metadata))
         return self._retrieval.rank(q, trace=trace, relevance=relevance)
 
     def _query(self, query: str, user_id: str, mode: str, candidates: int | None,

@@ -32,6 +32,7 @@ __all__ = ["NEAR_EXACT", "Scorer", "monotone", "text_match"]
 
 #: the ``difflib`` ratio from which a text counts as the query repeated
 NEAR_EXACT = 0.9
+_CHUNK = 500
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -83,15 +84,18 @@ class Scorer:
         ids = list(texts)
         best = {i: 0.0 for i in ids}
         if self.vector is not None and ids:
-            owner = {i: i for i in ids}
-            for j in range(0, len(ids), 500):
-                owner.update((r.id, r.parent_id) for r in conn.execute(
-                    sa.select(units.c.id, units.c.parent_id, units.c.user_id).where(
-                        units.c.parent_id.in_(ids[j : j + 500]),
-                        units.c.kind.in_(STANDS_FOR))) if r.user_id == user_id)
-            found, matrix = unit_vectors(conn, user_id, self.embedder.name, list(owner))
+            owners: dict[str, set[str]] = {i: {i} for i in ids}
+            for j in range(0, len(ids), _CHUNK):
+                for r in conn.execute(
+                        sa.select(units.c.id, units.c.parent_id, units.c.user_id).where(
+                            units.c.parent_id.in_(ids[j : j + _CHUNK]),
+                            units.c.kind.in_(STANDS_FOR))):
+                    if r.user_id == user_id:
+                        owners.setdefault(r.id, set()).add(r.parent_id)
+            found, matrix, _ = unit_vectors(conn, user_id, self.embedder.name, list(owners))
             for i, c in zip(found, cosines(matrix, self.vector), strict=True):
-                best[owner[i]] = max(best[owner[i]], float(c))
+                for o in owners[i]:
+                    best[o] = max(best[o], float(c))
         return {i: self._final(best[i], texts[i]) for i in ids}
 
     def texts(self, texts: dict[str, str]) -> dict[str, float]:

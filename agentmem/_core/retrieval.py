@@ -25,7 +25,7 @@ from ..index.exact import top_cosine
 from ..ranking import Candidates, Pipeline, Ranking, Recalled, RecallQuery, RecallSource
 from ..storage import repository as repo
 from ..storage.schema import units
-from ..storage.scope import count_units, scope_ids, unit_vectors
+from ..storage.scope import count_units, lex_rowids, scope_ids, unit_texts, unit_vectors
 from ..types import Hit, MemoryUnit, TimeRange, TraceStep
 from .engine import Engine
 from .relevance import Scorer, monotone
@@ -51,6 +51,8 @@ class _Reader:
 
 #: the most units a dense search compares exactly (above: Chroma's HNSW)
 EXACT_BELOW = 20_000
+#: the most units in a filtered search's scope for lexical search to match only theirs
+SMALL_SCOPE = 2000
 
 
 class Retrieval:
@@ -70,18 +72,22 @@ class Retrieval:
         ranking, vector = self._rank(query, trace)
         if not relevance:
             return ranking
-        scorer = Scorer(self.engine.embedder, query.text, vector)
-        own = {n for n, sc in ranking.scores.items() if n not in ("dense", "lexical")}
-        ids = [i for i, _ in ranking.order]
-        with self.engine.db.connect() as conn:
-            unit_texts: dict[str, Sequence[str]] = {r.id: [r.text] for r in conn.execute(
-                sa.select(units.c.id, units.c.text, units.c.user_id).where(
-                    units.c.id.in_(ids))) if r.user_id == query.user_id} if ids else {}
-            rel = scorer.units(conn, query.user_id, unit_texts)
-        rel.update(scorer.texts({h.id: h.text for h in self._load(query, [
-            (i, s) for i, s in ranking.order if i not in rel and any(
-                i in ranking.scores[n] for n in own)], ranking)[1].values()}))
+        rel = self._relevance(query, ranking, vector)
         return replace(ranking, scores={**ranking.scores, "relevance": rel})
+
+    def _relevance(self, query: RecallQuery, ranking: Ranking, vector: np.ndarray | None
+                   ) -> dict[str, float]:
+        """The relevance of every ranked id (:mod:`.relevance`)."""
+        scorer = Scorer(self.engine.embedder, query.text, vector)
+        own = [sc for n, sc in ranking.scores.items() if n not in ("dense", "lexical")]
+        ids = [i for i, _ in ranking.order if not any(i in sc for sc in own)]
+        with self.engine.db.connect() as conn:
+            rel = scorer.units(conn, query.user_id, dict(unit_texts(conn, ids, query.user_id)))
+        recalled = [f for f in ranking.order if f[0] not in rel and f[0] not in ids]
+        if recalled:
+            rel.update(scorer.texts({h.id: h.text for h in self._load(
+                query, recalled, ranking)[1].values()}))
+        return {i: rel.get(i, 0.0) for i, _ in ranking.order}
 
     def _rank(self, query: RecallQuery, trace: bool) -> tuple[Ranking, np.ndarray | None]:
         engine = self.engine
@@ -131,13 +137,11 @@ class Retrieval:
         ranking, vector = self._rank(query, trace)
         fused = list(ranking.order)
         hits: list[Hit] = []
-        units_of: dict[str, MemoryUnit] = {}
         start = 0
         while len(hits) < k and start < len(fused):
             head = fused[start : start + k - len(hits) + 4]  # a few spare
             start += len(head)
             found, loaded = self._load(query, head, ranking)
-            units_of.update(found)
             for uid, score in head:
                 if uid in found:
                     hits.append(_hit(found[uid], score, ranking, ranking.trace.get(uid, ())))
@@ -145,15 +149,12 @@ class Retrieval:
                     hits.append(_traced(loaded[uid], score, ranking.trace.get(uid, ()),
                                         trace))
         hits = hits[:k]
-        scorer = Scorer(self.engine.embedder, query.text, vector)
-        with self.engine.db.connect() as conn:
-            rel = scorer.units(conn, query.user_id, {
-                h.id: [h.text, *(t.content for t in h.turns)] for h in hits
-                if h.id in units_of})
-        rel.update(scorer.texts({h.id: h.text for h in hits if h.id not in rel}))
-        final = monotone([rel[h.id] for h in hits])
-        return [replace(h, score=s, scores={**h.scores, "relevance": rel[h.id]})
-                for h, s in zip(hits, final, strict=True) if s >= min_score]
+        # relevance over the whole ranking, so that a hit's score does not depend on k
+        rel = self._relevance(query, ranking, vector)
+        ids = [i for i, _ in ranking.order]
+        final = dict(zip(ids, monotone([rel[i] for i in ids]), strict=True))
+        return [replace(h, score=final[h.id], scores={**h.scores, "relevance": rel[h.id]})
+                for h in hits if final[h.id] >= min_score]
 
     def _load(self, query: RecallQuery, head: Sequence[tuple[str, float]], ranking: Ranking
               ) -> tuple[dict[str, MemoryUnit], dict[str, Hit]]:
@@ -182,9 +183,12 @@ class Retrieval:
         with engine.db.connect() as conn:
             size = len(scope) if scope is not None else count_units(conn, query.user_id)
             if size <= self.exact_below:
-                ids, matrix = unit_vectors(conn, query.user_id, engine.embedder.name,
-                                           None if scope is None else sorted(scope))
-                return vector, dict(top_cosine(ids, matrix, vector, query.n))
+                ids, matrix, lacking = unit_vectors(
+                    conn, query.user_id, engine.embedder.name,
+                    None if scope is None else sorted(scope))
+                if not lacking:
+                    return vector, dict(top_cosine(ids, matrix, vector, query.n))
+                log.debug("%d indexed units lack a cached vector: HNSW answers", lacking)
         n = query.n
         while True:  # HNSW: widened until n units in scope come back, or all did
             found = engine.dense.query(engine.collection(query.user_id), vector, n,
@@ -203,8 +207,11 @@ class Retrieval:
             return {}
         n = query.n
         with engine.db.connect() as conn:
+            # a small scope: only its rows are matched; a large one: widened below
+            among = lex_rowids(conn, scope) if scope is not None and \
+                len(scope) <= SMALL_SCOPE else None
             while True:
-                lex = engine.lexical.search(conn, query.user_id, query.text, n)
+                lex = engine.lexical.search(conn, query.user_id, query.text, n, among)
                 if not lex:
                     return {}
                 # by rowid only (the owner is checked here: see repository.load_units)
@@ -218,7 +225,7 @@ class Retrieval:
                         if row.user_id == query.user_id)
                 kept = [(ids_by_row[r], s) for r, s in lex if r in ids_by_row
                         and (scope is None or ids_by_row[r] in scope)]
-                if len(kept) >= query.n or len(lex) < n:
+                if among is not None or len(kept) >= query.n or len(lex) < n:
                     return dict(kept[: query.n])
                 n *= 4
 

@@ -56,9 +56,11 @@ class LexicalIndex(Protocol):
         ...
 
     def search(
-        self, conn: sa.Connection, user_id: str, text: str, n: int
+        self, conn: sa.Connection, user_id: str, text: str, n: int,
+        rowids: Sequence[int] | None = None,
     ) -> list[tuple[int, float]]:
-        """Up to ``n`` (rowid, score) pairs of ``user_id``'s rows, best first."""
+        """Up to ``n`` (rowid, score) pairs of ``user_id``'s rows (only those of
+        ``rowids``, when given), best first."""
         ...
 
 
@@ -187,15 +189,21 @@ class FtsIndex:
         conn.exec_driver_sql(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')")
 
     def search(
-        self, conn: sa.Connection, user_id: str, text: str, n: int
+        self, conn: sa.Connection, user_id: str, text: str, n: int,
+        rowids: Sequence[int] | None = None,
     ) -> list[tuple[int, float]]:
-        """Up to ``n`` (rowid, BM25 score) pairs, best first (higher is better)."""
-        expr = fts_query(self.select_words(conn, query_words(text)), owner_token(user_id))
-        if expr is None:
+        """Up to ``n`` (rowid, BM25 score) pairs, best first (higher is better); only
+        rows among ``rowids`` when given (then every query word is used)."""
+        words = query_words(text)
+        expr = fts_query(self.select_words(conn, words) if rowids is None else words,
+                         owner_token(user_id))
+        if expr is None or (rowids is not None and not rowids):
             return []
+        among = "" if rowids is None else \
+            f" AND rowid IN ({','.join(str(int(r)) for r in rowids)})"
         rows = conn.exec_driver_sql(
             f"SELECT rowid, bm25({TABLE}, 0.0, 1.0) AS s FROM {TABLE} "
-            f"WHERE {TABLE} MATCH ? ORDER BY s LIMIT ?",
+            f"WHERE {TABLE} MATCH ?{among} ORDER BY s LIMIT ?",
             (expr, n),
         ).all()
         return [(int(r[0]), -float(r[1])) for r in rows]

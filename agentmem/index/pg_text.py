@@ -66,17 +66,21 @@ class PgTextIndex:
         """Nothing to merge: PostgreSQL reclaims dead rows with (auto)vacuum."""
 
     def search(
-        self, conn: sa.Connection, user_id: str, text: str, n: int
+        self, conn: sa.Connection, user_id: str, text: str, n: int,
+        rowids: Sequence[int] | None = None,
     ) -> list[tuple[int, float]]:
-        """Up to ``n`` (rowid, rank) pairs, best first (higher is better)."""
+        """Up to ``n`` (rowid, rank) pairs, best first (higher is better); only rows
+        among ``rowids`` when given."""
         words = query_words(text)
-        if not words:
+        if not words or (rowids is not None and not rowids):
             return []
         query = sa.func.websearch_to_tsquery(_CONFIG, " or ".join(words))
         rank = sa.func.ts_rank_cd(lex_docs.c.tsv, query).label("rank")
+        among = [] if rowids is None else [lex_docs.c.rowid.in_([int(r) for r in rowids])]
         rows = conn.execute(
             sa.select(lex_docs.c.rowid, rank)
-            .where(lex_docs.c.owner == owner_token(user_id), lex_docs.c.tsv.op("@@")(query))
+            .where(lex_docs.c.owner == owner_token(user_id), lex_docs.c.tsv.op("@@")(query),
+                   *among)
             .order_by(rank.desc(), lex_docs.c.rowid)
             .limit(n)
         ).all()

@@ -59,7 +59,14 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, model_validator
 
 from ..errors import InvalidInput
-from ..ext import check_id, check_positive_int, format_timestamp, parse_timestamp, utcnow
+from ..ext import (
+    check_filter,
+    check_id,
+    check_positive_int,
+    format_timestamp,
+    parse_timestamp,
+    utcnow,
+)
 from ..memory import Memory
 from ..types import SEARCH_MODES, Hit, Turn
 
@@ -317,6 +324,10 @@ class AgentMemRetriever(BaseRetriever):
                                        f"got {self.mode!r}")
         if self.candidates is not None:
             check_positive_int(self.candidates, "candidates")
+        check_filter(self.session_id, self.since, self.until, self.roles, self.metadata)
+        if isinstance(self.min_score, bool) or not 0.0 <= self.min_score <= 1.0:
+            raise InvalidInput("min_score", f"must be a number in [0, 1], got "
+                                            f"{self.min_score!r}")
         return self
 
     def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from .items import ITEM_KIND
 from .repository import KEY_KIND
 from .schema import embeddings, turns, unit_turns, units
 
-__all__ = ["STANDS_FOR", "count_units", "metadata_matches", "scope_ids", "unit_vectors"]
+__all__ = ["STANDS_FOR", "count_units", "lex_rowids", "metadata_matches", "scope_ids",
+           "unit_texts", "unit_vectors"]
 
 #: kinds of the rows that stand for their parent unit (its key rows, an item's fields)
 STANDS_FOR = (KEY_KIND, ITEM_KIND)
@@ -51,14 +52,25 @@ def scope_ids(conn: sa.Connection, user_id: str, f: SearchFilter | None,
                 sa.select(turns.c.id).select_from(
                     unit_turns.join(turns, turns.c.id == unit_turns.c.turn_id))
                 .where(unit_turns.c.unit_id == units.c.id, turns.c.role.in_(f.roles))))
-    owners = set(conn.execute(sa.select(units.c.id).where(*cond)).scalars())
+    owner_q = sa.select(units.c.id).where(*cond)
+    owners = set(conn.execute(owner_q).scalars())
     if f is not None and f.metadata and owners:
         owners &= _metadata_owners(conn, user_id, f)
     if not owners:
         return set()
     children = conn.execute(sa.select(units.c.id, units.c.parent_id).where(
-        units.c.user_id == user_id, child))
+        units.c.user_id == user_id, child, units.c.parent_id.in_(owner_q)))
     return owners | {i for i, p in children if p in owners}
+
+
+def lex_rowids(conn: sa.Connection, ids: Collection[str]) -> list[int]:
+    """The lexical index rowids of these units (those that have one)."""
+    wanted = sorted(ids)
+    out: list[int] = []
+    for i in range(0, len(wanted), _CHUNK):
+        out.extend(r for r in conn.execute(sa.select(units.c.lex_rowid).where(
+            units.c.id.in_(wanted[i : i + _CHUNK]))).scalars() if r is not None)
+    return out
 
 
 def _metadata_owners(conn: sa.Connection, user_id: str, f: SearchFilter) -> set[str]:
@@ -67,8 +79,12 @@ def _metadata_owners(conn: sa.Connection, user_id: str, f: SearchFilter) -> set[
     rows = conn.execute(
         sa.select(unit_turns.c.unit_id, turns.c.metadata)
         .select_from(unit_turns.join(turns, turns.c.id == unit_turns.c.turn_id))
-        .where(turns.c.user_id == user_id,
-               *(text.contains(json.dumps(k), autoescape=True) for k, _ in f.metadata)))
+        .where(turns.c.user_id == user_id, *(
+            # the key as JSON names it, with non-ASCII escaped (as agentmem writes
+            # metadata) or not (as another writer may have)
+            sa.or_(*(text.contains(name, autoescape=True) for name in
+                     {json.dumps(k), json.dumps(k, ensure_ascii=False)}))
+            for k, _ in f.metadata)))
     return {u for u, meta in rows if metadata_matches(meta, f.metadata)}
 
 
@@ -103,22 +119,47 @@ def count_units(conn: sa.Connection, user_id: str) -> int:
 
 
 def unit_vectors(conn: sa.Connection, user_id: str, model: str,
-                 ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+                 ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray, int]:
     """The user's units (all, or those of ``ids``) that have a vector in the
-    embedding cache, and those vectors (one row each, float32). A unit whose vector
-    was refused has none and is left out, as it is of the dense index."""
+    embedding cache, those vectors (one row each, float32), and how many units the
+    dense index holds whose vector the cache lacks (0 unless it was emptied: exact
+    search over the cache would then miss them). A unit whose vector was refused
+    has none and is left out, as it is of the dense index."""
     vec_of = sa.and_(embeddings.c.model == model, embeddings.c.content_hash == sa.func.coalesce(
         units.c.key_hash, units.c.content_hash))
-    base = sa.select(units.c.id, embeddings.c.vector).join(embeddings, vec_of)
+    base = sa.select(units.c.id, units.c.user_id, units.c.dense_pending, units.c.index_error,
+                     embeddings.c.vector).outerjoin(embeddings, vec_of)
     rows: list[Any] = []
     if ids is None:
         rows = list(conn.execute(base.where(units.c.user_id == user_id)))
     else:
         wanted = list(ids)
         for i in range(0, len(wanted), _CHUNK):
-            rows.extend(r for r in conn.execute(base.add_columns(units.c.user_id).where(
+            rows.extend(r for r in conn.execute(base.where(
                 units.c.id.in_(wanted[i : i + _CHUNK]))) if r.user_id == user_id)
+    lacking = sum(1 for r in rows if r.vector is None and not r.dense_pending
+                  and r.index_error is None)
+    rows = [r for r in rows if r.vector is not None]
     if not rows:
-        return [], np.zeros((0, 0), dtype=np.float32)
+        return [], np.zeros((0, 0), dtype=np.float32), lacking
     matrix = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32)
-    return [r.id for r in rows], matrix.reshape(len(rows), -1)
+    return [r.id for r in rows], matrix.reshape(len(rows), -1), lacking
+
+
+def unit_texts(conn: sa.Connection, ids: Sequence[str], user_id: str
+               ) -> dict[str, list[str]]:
+    """Each of the user's units among ``ids``: its text, then its turns' contents."""
+    found: dict[str, list[str]] = {}
+    wanted = list(ids)
+    for i in range(0, len(wanted), _CHUNK):
+        part = wanted[i : i + _CHUNK]
+        found.update((r.id, [r.text]) for r in conn.execute(
+            sa.select(units.c.id, units.c.text, units.c.user_id).where(units.c.id.in_(part)))
+            if r.user_id == user_id)
+        for unit_id, content in conn.execute(
+                sa.select(unit_turns.c.unit_id, turns.c.content)
+                .join(turns, turns.c.id == unit_turns.c.turn_id)
+                .where(unit_turns.c.unit_id.in_(part))):
+            if unit_id in found:
+                found[unit_id].append(content)
+    return found

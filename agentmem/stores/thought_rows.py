@@ -81,11 +81,16 @@ def in_filter(conn: sa.Connection, user_id: str, f: SearchFilter) -> set[str]:
     found = set(conn.execute(sa.select(thoughts.c.id).where(*cond)).scalars())
     if not f.on_turns or not found:
         return found
-    source = sa.select(thought_sources.c.thought_id, turns.c.role, turns.c.metadata).join(
-        turns, turns.c.id == thought_sources.c.turn_id).where(turns.c.user_id == user_id)
-    return {t for t, role, meta in conn.execute(source) if t in found
-            and (f.roles is None or role in f.roles)
-            and (not f.metadata or metadata_matches(meta, f.metadata))}
+    kept: set[str] = set()
+    ids = sorted(found)
+    for start in range(0, len(ids), _CHUNK):
+        kept.update(t for t, role, meta in conn.execute(
+            sa.select(thought_sources.c.thought_id, turns.c.role, turns.c.metadata)
+            .join(turns, turns.c.id == thought_sources.c.turn_id)
+            .where(thought_sources.c.thought_id.in_(ids[start : start + _CHUNK])))
+            if (f.roles is None or role in f.roles)
+            and (not f.metadata or metadata_matches(meta, f.metadata)))
+    return kept
 
 
 def derived_from(conn: sa.Connection, turn_ids: Sequence[str]) -> list[str]:

@@ -146,6 +146,10 @@ class ThoughtStore:
         return [(str(i), s) for i, s in index.lsh.query(
             vector, k=n, probes=probes or self.config.probes)]
 
+    def size(self, user_id: str) -> int:
+        """How many active thoughts ``user_id`` has in the recall index (at least 1)."""
+        return max(1, len(self._index(user_id).lsh))
+
     # -- reading --------------------------------------------------------------------
 
     @staticmethod

@@ -194,7 +194,11 @@ class Thoughts(Strategy):
             return dict(self.store.recall(query.user_id, vector, query.n))
         with self.engine.db.connect() as conn:  # filtered before the top n
             allowed = ThoughtStore.in_filter(conn, query.user_id, query.filters)
-        found = self.store.recall(query.user_id, vector, len(allowed), exact=True)
+        if not allowed:
+            return {}
+        # every active thought compared (exact), then those in scope kept
+        found = self.store.recall(query.user_id, vector, self.store.size(query.user_id),
+                                  exact=True)
         return dict([f for f in found if f[0] in allowed][: query.n])
 
     def in_period(self, conn: Any, ids: Sequence[str], period: TimeRange) -> set[str]:
