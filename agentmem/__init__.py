@@ -10,6 +10,7 @@
 
 from .embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
 from .errors import (
+    AccessDenied,
     AgentMemError,
     BackendError,
     ConfigError,
@@ -46,6 +47,7 @@ from .types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessDenied",
     "AddResult",
     "AgentMemError",
     "BackendError",

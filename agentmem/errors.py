@@ -6,6 +6,7 @@ Every error agentmem raises on purpose derives from :class:`AgentMemError`::
     ├── InvalidInput      bad arguments or data (also a ValueError); names the field
     │   └── DataError     a data file is missing or malformed; names the file too
     ├── NotFound          no memory with that id (also a LookupError)
+    ├── AccessDenied      a memory server refused the token, or the user for it
     ├── ConfigError       inconsistent or unsupported configuration
     ├── BackendError      the database, Chroma or the embedder failed
     │   ├── ErasureIncomplete  deleted, but a reader's snapshot keeps the text in the WAL
@@ -16,6 +17,7 @@ Every error agentmem raises on purpose derives from :class:`AgentMemError`::
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "AgentMemError",
     "BackendError",
     "ConfigError",
@@ -59,6 +61,11 @@ class DataError(InvalidInput):
 
 class NotFound(AgentMemError, LookupError):
     """No memory unit with the requested id exists (or it was deleted)."""
+
+
+class AccessDenied(AgentMemError, PermissionError):
+    """A memory server (``agentmem serve``) refused the request: no token or a wrong
+    one, or a token that may not act for that user."""
 
 
 class ConfigError(AgentMemError):
