@@ -190,3 +190,14 @@ def test_retriever_and_history_over_remote(served: tuple[Memory, str],
     assert json.dumps([t.role for t in memory.turns("carol")]) == '["user", "assistant"]'
     history.clear()
     assert history.messages == []
+
+
+def test_only_the_servers_methods(remote: RemoteMemory) -> None:
+    """What the server does not offer is absent, not emulated; the LangGraph store
+    needs the items strategy, which no server exposes, and says so."""
+    for name in ("respond", "add_thoughts", "maintain", "rank", "strategy", "reindex"):
+        assert not hasattr(remote, name)
+    from agentmem.integrations.langgraph import AgentMemStore
+
+    with pytest.raises(InvalidInput, match="RemoteMemory cannot back the store"):
+        AgentMemStore(remote)  # type: ignore[arg-type]
