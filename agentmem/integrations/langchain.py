@@ -68,6 +68,8 @@ from ..ext import (
     utcnow,
 )
 from ..memory import Memory
+from ..service.aio import AsyncMemory
+from ..service.client import RemoteMemory
 from ..types import SEARCH_MODES, Hit, Turn
 
 if TYPE_CHECKING:
@@ -199,17 +201,18 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
     See the module docstring for how message types map to roles.
 
     Args:
-        memory: the agentmem :class:`Memory`.
+        memory: the agentmem :class:`Memory`, or a
+            :class:`~agentmem.service.client.RemoteMemory` of a memory server.
         user_id: the user the conversation belongs to.
         session_id: the session (conversation) id.
         tool_messages: ``"keep"`` (default) stores tool results as ``assistant`` turns
             and AI tool calls with their message; ``"skip"`` leaves both out.
     """
 
-    def __init__(self, memory: Memory, user_id: str, session_id: str, *,
+    def __init__(self, memory: Memory | RemoteMemory, user_id: str, session_id: str, *,
                  tool_messages: Literal["keep", "skip"] = "keep") -> None:
-        if not isinstance(memory, Memory):
-            raise InvalidInput("memory", f"must be an agentmem Memory, got "
+        if not isinstance(memory, (Memory, RemoteMemory)):
+            raise InvalidInput("memory", f"must be an agentmem Memory or RemoteMemory, got "
                                          f"{type(memory).__name__}")
         if tool_messages not in ("keep", "skip"):
             raise InvalidInput("tool_messages", f"must be 'keep' or 'skip', got "
@@ -277,13 +280,20 @@ class AgentMemRetriever(BaseRetriever):
     ``page_content`` is the hit's text, ``id`` the unit (or thought) id, and
     ``metadata`` the fields :func:`hit_metadata` lists. The search options below are
     defaults; a call may override them: ``retriever.invoke(query, k=3,
-    now="2023-06-10")``. Async calls run the search in the default executor.
+    now="2023-06-10")``. ``memory`` may be a :class:`Memory` or a
+    :class:`~agentmem.service.client.RemoteMemory`. Async calls (``ainvoke``) search
+    through ``async_memory`` when it is set (an
+    :class:`~agentmem.service.aio.AsyncMemory`, e.g. ``AsyncMemory.remote(url)``),
+    else run the synchronous search in the default executor; neither blocks the
+    event loop.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    memory: Memory
-    """The agentmem memory searched."""
+    memory: Memory | RemoteMemory
+    """The agentmem memory searched (local, or a memory server's)."""
+    async_memory: AsyncMemory | None = None
+    """What async calls search, when set (the same memory, as coroutines)."""
     user_id: str
     """Whose memories are searched."""
     k: int = 5
@@ -353,5 +363,10 @@ class AgentMemRetriever(BaseRetriever):
     async def _aget_relevant_documents(self, query: str, *,
                                        run_manager: AsyncCallbackManagerForRetrieverRun,
                                        **options: Any) -> list[Document]:
-        return await run_in_executor(None, self._get_relevant_documents, query,
-                                     run_manager=run_manager.get_sync(), **options)
+        if self.async_memory is None:
+            return await run_in_executor(None, self._get_relevant_documents, query,
+                                         run_manager=run_manager.get_sync(), **options)
+        hits = await self.async_memory.search(query, user_id=self.user_id,
+                                              **self._options(options))
+        return [Document(page_content=h.text, metadata=hit_metadata(h), id=h.id)
+                for h in hits]

@@ -185,8 +185,10 @@ class AgentMemStore(BaseStore):
     nested values, see :mod:`~agentmem.integrations.langgraph_filters`),
     ``limit``/``offset`` page; ``list_namespaces``
     supports prefix/suffix (with ``"*"`` wildcards), ``max_depth``, ``limit`` and
-    ``offset``. Sync and async (``abatch`` runs ``batch`` in the default executor).
-    TTLs are not supported.
+    ``offset``. Sync and async (``abatch`` runs ``batch`` in the default executor, so
+    the event loop never blocks). TTLs are not supported. It needs a local
+    :class:`Memory` (it works on the memory's items strategy, which a memory server
+    does not expose; a :class:`~agentmem.service.client.RemoteMemory` is refused).
 
     Args:
         memory: the agentmem :class:`Memory` holding the items.
@@ -214,8 +216,9 @@ class AgentMemStore(BaseStore):
                  fields: Sequence[str] | Literal[False] | None = None,
                  mode: str = "hybrid", index: Mapping[str, Any] | None = None) -> None:
         if not isinstance(memory, Memory):
-            raise InvalidInput("memory", f"must be an agentmem Memory, got "
-                                         f"{type(memory).__name__}")
+            raise InvalidInput("memory", f"must be a local agentmem Memory, got "
+                                         f"{type(memory).__name__} (a RemoteMemory cannot "
+                                         f"back the store: the server offers no item API)")
         if isinstance(user_label, bool) or not (
                 isinstance(user_label, int) or callable(user_label) or user_label == "auto"):
             raise InvalidInput("user_label", "must be 'auto', a label position (int) or a "
