@@ -64,7 +64,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
             episodic store indexes. Fixed when the memory is created.
         candidates: how many candidates each retriever contributes before fusion.
         exact_search: dense search compares every vector exactly (from the SQL cache)
-            when the units searched number at most this (default 20000); above it,
+            when the units searched number at most this (default 2000); above it,
             Chroma's approximate HNSW index answers.
         chroma_prefix: prefix of this memory's Chroma collection names.
         llm: an :class:`~agentmem.llm.LLM` for the stores' LLM steps; its calls, tokens
@@ -127,7 +127,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         embedder: Embedder | None = None,
         granularity: str | None = None,
         candidates: int = 50,
-        exact_search: int = 20_000,
+        exact_search: int = 2000,
         chroma_prefix: str = "agentmem",
         llm: LLM | None = None,
         fusion: str = "score",

@@ -2,7 +2,7 @@
 Reproduced here with the real embedder: 500 identical turns and one distinct turn; in
 dense mode Chroma's HNSW graph (built over 500 identical vectors) never returned the
 distinct one, whatever the query (raising ``ef_search`` to 100 or 500 did not help:
-``eval/issue18_probes.py``). The fix: users with at most ``exact_search`` units (20000
+``eval/issue18_probes.py``). The fix: users with at most ``exact_search`` units (2000
 by default) are searched exactly, every stored vector compared (``index/exact.py``)."""
 
 from __future__ import annotations

@@ -48,8 +48,11 @@ def text_match(query: str, texts: Iterable[str]) -> float:
     if not q:
         return best
     for t in texts:
-        m = SequenceMatcher(None, q, _normal(t), autojunk=False)
-        if m.real_quick_ratio() >= NEAR_EXACT and m.quick_ratio() >= NEAR_EXACT:
+        n = _normal(t)
+        if 2 * min(len(q), len(n)) < NEAR_EXACT * (len(q) + len(n)):
+            continue  # the lengths alone rule it out (difflib's real_quick_ratio)
+        m = SequenceMatcher(None, q, n, autojunk=False)
+        if m.quick_ratio() >= NEAR_EXACT:
             best = max(best, m.ratio())
     return best if best >= NEAR_EXACT else 0.0
 
@@ -92,7 +95,8 @@ class Scorer:
                             units.c.kind.in_(STANDS_FOR))):
                     if r.user_id == user_id:
                         owners.setdefault(r.id, set()).add(r.parent_id)
-            found, matrix, _ = unit_vectors(conn, user_id, self.embedder.name, list(owners))
+            found, matrix, _ = unit_vectors(conn, user_id, self.embedder.name, list(owners),
+                                            cache=self.embedder.vectors)
             for i, c in zip(found, cosines(matrix, self.vector), strict=True):
                 for o in owners[i]:
                     best[o] = max(best[o], float(c))

@@ -50,7 +50,7 @@ class _Reader:
 
 
 #: the most units a dense search compares exactly (above: Chroma's HNSW)
-EXACT_BELOW = 20_000
+EXACT_BELOW = 2000
 #: the most units in a filtered search's scope for lexical search to match only theirs
 SMALL_SCOPE = 2000
 
@@ -185,7 +185,7 @@ class Retrieval:
             if size <= self.exact_below:
                 ids, matrix, lacking = unit_vectors(
                     conn, query.user_id, engine.embedder.name,
-                    None if scope is None else sorted(scope))
+                    None if scope is None else sorted(scope), cache=engine.embedder.vectors)
                 if not lacking:
                     return vector, dict(top_cosine(ids, matrix, vector, query.n))
                 log.debug("%d indexed units lack a cached vector: HNSW answers", lacking)

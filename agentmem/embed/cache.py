@@ -15,6 +15,7 @@ from ..errors import EmbeddingError
 from ..storage.database import Database
 from ..storage.repository import insert_missing
 from ..storage.schema import embeddings
+from ..storage.scope import VectorCache
 from .base import Embedder
 
 __all__ = ["CachedEmbedder", "DiskCachedEmbedder", "content_hash"]
@@ -41,6 +42,8 @@ class CachedEmbedder:
         self.db = db
         self.chunk = chunk
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        #: stored vectors held in memory for exact search (dropped on purge)
+        self.vectors = VectorCache()
         self._query_cache_size = query_cache_size
         #: texts served from the cache / embedded by the model, since construction
         self.hits = 0
@@ -160,6 +163,7 @@ class CachedEmbedder:
         """Delete cached vectors of these hashes (all models), inside ``conn``'s
         transaction. Callers pass only hashes no remaining content uses."""
         hs = list(set(hashes))
+        self.vectors.drop(hs)
         for i in range(0, len(hs), 500):
             conn.execute(
                 sa.delete(embeddings).where(embeddings.c.content_hash.in_(hs[i : i + 500])))

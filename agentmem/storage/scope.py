@@ -12,6 +12,8 @@ then an exact comparison here (the same on every SQL dialect).
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -23,8 +25,8 @@ from .items import ITEM_KIND
 from .repository import KEY_KIND
 from .schema import embeddings, turns, unit_turns, units
 
-__all__ = ["STANDS_FOR", "count_units", "lex_rowids", "metadata_matches", "scope_ids",
-           "unit_texts", "unit_vectors"]
+__all__ = ["STANDS_FOR", "VectorCache", "count_units", "lex_rowids", "metadata_matches",
+           "scope_ids", "unit_texts", "unit_vectors"]
 
 #: kinds of the rows that stand for their parent unit (its key rows, an item's fields)
 STANDS_FOR = (KEY_KIND, ITEM_KIND)
@@ -118,17 +120,62 @@ def count_units(conn: sa.Connection, user_id: str) -> int:
         units.c.user_id == user_id)).scalar_one())
 
 
+class VectorCache:
+    """Stored vectors by (model, content hash), held in process memory (LRU, at most
+    ``max_rows``): a vector never changes for its content, so exact search reads the
+    blobs from SQL once, not on every search."""
+
+    def __init__(self, max_rows: int = 50_000) -> None:
+        self.max_rows = max_rows
+        self._rows: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conn: sa.Connection, model: str, hashes: Collection[str]
+            ) -> dict[str, np.ndarray]:
+        """The vectors of these hashes that exist (from memory, else from SQL)."""
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for h in hashes:
+                v = self._rows.get((model, h))
+                if v is not None:
+                    found[h] = v
+                    self._rows.move_to_end((model, h))
+        missing = [h for h in hashes if h not in found]
+        for i in range(0, len(missing), _CHUNK):
+            for h, blob in conn.execute(sa.select(
+                    embeddings.c.content_hash, embeddings.c.vector).where(
+                    embeddings.c.model == model,
+                    embeddings.c.content_hash.in_(missing[i : i + _CHUNK]))):
+                found[h] = np.frombuffer(blob, dtype=np.float32)
+        if missing:
+            with self._lock:
+                for h in missing:
+                    if h in found:
+                        self._rows[(model, h)] = found[h]
+                while len(self._rows) > self.max_rows:
+                    self._rows.popitem(last=False)
+        return found
+
+    def drop(self, hashes: Collection[str]) -> None:
+        """Forget the vectors of these hashes (every model): their content was
+        erased."""
+        gone = set(hashes)
+        with self._lock:
+            for key in [k for k in self._rows if k[1] in gone]:
+                del self._rows[key]
+
+
 def unit_vectors(conn: sa.Connection, user_id: str, model: str,
-                 ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray, int]:
+                 ids: Sequence[str] | None = None, *, cache: VectorCache | None = None
+                 ) -> tuple[list[str], np.ndarray, int]:
     """The user's units (all, or those of ``ids``) that have a vector in the
     embedding cache, those vectors (one row each, float32), and how many units the
     dense index holds whose vector the cache lacks (0 unless it was emptied: exact
     search over the cache would then miss them). A unit whose vector was refused
     has none and is left out, as it is of the dense index."""
-    vec_of = sa.and_(embeddings.c.model == model, embeddings.c.content_hash == sa.func.coalesce(
-        units.c.key_hash, units.c.content_hash))
+    key = sa.func.coalesce(units.c.key_hash, units.c.content_hash).label("h")
     base = sa.select(units.c.id, units.c.user_id, units.c.dense_pending, units.c.index_error,
-                     embeddings.c.vector).outerjoin(embeddings, vec_of)
+                     key)
     rows: list[Any] = []
     if ids is None:
         rows = list(conn.execute(base.where(units.c.user_id == user_id)))
@@ -137,13 +184,14 @@ def unit_vectors(conn: sa.Connection, user_id: str, model: str,
         for i in range(0, len(wanted), _CHUNK):
             rows.extend(r for r in conn.execute(base.where(
                 units.c.id.in_(wanted[i : i + _CHUNK]))) if r.user_id == user_id)
-    lacking = sum(1 for r in rows if r.vector is None and not r.dense_pending
+    hashes = {r.h for r in rows}
+    vectors = (cache or VectorCache(0)).get(conn, model, hashes) if hashes else {}
+    lacking = sum(1 for r in rows if r.h not in vectors and not r.dense_pending
                   and r.index_error is None)
-    rows = [r for r in rows if r.vector is not None]
+    rows = [r for r in rows if r.h in vectors]
     if not rows:
         return [], np.zeros((0, 0), dtype=np.float32), lacking
-    matrix = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32)
-    return [r.id for r in rows], matrix.reshape(len(rows), -1), lacking
+    return [r.id for r in rows], np.stack([vectors[r.h] for r in rows]), lacking
 
 
 def unit_texts(conn: sa.Connection, ids: Sequence[str], user_id: str
