@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,8 +74,9 @@ Auth = Annotated[Access, Depends(_access)]
 
 
 def create_app(memory: Memory, *, tokens: Tokens | None = None,
-               max_body: int = DEFAULT_MAX_BODY, mcp: bool = True) -> FastAPI:
-    """The HTTP API over ``memory`` (which the caller closes).
+               max_body: int = DEFAULT_MAX_BODY, mcp: bool = True,
+               close: bool = False) -> FastAPI:
+    """The HTTP API over ``memory`` (the caller closes it, unless ``close``).
 
     Args:
         memory: the memory served.
@@ -84,20 +85,27 @@ def create_app(memory: Memory, *, tokens: Tokens | None = None,
         max_body: the largest request body accepted, in bytes (default 8 MiB).
         mcp: also serve the MCP tools (streamable HTTP) at ``/mcp``, behind the same
             tokens.
+        close: close ``memory`` when the app shuts down (after the requests in flight
+            are answered: uvicorn's graceful shutdown).
     """
     table: dict[str, frozenset[str] | None] = dict(tokens or {})
 
-    lifespan = None
     mounted: Any = None
+    run_sessions: Callable[[], contextlib.AbstractAsyncContextManager[None]] = \
+        contextlib.nullcontext
     if mcp:
         from .mcp import mcp_asgi
 
         mounted, run_sessions = mcp_asgi(memory, table)
 
-        @contextlib.asynccontextmanager
-        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
             async with run_sessions():
                 yield
+        finally:
+            if close:
+                await run_in_threadpool(memory.close)
 
     app = FastAPI(title="agentmem", version=__version__, lifespan=lifespan,
                   description="Long-term memory for chatbots: the HTTP API of "

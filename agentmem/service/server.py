@@ -71,7 +71,7 @@ def serve(memory: Memory, *, host: str = "127.0.0.1", port: int = 8765,
         raise ConfigError(f"refusing to serve on {host} without a token: give --token (or "
                           f"${TOKEN_ENV}) or --tokens-file, or --allow-remote")
     try:
-        app = create_app(memory, tokens=tokens, max_body=max_body)
+        app = create_app(memory, tokens=tokens, max_body=max_body, close=True)
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                                 timeout_graceful_shutdown=None, access_log=False)
         where = f"http://{host}:{port}"
@@ -86,4 +86,5 @@ def serve(memory: Memory, *, host: str = "127.0.0.1", port: int = 8765,
                   file=sys.stderr, flush=True)
         uvicorn.Server(config).run()
     finally:
-        memory.close()
+        memory.close()  # uvicorn re-raises the signal after its shutdown: the app's
+        # lifespan closed the memory already
