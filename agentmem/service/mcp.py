@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
-from ..errors import AccessDenied, InvalidInput, NotFound
+from ..errors import AccessDenied, AgentMemError, InvalidInput, NotFound
 from ..memory import Memory
 from .auth import Tokens, bearer, owner, refuse
 
@@ -69,8 +70,9 @@ def mcp_server(memory: Memory, *, user_id: str | None = None,
     ) -> str:
         """Store a conversation turn (or several messages) in long-term memory, so it
         can be recalled later. Returns the ids of the stored memories as JSON."""
-        result = memory.add(messages, user_id=who(ctx, user_id), session_id=session_id,
-                            timestamp=timestamp)
+        with _told():
+            result = memory.add(messages, user_id=who(ctx, user_id), session_id=session_id,
+                                timestamp=timestamp)
         return json.dumps({"stored_messages": len(result.turn_ids),
                            "memory_ids": list(result.unit_ids)})
 
@@ -92,8 +94,9 @@ def mcp_server(memory: Memory, *, user_id: str | None = None,
         of hits, best first: {"id", "date" (when it was said), "text", "score" (relevance
         0-1), "session_id"}. Use the dates to reason about time; use an id with
         `forget`."""
-        hits = memory.search(query, user_id=who(ctx, user_id), k=k, session_id=session_id,
-                             since=since, until=until)
+        with _told():
+            hits = memory.search(query, user_id=who(ctx, user_id), k=k,
+                                 session_id=session_id, since=since, until=until)
         return json.dumps([{"id": h.id, "date": h.timestamp.isoformat(), "text": h.text,
                             "score": round(h.score, 4), "session_id": h.session_id}
                            for h in hits], ensure_ascii=False)
@@ -110,6 +113,11 @@ def mcp_server(memory: Memory, *, user_id: str | None = None,
     ) -> str:
         """Delete one memory by its id (with the conversation turns it holds), or, with
         everything=true, every memory of the user. Returns what was deleted as JSON."""
+        with _told():
+            return _forget(ctx, memory_id, user_id, everything)
+
+    def _forget(ctx: Context[Any, Any], memory_id: str | None, user_id: str | None,
+                everything: bool) -> str:
         chosen = who(ctx, user_id)
         if everything:
             if memory_id is not None:
@@ -126,6 +134,34 @@ def mcp_server(memory: Memory, *, user_id: str | None = None,
     return server
 
 
+class _Guarded:
+    """An ASGI app behind the bearer tokens (a class, not a function, so that a
+    Starlette route hands it the raw ASGI call)."""
+
+    def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers") or []}
+        try:
+            bearer(headers, self.tokens)
+        except AccessDenied as exc:
+            await refuse(exc, send)
+            return
+        await self.app(scope, receive, send)
+
+
+@contextlib.contextmanager
+def _told() -> Iterator[None]:
+    """An agentmem error as a tool error whose message the model sees."""
+    try:
+        yield
+    except AgentMemError as exc:
+        raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+
+
 def mcp_asgi(memory: Memory, tokens: Tokens
              ) -> tuple[ASGIApp, Callable[[], contextlib.AbstractAsyncContextManager[None]]]:
     """(the streamable-HTTP MCP endpoint as an ASGI app behind ``tokens``, the context
@@ -139,15 +175,7 @@ def mcp_asgi(memory: Memory, tokens: Tokens
     manager = server.session_manager
     endpoint = StreamableHTTPASGIApp(manager)
 
-    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers") or []}
-        try:
-            bearer(headers, tokens)
-        except AccessDenied as exc:
-            await refuse(exc, send)
-            return
-        await endpoint(scope, receive, send)
+    guarded = _Guarded(endpoint, tokens)
 
     @contextlib.asynccontextmanager
     async def run() -> AsyncIterator[None]:
