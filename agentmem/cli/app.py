@@ -27,7 +27,7 @@ from ..errors import (
     InvalidInput,
     NotFound,
 )
-from ..inputs import check_path, check_text
+from ..inputs import check_id, check_path, check_positive_int, check_text
 from ..memory import Memory
 from ..storage.database import DB_FILENAME
 from ..stores import Decay
@@ -365,10 +365,31 @@ def _stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from ..service.server import load_tokens, serve
+
+    tokens = load_tokens(args.token, args.tokens_file)
+    check_positive_int(args.max_body, "--max-body")
+    serve(_open(args, create=True), host=args.host, port=args.port, tokens=tokens,
+          allow_remote=args.allow_remote, max_body=args.max_body)
+    return EXIT_OK
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from ..service.mcp import mcp_server
+
+    if args.user is not None:
+        check_id(args.user, "--user")
+    with _open(args, create=True) as mem:
+        mcp_server(mem, user_id=args.user).run()
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "add": _add, "search": _search, "get": _get, "delete": _delete,
     "forget-user": _forget_user, "export": _export, "import": _import,
-    "reindex": _reindex, "maintain": _maintain, "stats": _stats}
+    "reindex": _reindex, "maintain": _maintain, "stats": _stats, "serve": _serve,
+    "mcp": _mcp}
 assert set(_COMMANDS) == set(COMMANDS)
 
 

@@ -15,7 +15,7 @@ __all__ = ["COMMANDS", "DEFAULT_PATH", "build_parser"]
 DEFAULT_PATH = "./memdata"
 #: the subcommands, in the order --help lists them
 COMMANDS: tuple[str, ...] = ("add", "search", "get", "delete", "forget-user", "export",
-                             "import", "reindex", "maintain", "stats")
+                             "import", "reindex", "maintain", "stats", "serve", "mcp")
 
 _DESCRIPTION = """\
 Local long-term memory for chatbots, from the shell: add conversations, search them,
@@ -219,4 +219,28 @@ def build_parser() -> argparse.ArgumentParser:
             "units: {kind: n},\n  embeddings_cached, pending_index_repairs, granularity, "
             "embedder, storage_bytes,\n  database_url, llm, llm_usage, thoughts: "
             "{status: n}, llm_failures}")
+    p = command("serve", "serve the memory over HTTP (JSON API and MCP tools)",
+                "Serve the memory over HTTP until SIGTERM/SIGINT (requests in flight are "
+                "finished,\nthen the memory is closed): the JSON API at /v1 (OpenAPI at "
+                "/openapi.json) and the\nMCP tools (streamable HTTP) at /mcp. With a token "
+                "every request but /v1/health needs\n'Authorization: Bearer TOKEN'; "
+                "without one, only a loopback --host unless --allow-remote.")
+    p.add_argument("--host", default="127.0.0.1", help="the address to bind (default: "
+                                                        "127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="the port (default: 8765)")
+    p.add_argument("--token", help="the bearer token every request needs (default: "
+                                   "$AGENTMEM_TOKEN)")
+    p.add_argument("--tokens-file", metavar="FILE",
+                   help='JSON {token: [user ids] or null}: tokens scoped to users (null: '
+                        'every user)')
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a non-loopback --host without a token")
+    p.add_argument("--max-body", type=int, default=8 * 1024 * 1024, metavar="BYTES",
+                   help="the largest request body (default: 8 MiB)")
+
+    p = command("mcp", "serve the memory's MCP tools over stdio",
+                "Serve the MCP tools remember, recall and forget over stdio (for an MCP "
+                "client that\nstarts this command).")
+    p.add_argument("--user", metavar="USER",
+                   help="the user the tools act for (default: each call names its user)")
     return parser
