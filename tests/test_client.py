@@ -1,6 +1,5 @@
 """RemoteMemory and AsyncMemory against a real Memory (SQLite, Chroma, the packaged
-embedder) served over HTTP on loopback by the stand-in server of tests/_wire_server.py
-(until ``agentmem serve`` lands)."""
+embedder) served over HTTP on loopback by the real app (tests/served_app.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _wire_server import serving
+from served_app import serving
 from conftest import fill, free_port
 
 from agentmem import Memory, SentenceTransformerEmbedder
@@ -54,7 +53,7 @@ def test_reads_round_trip(served: tuple[Memory, str], remote: RemoteMemory) -> N
     assert remote.turns("alice") == memory.turns("alice")
     stats = remote.stats()
     assert isinstance(stats, MemoryStats) and stats == memory.stats()
-    assert remote.health() == {"status": "ok"}
+    assert remote.health()["status"] == "ok"
 
 
 def test_writes_round_trip(served: tuple[Memory, str], remote: RemoteMemory,
@@ -157,7 +156,7 @@ def test_async_memory_under_gather(served: tuple[Memory, str], kind: str,
                                            for i in range(50)))
             assert all(isinstance(a, AddResult) for a in added)
             assert all(len(hits) == 1 for hits in found)
-            assert await amem.health() == {"status": "ok"}
+            assert (await amem.health())["status"] == "ok"
             assert len(await amem.turns(user)) == 50
             n = await amem.export(tmp_path / "a.jsonl", user_id=user)
             assert n == len((tmp_path / "a.jsonl").read_text().splitlines())
