@@ -21,6 +21,8 @@ from .errors import (
     NotFound,
 )
 from .memory import Memory
+from .service.aio import AsyncMemory
+from .service.client import RemoteMemory
 from .stores import (
     Decay,
     EpisodicStore,
@@ -50,6 +52,7 @@ __all__ = [
     "AccessDenied",
     "AddResult",
     "AgentMemError",
+    "AsyncMemory",
     "BackendError",
     "CachedEmbedder",
     "ConfigError",
@@ -67,6 +70,7 @@ __all__ = [
     "MemoryUnit",
     "NotFound",
     "Profile",
+    "RemoteMemory",
     "SentenceTransformerEmbedder",
     "Store",
     "Summaries",

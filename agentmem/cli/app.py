@@ -365,7 +365,18 @@ def _stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _needs_serve_extra() -> None:
+    """ConfigError naming the extra when the server's packages are missing."""
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn", "mcp") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"serving needs {', '.join(missing)}: pip install "
+                          "'agentmem-local[serve]'")
+
+
 def _serve(args: argparse.Namespace) -> int:
+    _needs_serve_extra()
     from ..service.server import load_tokens, serve
 
     tokens = load_tokens(args.token, args.tokens_file)
@@ -376,6 +387,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _mcp(args: argparse.Namespace) -> int:
+    _needs_serve_extra()
     from ..service.mcp import mcp_server
 
     if args.user is not None:
