@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from served_app import serving
 from conftest import fill, free_port
+from served_app import serving
 
 from agentmem import Memory, SentenceTransformerEmbedder
 from agentmem.errors import AccessDenied, BackendError, InvalidInput, NotFound
