@@ -13,13 +13,16 @@ import uvicorn
 
 from agentmem import Memory
 from agentmem.service.app import create_app
+from agentmem.service.auth import Tokens
 
 
 @contextmanager
-def serving(memory: Memory, port: int, token: str | None = "secret") -> Iterator[str]:
-    """Serve ``memory`` on 127.0.0.1:``port`` in a thread (``token`` for every user);
-    yields its URL."""
-    app = create_app(memory, tokens={token: None} if token else None, mcp=False)
+def serving(memory: Memory, port: int, token: str | None = "secret",
+            tokens: Tokens | None = None) -> Iterator[str]:
+    """Serve ``memory`` on 127.0.0.1:``port`` in a thread (``token`` for every user,
+    or the ``tokens`` table given); yields its URL."""
+    table = tokens if tokens is not None else ({token: None} if token else None)
+    app = create_app(memory, tokens=table, mcp=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -24,7 +24,10 @@ UPPER_LAYERS = ("agentmem.stores", "agentmem.strategies", "agentmem.memory",
                 "agentmem._core", "agentmem._memory", "agentmem.ranking")
 #: only these (and the package entry points) may import eval and integrations
 LEAVES = ("agentmem.eval", "agentmem.integrations")
-LEAF_USERS = ("agentmem.eval", "agentmem.cli", "agentmem.integrations")
+#: (the server's LangGraph store route runs the store integration, imported only when
+#: LangGraph is installed)
+LEAF_USERS = ("agentmem.eval", "agentmem.cli", "agentmem.integrations",
+              "agentmem.service.store_route")
 ENTRY_POINTS = frozenset({"agentmem.__main__", "agentmem.eval.__main__"})
 #: NamedTuple's documented public methods and attributes, underscored so as not to clash
 #: with field names (LangGraph's operations are NamedTuples: ``op._replace(...)``)

@@ -193,10 +193,13 @@ def test_retriever_and_history_over_remote(served: tuple[Memory, str],
 
 def test_only_the_servers_methods(remote: RemoteMemory) -> None:
     """What the server does not offer is absent, not emulated; the LangGraph store
-    needs the items strategy, which no server exposes, and says so."""
+    runs on the server's ``/v1/store`` (tests/test_store_remote.py)."""
     for name in ("respond", "add_thoughts", "maintain", "rank", "strategy", "reindex"):
         assert not hasattr(remote, name)
     from agentmem.integrations.langgraph import AgentMemStore
 
-    with pytest.raises(InvalidInput, match="RemoteMemory cannot back the store"):
-        AgentMemStore(remote)  # type: ignore[arg-type]
+    store = AgentMemStore(remote)
+    store.put(("memories", "frank"), "k", {"text": "Frank collects stamps"})
+    got = store.get(("memories", "frank"), "k")
+    assert got is not None and got.value == {"text": "Frank collects stamps"}
+    assert any("stamps" in h.text for h in remote.search("stamps", user_id="frank"))

@@ -67,6 +67,7 @@ from .. import ext
 from ..errors import InvalidInput
 from ..ext import ITEM_KIND, ITEM_STORE, Items, StoredItem, check_id, check_text, monotone
 from ..memory import Memory
+from ..service.client import RemoteMemory
 from ..types import SEARCH_MODES
 from .langgraph_filters import check_filter, matches, namespace_matches
 
@@ -88,6 +89,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         "AgentMemStore needs LangGraph: pip install 'agentmem-local[langgraph]'") from exc
 
 from .langgraph_index import default_fields, index_paths, index_texts  # needs langgraph
+from .langgraph_wire import decode_results, encode_op
 
 __all__ = ["ITEM_KIND", "ITEM_STORE", "AgentMemStore", "InvalidNamespace"]
 
@@ -186,12 +188,18 @@ class AgentMemStore(BaseStore):
     ``limit``/``offset`` page; ``list_namespaces``
     supports prefix/suffix (with ``"*"`` wildcards), ``max_depth``, ``limit`` and
     ``offset``. Sync and async (``abatch`` runs ``batch`` in the default executor, so
-    the event loop never blocks). TTLs are not supported. It needs a local
-    :class:`Memory` (it works on the memory's items strategy, which a memory server
-    does not expose; a :class:`~agentmem.service.client.RemoteMemory` is refused).
+    the event loop never blocks). TTLs are not supported.
+
+    Over a :class:`~agentmem.service.client.RemoteMemory` the store behaves the same:
+    each batch is validated here, then sent to the server's ``POST /v1/store``, which
+    runs it through an ``AgentMemStore`` with these settings over its memory (a token
+    scoped to some users may only touch their namespaces); ``abatch`` sends it over
+    an ``httpx.AsyncClient``. The store's settings are checked by the server when the
+    store is made; ``user_label`` must then be ``"auto"`` or a position.
 
     Args:
-        memory: the agentmem :class:`Memory` holding the items.
+        memory: the agentmem :class:`Memory` holding the items, or a
+            :class:`~agentmem.service.client.RemoteMemory` for a memory server's.
         user_label: which namespace label names the agentmem user the item belongs to:
             ``"auto"`` (default: the label after a leading ``"memories"`` or
             ``"*_memories"`` collection label, LangMem's layout, else the first), a
@@ -210,15 +218,14 @@ class AgentMemStore(BaseStore):
     validated before any runs, so a bad op leaves the batch unwritten.
     """
 
-    def __init__(self, memory: Memory, *,
+    def __init__(self, memory: Memory | RemoteMemory, *,
                  user_label: int | Literal["auto"] | Callable[[tuple[str, ...]], str]
                  = "auto",
                  fields: Sequence[str] | Literal[False] | None = None,
                  mode: str = "hybrid", index: Mapping[str, Any] | None = None) -> None:
-        if not isinstance(memory, Memory):
-            raise InvalidInput("memory", f"must be a local agentmem Memory, got "
-                                         f"{type(memory).__name__} (a RemoteMemory cannot "
-                                         f"back the store: the server offers no item API)")
+        if not isinstance(memory, (Memory, RemoteMemory)):
+            raise InvalidInput("memory", f"must be an agentmem Memory or RemoteMemory, "
+                                         f"got {type(memory).__name__}")
         if isinstance(user_label, bool) or not (
                 isinstance(user_label, int) or callable(user_label) or user_label == "auto"):
             raise InvalidInput("user_label", "must be 'auto', a label position (int) or a "
@@ -228,12 +235,30 @@ class AgentMemStore(BaseStore):
                                        f"got {mode!r}")
         self.memory = memory
         self.user_label = user_label
-        dims = memory.strategy(Items).dims
-        self.fields: tuple[str, ...] | None = index_paths(default_fields(index, fields, dims),
-                                                     "fields")
+        self.mode = mode
+        self.fields: tuple[str, ...] | None
+        if isinstance(memory, RemoteMemory):
+            if callable(user_label):
+                raise InvalidInput("user_label", "over a RemoteMemory must be 'auto' or a "
+                                                 "label position (a callable cannot be sent)")
+            wanted = dict(index) if isinstance(index, Mapping) else index
+            asked = wanted.pop("dims", None) if isinstance(wanted, dict) else None
+            self.fields = index_paths(default_fields(wanted, fields, 0), "fields")
+            self.settings: dict[str, Any] = {
+                "user_label": user_label, "mode": mode, "dims": asked,
+                "fields": False if self.fields is None else list(self.fields)}
+            dims = memory.store_batch([], self.settings)["dims"]  # the server checks them
+        else:
+            dims = memory.strategy(Items).dims
+            self.fields = index_paths(default_fields(index, fields, dims), "fields")
         #: LangGraph's store index config, as this store applies it
         self.index_config: dict[str, Any] = {"dims": dims, "fields": list(self.fields or ())}
-        self.mode = mode
+
+    @property
+    def _local(self) -> Memory:
+        """The local memory (the local path only)."""
+        assert isinstance(self.memory, Memory)
+        return self.memory
 
     # -- namespaces and users ---------------------------------------------------------
 
@@ -260,10 +285,26 @@ class AgentMemStore(BaseStore):
 
     # -- batch ------------------------------------------------------------------------
 
+    def user_under(self, prefix: tuple[str, ...]) -> str | None:
+        """The one agentmem user every namespace under ``prefix`` belongs to, or None
+        when they may belong to several (or ``user_label`` is a callable)."""
+        prefix = _labels(prefix, empty_ok=True)
+        if callable(self.user_label) or not prefix:
+            return None
+        if self.user_label == "auto":
+            pinned = not _is_collection(prefix[0]) or len(prefix) > 1
+        else:
+            pinned = 0 <= self.user_label < len(prefix)
+        return self.user_for(prefix) if pinned else None
+
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run the operations in order; one result per op (None for a put)."""
-        items = self.memory.strategy(Items)
-        todo = [self._check(op) for op in list(ops)]
+        ops = list(ops)
+        todo = [self._check(op) for op in ops]
+        if isinstance(self.memory, RemoteMemory):
+            return decode_results(ops, self.memory.store_batch(
+                [encode_op(op) for op in ops], self.settings))
+        items = self._local.strategy(Items)
         results: list[Result] = []
         pending = erased = False
         try:
@@ -287,8 +328,16 @@ class AgentMemStore(BaseStore):
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """:meth:`batch` in the event loop's default executor."""
+        """:meth:`batch` in the event loop's default executor; over a RemoteMemory, sent
+        with an ``httpx.AsyncClient`` (one per call: a loop may not reuse another's)."""
         todo = list(ops)
+        if isinstance(self.memory, RemoteMemory):
+            for op in todo:
+                self._check(op)
+            async with self.memory.asynchronous() as remote:
+                answer = await remote.store_batch([encode_op(op) for op in todo],
+                                                  self.settings)
+            return decode_results(todo, answer)
         return await asyncio.get_running_loop().run_in_executor(None, self.batch, todo)
 
     def _check(self, op: object) -> _Put | GetOp | SearchOp | ListNamespacesOp:
@@ -343,19 +392,19 @@ class AgentMemStore(BaseStore):
     def _put(self, op: _Put) -> bool:
         """Write (or delete) one item in one transaction; True when an item was
         overwritten or deleted (the caller scrubs the files of its old text)."""
-        return self.memory.strategy(Items).put(
+        return self._local.strategy(Items).put(
             op.namespace, op.key, user_id=op.user_id, value=op.value, text=op.texts,
             session_id=_session(op.namespace))
 
     def _get(self, op: GetOp) -> Item | None:
-        found = self.memory.strategy(Items).get(op.namespace, op.key)
+        found = self._local.strategy(Items).get(op.namespace, op.key)
         if found is None:
             return None
         return Item(value=found.value, key=found.key, namespace=found.namespace,
                     created_at=_aware(found.created_at), updated_at=_aware(found.updated_at))
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
-        rows = [r for r in self.memory.strategy(Items).under(op.namespace_prefix)
+        rows = [r for r in self._local.strategy(Items).under(op.namespace_prefix)
                 if matches(r.value, op.filter)]
         scored: list[tuple[StoredItem, float | None]] = [(r, None) for r in rows]
         if op.query and op.query.strip() and rows:
@@ -377,7 +426,7 @@ class AgentMemStore(BaseStore):
         ``want`` of its items are ranked or every unit of the owner is a candidate.
         Within an owner the fused order stands and scores are made monotone down it;
         several owners' lists are merged by score."""
-        mem = self.memory
+        mem = self._local
         by_owner: dict[str, dict[str, StoredItem]] = {}
         for r in rows:
             if r.unit_id:
@@ -408,7 +457,7 @@ class AgentMemStore(BaseStore):
         return found
 
     def _list(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
-        names = self.memory.strategy(Items).namespaces()
+        names = self._local.strategy(Items).namespaces()
         names = [ns for ns in names
                  if all(namespace_matches(tuple(c.path), c.match_type, ns)
                         for c in op.match_conditions or ())]

@@ -29,6 +29,7 @@ REQUESTS: dict[str, type[BaseModel]] = {
     "get": wire.GetRequest, "delete": wire.DeleteRequest,
     "delete_session": wire.DeleteSessionRequest, "forget_user": wire.ForgetUserRequest,
     "units": wire.UnitsRequest, "turns": wire.TurnsRequest, "export": wire.ExportRequest,
+    "store": wire.StoreRequest,
 }
 #: the methods answered on ``GET``
 GETS = ("stats", "health")
@@ -104,7 +105,7 @@ def decode(name: str, response: httpx.Response) -> Any:
             return _typed(body["deleted"], int)
         if name == "import":
             return _typed(body["imported"], int)
-        if name == "health":
+        if name in ("health", "store"):
             return _typed(body, dict)
     except (ValueError, KeyError, TypeError, ValidationError) as exc:
         raise BackendError(f"the server's answer to {name} is not agentmem's: "

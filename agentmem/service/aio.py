@@ -58,6 +58,9 @@ class _Local:
                                        thread_name_prefix="agentmem-async")
 
     async def call(self, name: str, **arguments: Any) -> Any:
+        if name == "store":
+            raise InvalidInput("memory", "store_batch is the server's route; over a "
+                                         "local Memory use AgentMemStore(memory)")
         if name == "health":
             await self.call("stats")  # raises when the memory is closed
             return {"status": "ok"}
@@ -247,6 +250,14 @@ class AsyncMemory:
     async def stats(self) -> MemoryStats:
         """:meth:`Memory.stats <agentmem.Memory.stats>`."""
         found: MemoryStats = await self._backend.call("stats")
+        return found
+
+    async def store_batch(self, ops: Sequence[Mapping[str, Any]],
+                          settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """:meth:`RemoteMemory.store_batch
+        <agentmem.service.client.RemoteMemory.store_batch>` (remote only)."""
+        found: dict[str, Any] = await self._backend.call(
+            "store", ops=list(ops), settings=dict(settings or {}))
         return found
 
     async def health(self) -> dict[str, Any]:

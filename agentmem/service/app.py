@@ -3,11 +3,12 @@ whose routes, request models and response shapes are those of
 :mod:`agentmem.service.wire`.
 
 Every route is ``POST /v1/<method>`` except ``GET /v1/health`` (no auth) and
-``GET /v1/stats``. Memory is synchronous and thread-safe within one process: the
-endpoints are plain functions, run in FastAPI's threadpool. Errors answer with
-:func:`~agentmem.service.wire.error_body`; a request FastAPI cannot validate answers
-422 ``InvalidInput`` naming the field (``k``, ``messages.0.role``), and a body over
-``max_body`` bytes 413 ``InvalidInput`` (field ``body``).
+``GET /v1/stats``; ``POST /v1/store`` (:mod:`agentmem.service.store_route`) runs
+LangGraph store ops when LangGraph is installed. Memory is synchronous and thread-safe
+within one process: the endpoints are plain functions, run in FastAPI's threadpool.
+Errors answer with :func:`~agentmem.service.wire.error_body`; a request FastAPI cannot
+validate answers 422 ``InvalidInput`` naming the field (``k``, ``messages.0.role``), and
+a body over ``max_body`` bytes 413 ``InvalidInput`` (field ``body``).
 
 Auth: ``tokens`` maps each bearer token to the user ids it may act for (None: every
 user). With no tokens, no auth. A missing or unknown token answers 401, a token acting
@@ -36,6 +37,7 @@ from ..errors import AgentMemError, NotFound
 from ..memory import Memory
 from .auth import Access, Tokens, bearer, error_response, owner
 from .limits import DEFAULT_MAX_BODY, BodyLimit
+from .store_route import add_store_route
 from .wire import (
     API,
     RESPONSES,
@@ -224,6 +226,7 @@ def create_app(memory: Memory, *, tokens: Tokens | None = None,
                     fh.write(chunk)
             return {"imported": await run_in_threadpool(memory.import_, path)}
 
+    add_store_route(app, memory)  # POST /v1/store: the LangGraph store (needs langgraph)
     if mounted is not None:
         app.router.add_route("/mcp", mounted, methods=["GET", "POST", "DELETE"],
                              include_in_schema=False)

@@ -24,6 +24,7 @@ from ..errors import InvalidInput
 from ..inputs import check_id
 from ..types import AddResult, Hit, MemoryStats, MemoryUnit, Turn
 from . import _http, wire
+from .aio import AsyncMemory
 
 __all__ = ["RemoteMemory"]
 
@@ -54,6 +55,7 @@ class RemoteMemory:
             raise InvalidInput("timeout", f"must be a number of seconds > 0, got {timeout!r}")
         self._client = httpx.Client(base_url=self.url, headers=_http.headers(token),
                                     timeout=timeout, transport=transport)
+        self._token, self._timeout = token, float(timeout)
 
     # -- the wire --------------------------------------------------------------------
 
@@ -191,6 +193,23 @@ class RemoteMemory:
         """:meth:`Memory.stats <agentmem.Memory.stats>` of the server's memory."""
         found: MemoryStats = self._call("stats")
         return found
+
+    def store_batch(self, ops: Sequence[Mapping[str, Any]],
+                    settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``POST /v1/store``: a batch of LangGraph store ops in their JSON form (see
+        :class:`~agentmem.service.wire.StoreRequest`), run on the server by an
+        ``AgentMemStore`` with ``settings``; answers ``{"dims", "results"}``.
+        :class:`~agentmem.integrations.langgraph.AgentMemStore` calls it when given a
+        RemoteMemory."""
+        found: dict[str, Any] = self._call("store", ops=list(ops),
+                                           settings=dict(settings or {}))
+        return found
+
+    def asynchronous(self) -> AsyncMemory:
+        """An :meth:`AsyncMemory.remote <agentmem.service.aio.AsyncMemory.remote>` for
+        the same server, token and timeout (its own connection pool: the caller
+        closes it)."""
+        return AsyncMemory.remote(self.url, token=self._token, timeout=self._timeout)
 
     def health(self) -> dict[str, Any]:
         """The server's ``GET /v1/health`` answer (a JSON object)."""

@@ -16,9 +16,9 @@ Errors answer with their status and ``{"error": {"type", "message", "field"}}``:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from .. import errors
 from ..types import AddResult, Hit, MemoryStats, MemoryUnit, Turn
@@ -35,6 +35,8 @@ __all__ = [
     "ForgetUserRequest",
     "GetRequest",
     "SearchRequest",
+    "StoreRequest",
+    "StoreSettings",
     "TurnsRequest",
     "UnitsRequest",
     "error_body",
@@ -140,6 +142,80 @@ class ExportRequest(_Request):
     user's; None: all, only for a token that may act for every user)."""
 
     user_id: str | None = None
+
+
+class StoreSettings(_Request):
+    """The settings of the client's LangGraph store (``AgentMemStore``): the server
+    runs the ops through a store built with these."""
+
+    user_label: int | Literal["auto"] = "auto"
+    fields: list[str] | Literal[False] | None = None
+    mode: str = "hybrid"
+    dims: int | None = None
+
+
+class StoreGet(_Request):
+    """LangGraph's ``GetOp``."""
+
+    op: Literal["get"]
+    namespace: list[str]
+    key: str
+    refresh_ttl: bool = True
+
+
+class StoreSearch(_Request):
+    """LangGraph's ``SearchOp``."""
+
+    op: Literal["search"]
+    namespace_prefix: list[str]
+    filter: dict[str, Any] | None = None
+    limit: int = 10
+    offset: int = 0
+    query: str | None = None
+    refresh_ttl: bool = True
+
+
+class StorePut(_Request):
+    """LangGraph's ``PutOp`` (``value`` None: a delete)."""
+
+    op: Literal["put"]
+    namespace: list[str]
+    key: str
+    value: dict[str, Any] | None
+    index: Literal[False] | list[str] | None = None
+    ttl: float | None = None
+
+
+class StoreMatch(_Request):
+    """LangGraph's ``MatchCondition`` of a namespace listing."""
+
+    match_type: str
+    path: list[str]
+
+
+class StoreList(_Request):
+    """LangGraph's ``ListNamespacesOp``."""
+
+    op: Literal["list"]
+    match_conditions: list[StoreMatch] | None = None
+    max_depth: int | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+StoreOp = Annotated[StoreGet | StoreSearch | StorePut | StoreList, Field(discriminator="op")]
+
+
+class StoreRequest(_Request):
+    """``POST /v1/store``: a batch of LangGraph store ops, run in order through an
+    ``AgentMemStore`` with ``settings`` over the server's memory. Answers ``{"dims":
+    the embedding length, "results": [one per op]}``: an item (``namespace``, ``key``,
+    ``value``, ``created_at``, ``updated_at``; ``score`` too in a search's list) or
+    null for a get, a list of items for a search, a list of namespaces for a listing,
+    null for a put."""
+
+    settings: StoreSettings = StoreSettings()
+    ops: list[StoreOp] = []
 
 
 #: how each method's return value goes over the wire
