@@ -26,7 +26,7 @@ from .repository import KEY_KIND
 from .schema import embeddings, turns, unit_turns, units
 
 __all__ = ["STANDS_FOR", "VectorCache", "count_units", "lex_rowids", "metadata_matches",
-           "scope_ids", "unit_texts", "unit_vectors"]
+           "scope_ids", "session_and_time", "unit_texts", "unit_vectors"]
 
 #: kinds of the rows that stand for their parent unit (its key rows, an item's fields)
 STANDS_FOR = (KEY_KIND, ITEM_KIND)
@@ -43,12 +43,7 @@ def scope_ids(conn: sa.Connection, user_id: str, f: SearchFilter | None,
     if kinds is not None:
         cond.append(units.c.kind.in_(sorted(kinds)))
     if f is not None:
-        if f.session_ids is not None:
-            cond.append(units.c.session_id.in_(f.session_ids))
-        if f.since is not None:
-            cond.append(units.c.timestamp >= f.since)
-        if f.until is not None:
-            cond.append(units.c.timestamp < f.until)
+        cond.extend(session_and_time(f, units.c.session_id, units.c.timestamp))
         if f.roles is not None:
             cond.append(sa.exists(
                 sa.select(turns.c.id).select_from(
@@ -73,6 +68,18 @@ def lex_rowids(conn: sa.Connection, ids: Collection[str]) -> list[int]:
         out.extend(r for r in conn.execute(sa.select(units.c.lex_rowid).where(
             units.c.id.in_(wanted[i : i + _CHUNK]))).scalars() if r is not None)
     return out
+
+
+def session_and_time(f: SearchFilter, session: Any, timestamp: Any) -> list[Any]:
+    """SQL conditions of ``f``'s sessions and time window on these columns."""
+    cond: list[Any] = []
+    if f.session_ids is not None:
+        cond.append(session.in_(f.session_ids))
+    if f.since is not None:
+        cond.append(timestamp >= f.since)
+    if f.until is not None:
+        cond.append(timestamp < f.until)
+    return cond
 
 
 def _metadata_owners(conn: sa.Connection, user_id: str, f: SearchFilter) -> set[str]:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from ..embed import content_hash
 from ..storage.schema import memory_log, thought_sources, thoughts, turns
-from ..storage.scope import metadata_matches
+from ..storage.scope import metadata_matches, session_and_time
 from ..types import MemoryEvent, SearchFilter, Thought, TimeRange
 from .thinking import ThoughtDraft
 
@@ -71,13 +71,8 @@ def in_filter(conn: sa.Connection, user_id: str, f: SearchFilter) -> set[str]:
     """The user's active thoughts that ``f`` lets through: by their own session and
     time; by roles and metadata, through the turns they were derived from (one
     matching turn suffices)."""
-    cond: list[Any] = [thoughts.c.user_id == user_id, thoughts.c.status == "active"]
-    if f.session_ids is not None:
-        cond.append(thoughts.c.session_id.in_(f.session_ids))
-    if f.since is not None:
-        cond.append(thoughts.c.timestamp >= f.since)
-    if f.until is not None:
-        cond.append(thoughts.c.timestamp < f.until)
+    cond: list[Any] = [thoughts.c.user_id == user_id, thoughts.c.status == "active",
+                       *session_and_time(f, thoughts.c.session_id, thoughts.c.timestamp)]
     found = set(conn.execute(sa.select(thoughts.c.id).where(*cond)).scalars())
     if not f.on_turns or not found:
         return found
