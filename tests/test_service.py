@@ -107,8 +107,12 @@ def test_export_import_stats(server: Server, tmp_path: Path) -> None:
     lines = [json.loads(x) for x in exported.text.splitlines()]
     assert lines[0]["type"] == "agentmem-export"
     assert post(server, "forget_user", {"user_id": "c"}).json() == {"deleted": 1}
+    auth = {"Authorization": f"Bearer {ALL}"}
+    plain = httpx.post(f"{server.url}/v1/import", content=exported.content,
+                       headers={**auth, "Content-Type": "text/plain"}, timeout=60)
+    assert plain.status_code == 422 and plain.json()["error"]["field"] == "content-type"
     back = httpx.post(f"{server.url}/v1/import", content=exported.content, headers={
-        "Authorization": f"Bearer {ALL}"}, timeout=60)
+        **auth, "Content-Type": "application/x-ndjson"}, timeout=60)
     assert back.status_code == 200 and back.json()["imported"] == len(lines)
     stats = RESPONSES["stats"].validate_python(httpx.get(f"{server.url}/v1/stats", headers={
         "Authorization": f"Bearer {ALL}"}).json())
@@ -158,3 +162,47 @@ def test_sigterm_loses_no_acknowledged_write(tmp_path: Path) -> None:
     with Memory(path) as mem:
         stored = {t.id for t in mem.turns("w")}
     assert set(acknowledged) <= stored
+
+
+def test_review_findings_on_the_server(server: Server) -> None:
+    """An independent review of issue 19 found these; each failed before its fix."""
+    # strict request models: what Memory refuses locally is refused here too
+    for bad in ({"k": "5"}, {"k": True}, {"k": 5.0}):
+        r = post(server, "search", {"query": "q", "user_id": "a", **bad})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "k", (bad, r.text)
+    # malformed JSON names the body, not a position in it
+    r = httpx.post(f"{server.url}/v1/search", content=b'{"query": ', headers={
+        "Authorization": f"Bearer {ALL}", "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "body"
+    # an id of another user and an id that does not exist answer the same
+    theirs = post(server, "add", {"user_id": "b", "session_id": "s", "messages": [
+        {"role": "user", "content": "secret of b"}]}).json()["unit_ids"][0]
+    answers = [post(server, route, {"id": i}, token=ONLY_A).json()
+               for route in ("get", "delete") for i in (theirs, "no-such-id")]
+    assert {a["error"]["type"] for a in answers} == {"NotFound"}
+    assert len({a["error"]["message"].replace(theirs, "ID").replace("no-such-id", "ID")
+                for a in answers}) == 1
+    # an import bigger than the request limit streams to disk (then fails validation,
+    # writing nothing) instead of being refused whole
+    big = b'{"not": "an export"}\n' * (9 * 1024 * 1024 // 20)
+    r = httpx.post(f"{server.url}/v1/import", content=big, headers={
+        "Authorization": f"Bearer {ALL}", "Content-Type": "application/x-ndjson"},
+        timeout=120)
+    assert r.status_code == 422, r.text[:300]
+
+
+def test_a_server_without_tokens_answers_only_loopback_requests(tmp_path: Path) -> None:
+    """Against DNS rebinding and cross-site requests from a browser (review of
+    issue 19): a Host that is not a loopback name, or an Origin of another site, is
+    refused; the server's own loopback address is answered."""
+    srv = Server(tmp_path / "mem")
+    try:
+        ok = httpx.post(f"{srv.url}/v1/turns", json={"user_id": "a"})
+        assert ok.status_code == 200, ok.text
+        for headers in ({"Host": "evil.example"}, {"Origin": "http://evil.example"},
+                        {"Origin": "null"}):
+            r = httpx.post(f"{srv.url}/v1/turns", json={"user_id": "a"}, headers=headers)
+            assert r.status_code == 403 and r.json()["error"]["type"] == "AccessDenied", \
+                (headers, r.text)
+    finally:
+        srv.stop()

@@ -157,6 +157,26 @@ def test_a_scoped_token_touches_only_its_users(served: tuple[Memory, str]) -> No
         AgentMemStore(r)
 
 
+def test_a_scoped_token_cannot_relabel_its_way_into_another_users_items(
+        served: tuple[Memory, str]) -> None:
+    """The namespace-to-user mapping is the client's (``user_label``): a token for
+    alice that maps ``("bob", "chats", "alice")`` to alice must still not read, find or
+    delete bob's item there (review of issue 19: it could)."""
+    memory, url = served
+    AgentMemStore(memory, user_label=0).put(("bob", "chats", "alice"), "k",
+                                            {"text": "bob's secret plan"})
+    with RemoteMemory(url, token="alice-only") as r:
+        store = AgentMemStore(r, user_label=2)
+        with pytest.raises(AccessDenied):
+            store.get(("bob", "chats", "alice"), "k")
+        with pytest.raises(AccessDenied):
+            store.delete(("bob", "chats", "alice"), "k")
+        assert store.search(("bob", "chats", "alice"), query="secret plan") == []
+        assert store.list_namespaces(prefix=("bob", "chats", "alice")) == []
+    assert AgentMemStore(memory, user_label=0).get(("bob", "chats", "alice"), "k") \
+        is not None
+
+
 def test_checks_match_the_local_store(served: tuple[Memory, str],
                                       remote: RemoteMemory) -> None:
     store = AgentMemStore(remote)

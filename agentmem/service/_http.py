@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -69,14 +69,24 @@ def request(name: str, **arguments: Any) -> Call:
     if name in GETS:
         return Call("GET", f"{wire.API}/{name}")
     model = REQUESTS[name]
-    try:
-        body = model.model_validate(arguments)
+    try:  # strict, as on the server: no "5" or True for k, as Memory refuses them
+        body = model.model_validate({k: _plain(v) for k, v in arguments.items()})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "request"
         raise InvalidInput(field, first["msg"]) from None
     return Call("POST", f"{wire.API}/{name}",
                 body.model_dump_json(exclude_defaults=True).encode())
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists and mappings as dicts (what JSON would make of them), so that
+    the strict models take any sequence Memory takes."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def raise_for(response: httpx.Response) -> None:

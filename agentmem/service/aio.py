@@ -28,7 +28,7 @@ from typing import Any, Protocol, Self
 
 import httpx
 
-from ..errors import InvalidInput
+from ..errors import AgentMemError, InvalidInput
 from ..inputs import check_id, check_positive_int
 from ..memory import Memory
 from ..types import AddResult, Hit, MemoryStats, MemoryUnit, Turn
@@ -56,6 +56,7 @@ class _Local:
         self.memory = memory
         self.pool = ThreadPoolExecutor(max_workers=max_workers,
                                        thread_name_prefix="agentmem-async")
+        self.closed = False
 
     async def call(self, name: str, **arguments: Any) -> Any:
         if name == "store":
@@ -65,11 +66,16 @@ class _Local:
             await self.call("stats")  # raises when the memory is closed
             return {"status": "ok"}
         method = getattr(self.memory, name)
+        if self.closed:
+            raise AgentMemError("this AsyncMemory is closed")
         return await asyncio.get_running_loop().run_in_executor(
             self.pool, functools.partial(method, **arguments))
 
     async def aclose(self) -> None:
-        self.pool.shutdown(wait=False)
+        """Wait for the calls running on the pool, then stop it (the memory stays
+        open: its owner closes it)."""
+        self.closed = True
+        await asyncio.to_thread(self.pool.shutdown, True)
 
 
 class _Remote:

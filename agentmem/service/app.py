@@ -20,6 +20,7 @@ need a token for every user.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -33,10 +34,10 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
-from ..errors import AgentMemError, NotFound
+from ..errors import AgentMemError, InvalidInput, NotFound
 from ..memory import Memory
-from .auth import Access, Tokens, bearer, error_response, owner
-from .limits import DEFAULT_MAX_BODY, BodyLimit
+from .auth import Access, Tokens, bearer, error_response, hidden, owner
+from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_IMPORT, BodyLimit, LoopbackOnly
 from .store_route import add_store_route
 from .wire import (
     API,
@@ -54,6 +55,8 @@ from .wire import (
 )
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
+
+log = logging.getLogger("agentmem")
 
 def _json(method: str, value: Any) -> Response:
     return Response(RESPONSES[method].dump_json(value), media_type="application/json")
@@ -77,7 +80,8 @@ Auth = Annotated[Access, Depends(_access)]
 
 def create_app(memory: Memory, *, tokens: Tokens | None = None,
                max_body: int = DEFAULT_MAX_BODY, mcp: bool = True,
-               close: bool = False) -> FastAPI:
+               close: bool = False, max_import: int = DEFAULT_MAX_IMPORT,
+               loopback_only: bool | None = None) -> FastAPI:
     """The HTTP API over ``memory`` (the caller closes it, unless ``close``).
 
     Args:
@@ -85,6 +89,11 @@ def create_app(memory: Memory, *, tokens: Tokens | None = None,
         tokens: bearer token -> the user ids it may act for (None: every user); None or
             empty: no auth.
         max_body: the largest request body accepted, in bytes (default 8 MiB).
+        max_import: the largest export file ``/v1/import`` accepts (streamed to a
+            temporary file; default 4 GiB).
+        loopback_only: answer only requests naming a loopback host (``Host``) and
+            coming from no other site (``Origin``), against DNS rebinding and
+            cross-site requests from a browser (default: when there are no tokens).
         mcp: also serve the MCP tools (streamable HTTP) at ``/mcp``, behind the same
             tokens.
         close: close ``memory`` when the app shuts down (after the requests in flight
@@ -119,10 +128,23 @@ def create_app(memory: Memory, *, tokens: Tokens | None = None,
     async def _agentmem_error(_: Request, exc: AgentMemError) -> JSONResponse:
         return error_response(exc)
 
+    @app.exception_handler(NotImplementedError)
+    async def _unsupported(_: Request, exc: NotImplementedError) -> JSONResponse:
+        return JSONResponse({"error": {"type": "ConfigError", "field": None,
+                                       "message": f"not supported: {exc}"}}, status_code=501)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error answering a request")
+        return JSONResponse({"error": {"type": "AgentMemError", "field": None,
+                                       "message": f"internal error ({type(exc).__name__})"}},
+                            status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid"}
-        field = _field(first.get("loc", ("body",)))
+        field = "body" if first.get("type") == "json_invalid" else _field(
+            first.get("loc", ("body",)))
         return JSONResponse({"error": {"type": "InvalidInput", "message": str(first.get(
             "msg", "invalid")), "field": field}}, status_code=422)
 
@@ -156,16 +178,19 @@ def create_app(memory: Memory, *, tokens: Tokens | None = None,
     @app.post(f"{API}/get")
     def get(req: GetRequest, auth: Auth) -> Response:
         """Memory.get: one unit with its turns (404 for another user's)."""
-        unit = memory.get(req.id)
+        try:
+            unit = memory.get(req.id)
+        except NotFound:
+            raise NotFound(hidden(req.id)) from None
         if not auth.sees(unit.user_id):
-            raise NotFound(f"no memory unit with id {req.id!r}")
+            raise NotFound(hidden(req.id))
         return _json("get", unit)
 
     @app.post(f"{API}/delete")
     def delete(req: DeleteRequest, auth: Auth) -> dict[str, str]:
         """Memory.delete: a unit or thought (404 for another user's)."""
         if not auth.sees(owner(memory, req.id)):
-            raise NotFound(f"no memory unit with id {req.id!r}")
+            raise NotFound(hidden(req.id))
         memory.delete(req.id)
         return {"deleted": req.id}
 
@@ -219,16 +244,28 @@ def create_app(memory: Memory, *, tokens: Tokens | None = None,
         """Memory.import_ of the JSONL body (a token for every user only; validated
         whole first, nothing written on an error)."""
         auth.check(None)
+        kind = request.headers.get("content-type", "").split(";")[0].strip()
+        if kind != "application/x-ndjson":  # also keeps cross-site form posts out
+            raise InvalidInput("content-type", "send the export file as "
+                                               f"application/x-ndjson, not {kind!r}")
         with tempfile.TemporaryDirectory(prefix="agentmem-import-") as folder:
             path = Path(folder) / "import.jsonl"
+            size = 0
             with path.open("wb") as fh:
                 async for chunk in request.stream():
-                    fh.write(chunk)
+                    size += len(chunk)
+                    if size > max_import:
+                        raise InvalidInput("body", f"the import is over the limit of "
+                                                   f"{max_import} bytes")
+                    await run_in_threadpool(fh.write, chunk)
             return {"imported": await run_in_threadpool(memory.import_, path)}
 
     add_store_route(app, memory)  # POST /v1/store: the LangGraph store (needs langgraph)
     if mounted is not None:
         app.router.add_route("/mcp", mounted, methods=["GET", "POST", "DELETE"],
                              include_in_schema=False)
-    app.add_middleware(BodyLimit, max_body=max_body)
+    # an import streams to a file under its own limit; every other body is held whole
+    app.add_middleware(BodyLimit, max_body=max_body, exempt=(f"{API}/import",))
+    if not table if loopback_only is None else loopback_only:
+        app.add_middleware(LoopbackOnly)
     return app

@@ -4,6 +4,7 @@ may not act for; both of type ``AccessDenied``)."""
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,9 +56,12 @@ def bearer(headers: Mapping[str, str] | None, tokens: Tokens) -> Access:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("this server needs a bearer token (Authorization: Bearer ...)")
-    if token not in tokens:
+    # every entry compared in constant time: no timing reveals a prefix of a token
+    found = [users for known, users in tokens.items()
+             if hmac.compare_digest(known.encode(), token.encode())]
+    if not found:
         raise Unauthenticated("unknown token")
-    return Access(tokens[token])
+    return Access(found[0])
 
 
 def _status_body(exc: AgentMemError) -> tuple[int, dict[str, object]]:
@@ -89,8 +93,18 @@ async def refuse(exc: AgentMemError, send: Send) -> None:
 
 
 def owner(memory: Memory, id: str) -> str:
-    """The user owning the unit or thought ``id``; :class:`NotFound` for neither."""
+    """The user owning the unit or thought ``id``; :class:`NotFound` for neither, with
+    the message a caller gets for an id of a user it may not see (nothing tells the
+    two apart)."""
     try:
         return memory.get(id).user_id
     except NotFound:
-        return memory.thought(id).user_id
+        try:
+            return memory.thought(id).user_id
+        except NotFound:
+            raise NotFound(hidden(id)) from None
+
+
+def hidden(id: str) -> str:
+    """The one message for an id that does not exist or is not the caller's."""
+    return f"no memory with id {id!r}"

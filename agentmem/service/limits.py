@@ -8,10 +8,13 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DEFAULT_MAX_BODY", "BodyLimit"]
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_IMPORT", "BodyLimit", "LoopbackOnly"]
 
 #: the default largest request body, in bytes (8 MiB)
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
+#: the default largest import (an export file streamed to disk), in bytes (4 GiB)
+DEFAULT_MAX_IMPORT = 4 * 1024 * 1024 * 1024
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
 
 class BodyLimit:
@@ -20,14 +23,17 @@ class BodyLimit:
     The body is read whole (at most ``max_body`` bytes) before the app runs, then
     handed to it in one message, so a refused request never reaches an endpoint."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int = DEFAULT_MAX_BODY,
+                 exempt: tuple[str, ...] = ()) -> None:
         if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
             raise ValueError(f"max_body must be a positive int, got {max_body!r}")
         self.app = app
         self.max_body = max_body
+        #: paths whose endpoint streams its body under a limit of its own
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.exempt:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
@@ -73,3 +79,38 @@ def _replay(first: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replayed
+
+
+def _loopback(host: str) -> bool:
+    """Whether a ``Host`` / ``Origin`` host (with its port, maybe bracketed) is a
+    loopback name."""
+    name = host.rsplit("]", 1)[0].lstrip("[") if host.startswith("[") else \
+        host.rsplit(":", 1)[0]
+    return name.lower() in _LOOPBACK_NAMES or name.startswith("127.")
+
+
+class LoopbackOnly:
+    """For a server without tokens: refuse (403) a request whose ``Host`` is not a
+    loopback name (a DNS-rebinding page reaching 127.0.0.1 under its own name) or that
+    carries an ``Origin`` of another host (a cross-site request from a browser)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            host = headers.get(b"host", b"").decode("latin-1")
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            origin_host = origin.split("://", 1)[-1] if origin else ""
+            if not _loopback(host) or (origin and not _loopback(origin_host)):
+                content = json.dumps({"error": {
+                    "type": "AccessDenied", "field": None, "message":
+                    "this server has no token: it answers only loopback requests from "
+                    "no other site"}}).encode()
+                await send({"type": "http.response.start", "status": 403, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(content)).encode())]})
+                await send({"type": "http.response.body", "body": content})
+                return
+        await self.app(scope, receive, send)

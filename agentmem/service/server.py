@@ -57,6 +57,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: seconds a SIGTERM waits for open connections (an MCP stream, say) to end before
+#: they are closed: under systemd's default 90 s stop timeout
+GRACE_S = 25
+
+
 def serve(memory: Memory, *, host: str = "127.0.0.1", port: int = 8765,
           tokens: Tokens | None = None, allow_remote: bool = False,
           max_body: int = DEFAULT_MAX_BODY, log_level: str = "warning") -> None:
@@ -67,13 +72,14 @@ def serve(memory: Memory, *, host: str = "127.0.0.1", port: int = 8765,
 
     from .app import create_app
 
-    if not tokens and not is_loopback(host) and not allow_remote:
-        raise ConfigError(f"refusing to serve on {host} without a token: give --token (or "
-                          f"${TOKEN_ENV}) or --tokens-file, or --allow-remote")
     try:
-        app = create_app(memory, tokens=tokens, max_body=max_body, close=True)
+        if not tokens and not is_loopback(host) and not allow_remote:
+            raise ConfigError(f"refusing to serve on {host} without a token: give --token "
+                              f"(or ${TOKEN_ENV}) or --tokens-file, or --allow-remote")
+        app = create_app(memory, tokens=tokens, max_body=max_body, close=True,
+                         loopback_only=not tokens and not allow_remote)
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                                timeout_graceful_shutdown=None, access_log=False)
+                                timeout_graceful_shutdown=GRACE_S, access_log=False)
         where = f"http://{host}:{port}"
         if tokens:
             print(f"agentmem: serving {memory!r} on {where} (API {where}/v1, MCP "

@@ -53,7 +53,8 @@ Time = str | datetime
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: no "5" or 5.0 or true for an int, as Memory itself refuses them
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AddRequest(_Request):
