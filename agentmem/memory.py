@@ -84,6 +84,9 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
             session's match (the mean of the session's best three fused scores among
             the candidates), so evidence spread over one session rises together; 0
             turns it off.
+        supersede: for a question about the present, among conflicting statements
+            in the top ten (similar, from different sessions) the newest moves first
+            when it says something changed ("now", "switched"); default on.
         thoughts: the Think-in-Memory thought store's settings
             (:class:`~agentmem.stores.ThoughtConfig`). Giving it with an ``llm`` turns
             on post-thinking: after every exchange added, the LLM writes thoughts
@@ -132,6 +135,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         llm: LLM | None = None,
         fusion: str = "score",
         session_weight: float = 1.0,
+        supersede: bool = True,
         keys: KeyExpansion | None = None,
         context_turns: int | None = None,
         thoughts: ThoughtConfig | None = None,
@@ -158,6 +162,8 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
             raise InvalidInput("fusion", f"must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         self._fusion = fusion
         self._session_weight = check_number(session_weight, "session_weight")
+        if not isinstance(supersede, bool):
+            raise InvalidInput("supersede", f"must be True or False, got {supersede!r}")
         weight = check_number(thought_weight, "thought_weight")
         if decay is not None and not isinstance(decay, Decay):  # checked in this order
             raise InvalidInput("decay", "must be a Decay (or None)")
@@ -181,7 +187,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
             #: mount): opened for search, its vectors held in memory; writes raise
             self.read_only = self._engine.read_only
             self._retrieval = Retrieval(self._engine, default_pipeline(
-                fusion=fusion, session_weight=self._session_weight,
+                fusion=fusion, session_weight=self._session_weight, supersede=supersede,
                 extra=[st for s in self._strategies for st in s.stages()]), self._strategies,
                 exact_below=exact)
             settle_plugins(self._engine, [s.name for s in self._strategies

@@ -66,7 +66,10 @@ def main() -> None:
                         print(f"       {line}")
                 if question in data.get("newest_first", ()):
                     print(WHY_NOT_NEWEST)
-                    newest = sorted(hits, key=lambda h: h.timestamp, reverse=True)
+                    # by time, then by place in the session (a session's turns share
+                    # its timestamp)
+                    newest = sorted(hits, key=lambda h: (h.timestamp, max(
+                        (t.position for t in h.turns), default=0)), reverse=True)
                     for rank, hit in enumerate(newest, 1):
                         when = hit.timestamp.strftime("%Y-%m-%d %H:%M")
                         print(f"    {rank}. [{when}] {hit.text.splitlines()[0]}")

@@ -119,7 +119,7 @@ def test_a_trace_follows_each_hit_through_every_stage() -> None:
         mem.add_thoughts([{"head": "u", "relation": "lives in", "tail": "Lisbon"}],
                          user_id="u")
         stages = ["fuse", "load_info", "merge_key_rows", "filter_kinds", "session_context",
-                  "fuse_thoughts", "time_aware"]
+                  "fuse_thoughts", "time_aware", "supersede"]
         hits = mem.search("Lisbon", user_id="u", k=3, trace=True)
         for n, hit in enumerate(hits, start=1):
             assert [s.stage for s in hit.trace] == stages

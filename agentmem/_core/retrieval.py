@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from ..embed.cache import CachedEmbedder
 from ..errors import AgentMemError
 from ..index.exact import top_cosine
 from ..ranking import Candidates, Pipeline, Ranking, Recalled, RecallQuery, RecallSource
@@ -41,12 +42,21 @@ class _Reader:
 
     conn: Any
     user_id: str
+    embedder: CachedEmbedder
 
     def unit_info(self, ids: Sequence[str]) -> dict[str, repo.UnitInfo]:
         return repo.unit_info(self.conn, ids, self.user_id)
 
     def units_in_period(self, period: TimeRange) -> set[str]:
         return repo.units_in_period(self.conn, self.user_id, period)
+
+    def unit_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        found, matrix, _ = unit_vectors(self.conn, self.user_id, self.embedder.name, ids,
+                                        cache=self.embedder.vectors)
+        return dict(zip(found, matrix, strict=True))
+
+    def units(self, ids: Sequence[str]) -> dict[str, MemoryUnit]:
+        return repo.load_units(self.conn, ids, user_id=self.user_id)
 
 
 #: the most units a dense search compares exactly (above: Chroma's HNSW)
@@ -121,7 +131,7 @@ class Retrieval:
         recalled = {s.name: Recalled(s, dict(found)) for s in self.sources
                     if (found := s.recall(query, seen))}
         with engine.db.connect() as conn:
-            c = Candidates(query=query, reader=_Reader(conn, query.user_id),
+            c = Candidates(query=query, reader=_Reader(conn, query.user_id, engine.embedder),
                            scores=scores, retrievers=len(scores), vector=seen,
                            recalled=recalled)
             order, steps = self.pipeline.run(c, trace=trace)

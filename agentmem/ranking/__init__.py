@@ -11,7 +11,8 @@ from .stages import (
     SessionContext,
     TimeAware,
 )
+from .supersede import Supersede
 
 __all__ = ["Candidates", "FilterKinds", "Fuse", "FuseRecalled", "LoadInfo", "MergeKeyRows",
            "Pipeline", "Ranking", "RecallQuery", "RecallSource", "Recalled", "SessionContext",
-           "Stage", "TimeAware", "UnitReader", "default_pipeline"]
+           "Stage", "Supersede", "TimeAware", "UnitReader", "default_pipeline"]

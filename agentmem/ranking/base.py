@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..storage.repository import UnitInfo
-from ..types import Hit, SearchFilter, TimeRange, TraceStep
+from ..types import Hit, MemoryUnit, SearchFilter, TimeRange, TraceStep
 
 __all__ = ["Candidates", "RecallQuery", "RecallSource", "Recalled", "Ranking", "Stage",
            "UnitReader"]
@@ -56,6 +56,14 @@ class UnitReader(Protocol):
 
     def units_in_period(self, period: TimeRange) -> set[str]:
         """Ids of the user's units dated inside ``period``."""
+        ...
+
+    def unit_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of those ``ids`` that are the user's units and have one."""
+        ...
+
+    def units(self, ids: Sequence[str]) -> dict[str, MemoryUnit]:
+        """Those ``ids`` that are the user's units, loaded."""
         ...
 
 

@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from ..types import TraceStep
 from .base import Candidates, Order, Stage
 from .stages import FilterKinds, Fuse, LoadInfo, MergeKeyRows, SessionContext, TimeAware
+from .supersede import Supersede
 
 __all__ = ["Pipeline", "default_pipeline"]
 
@@ -68,9 +69,10 @@ def _record(steps: dict[str, list[TraceStep]], n: int, stages: Sequence[Stage],
 
 
 def default_pipeline(*, fusion: str = "score", session_weight: float = 1.0,
-                     extra: Iterable[Stage] = ()) -> Pipeline:
+                     extra: Iterable[Stage] = (), supersede: bool = True) -> Pipeline:
     """agentmem's ranking: the built-in stages, with the strategies' own stages
-    (``extra``) placed by their ``position``."""
+    (``extra``) placed by their ``position``; ``supersede=False`` leaves out the
+    newer-statement stage (:class:`~agentmem.ranking.supersede.Supersede`)."""
     return Pipeline([
         Fuse(fusion),                     # 10: the unit retrievers' candidates as one
         LoadInfo(),                       # 20: session, kind, parent of each candidate
@@ -79,4 +81,5 @@ def default_pipeline(*, fusion: str = "score", session_weight: float = 1.0,
         SessionContext(session_weight),   # 50: a session's evidence rises together
         *extra,                           # 60: decay, 70: thoughts, 90+: others
         TimeAware(),                      # 80: dated in the asked period, first
+        *([Supersede()] if supersede else []),  # 85: a statement of change, first
     ])
