@@ -51,8 +51,8 @@ def asks_about_the_past(query: str) -> bool:
 
 @dataclass(frozen=True)
 class Supersede:
-    """Among the top ``top`` units, conflicting statements newest first (see the
-    module doc)."""
+    """Among the top ``top`` units, the newest of conflicting statements first when it
+    says something changed (see the module doc)."""
 
     top: int = 10
     similar: float = 0.45
@@ -63,7 +63,7 @@ class Supersede:
     position: float = 85
 
     def run(self, c: Candidates) -> Order:
-        """The order with each group of conflicting statements newest first."""
+        """The order with each group's statement of change first."""
         if c.query.period is not None or c.vector is None or asks_about_the_past(
                 c.query.text):
             return c.order
