@@ -13,7 +13,7 @@ side is widened the same way."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -85,18 +85,23 @@ class Retrieval:
         rel = self._relevance(query, ranking, vector)
         return replace(ranking, scores={**ranking.scores, "relevance": rel})
 
-    def _relevance(self, query: RecallQuery, ranking: Ranking, vector: np.ndarray | None
-                   ) -> dict[str, float]:
-        """The relevance of every ranked id (:mod:`.relevance`)."""
+    def _relevance(self, query: RecallQuery, ranking: Ranking, vector: np.ndarray | None,
+                   known: Mapping[str, str] | None = None) -> dict[str, float]:
+        """The relevance of every ranked id (:mod:`.relevance`); ``known``: the texts
+        of recalled items loaded already."""
         scorer = Scorer(self.engine.embedder, query.text, vector)
         own = [sc for n, sc in ranking.scores.items() if n not in ("dense", "lexical")]
         ids = [i for i, _ in ranking.order if not any(i in sc for sc in own)]
         with self.engine.db.connect() as conn:
             rel = scorer.units(conn, query.user_id, dict(unit_texts(conn, ids, query.user_id)))
-        recalled = [f for f in ranking.order if f[0] not in rel and f[0] not in ids]
+        texts = dict(known or {})
+        recalled = [f for f in ranking.order
+                    if f[0] not in rel and f[0] not in ids and f[0] not in texts]
         if recalled:
-            rel.update(scorer.texts({h.id: h.text for h in self._load(
-                query, recalled, ranking)[1].values()}))
+            texts.update((h.id, h.text) for h in self._load(query, recalled, ranking)[1]
+                         .values())
+        if texts:
+            rel.update(scorer.texts(texts))
         return {i: rel.get(i, 0.0) for i, _ in ranking.order}
 
     def _rank(self, query: RecallQuery, trace: bool) -> tuple[Ranking, np.ndarray | None]:
@@ -147,11 +152,13 @@ class Retrieval:
         ranking, vector = self._rank(query, trace)
         fused = list(ranking.order)
         hits: list[Hit] = []
+        recalled: dict[str, str] = {}  # the recalled items loaded, by id: their texts
         start = 0
         while len(hits) < k and start < len(fused):
             head = fused[start : start + k - len(hits) + 4]  # a few spare
             start += len(head)
             found, loaded = self._load(query, head, ranking)
+            recalled.update((i, h.text) for i, h in loaded.items())
             for uid, score in head:
                 if uid in found:
                     hits.append(_hit(found[uid], score, ranking, ranking.trace.get(uid, ())))
@@ -160,7 +167,7 @@ class Retrieval:
                                         trace))
         hits = hits[:k]
         # relevance over the whole ranking, so that a hit's score does not depend on k
-        rel = self._relevance(query, ranking, vector)
+        rel = self._relevance(query, ranking, vector, recalled)
         ids = [i for i, _ in ranking.order]
         final = dict(zip(ids, monotone([rel[i] for i in ids]), strict=True))
         return [replace(h, score=final[h.id], scores={**h.scores, "relevance": rel[h.id]})

@@ -25,9 +25,9 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..errors import AgentMemError, InvalidInput, NotFound
 from ..memory import Memory
-from .auth import Access, Tokens, bearer, error_response, hidden, owner
+from .auth import Auth, Tokens, error_response, hidden, owner
 from .limits import DEFAULT_MAX_BODY, DEFAULT_MAX_IMPORT, BodyLimit, LoopbackOnly
 from .store_route import add_store_route
 from .wire import (
@@ -67,15 +67,6 @@ def _field(loc: Sequence[int | str]) -> str:
     if parts and parts[0] == "body":
         parts = parts[1:]
     return ".".join(str(p) for p in parts) or "body"
-
-
-def _access(request: Request) -> Access:
-    """The dependency every route but health takes: the request's token's access."""
-    tokens: Tokens = request.app.state.tokens
-    return bearer(request.headers, tokens)
-
-
-Auth = Annotated[Access, Depends(_access)]
 
 
 def create_app(memory: Memory, *, tokens: Tokens | None = None,

@@ -8,7 +8,9 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import Depends, Request
 from starlette.responses import JSONResponse
 from starlette.types import Send
 
@@ -16,7 +18,8 @@ from ..errors import AccessDenied, AgentMemError, NotFound
 from ..memory import Memory
 from .wire import error_body
 
-__all__ = ["Access", "Tokens", "Unauthenticated", "bearer", "error_response", "owner", "refuse"]
+__all__ = ["Access", "Auth", "Tokens", "Unauthenticated", "bearer", "error_response",
+           "owner", "refuse", "request_access"]
 
 #: bearer token -> the user ids it may act for (None: every user)
 Tokens = Mapping[str, frozenset[str] | None]
@@ -62,6 +65,17 @@ def bearer(headers: Mapping[str, str] | None, tokens: Tokens) -> Access:
     if not found:
         raise Unauthenticated("unknown token")
     return Access(found[0])
+
+
+def request_access(request: Request) -> Access:
+    """The dependency every route but health takes: the request's token's access (the
+    app's tokens are in ``app.state.tokens``)."""
+    tokens: Tokens = request.app.state.tokens
+    return bearer(request.headers, tokens)
+
+
+#: a route parameter that is the request's access
+Auth = Annotated[Access, Depends(request_access)]
 
 
 def _status_body(exc: AgentMemError) -> tuple[int, dict[str, object]]:

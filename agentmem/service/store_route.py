@@ -15,22 +15,15 @@ is installed (the ``langgraph`` extra).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 
 from ..memory import Memory
-from .auth import Access, bearer
+from .auth import Access, Auth
 from .wire import API, StoreRequest
 
 __all__ = ["add_store_route"]
-
-
-def _access(request: Request) -> Access:
-    return bearer(request.headers, request.app.state.tokens)
-
-
-Auth = Annotated[Access, Depends(_access)]
 
 
 def add_store_route(app: FastAPI, memory: Memory) -> bool:
