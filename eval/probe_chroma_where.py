@@ -1,7 +1,9 @@
 """Probe behind issue 20's search latency at 100k units: Chroma's query with a
 metadata ``where`` filter (agentmem's per-user filter in shared collections) against the
 same query unfiltered, on one collection of 100,000 random 384-d vectors, 90% tagged
-``u=a`` and 10% ``u=b``. Printed, nothing recorded.
+``u=a`` and 10% ``u=b``; then the unfiltered query widened to 50, 200 and 1,000
+results with their metadata (what agentmem asks for a user who fills much of a
+collection, keeping their own results afterwards). Printed, nothing recorded.
 
     .venv/bin/python eval/probe_chroma_where.py [--n 100000]
 """
@@ -41,6 +43,17 @@ def main() -> None:
                 col.query(query_embeddings=q, n_results=50, where=where, include=["distances"])
                 times.append(time.perf_counter() - t)
             print(f"where={where}: p50 {1000 * sorted(times)[5]:.1f} ms")
+        # agentmem's path for an owner who fills most of the collection: unfiltered,
+        # widened, the owner's ids kept (from the returned metadata)
+        for k in (50, 200, 1000):
+            times = []
+            for _ in range(11):
+                t = time.perf_counter()
+                col.query(query_embeddings=q, n_results=k,
+                          include=["distances", "metadatas"])
+                times.append(time.perf_counter() - t)
+            print(f"unfiltered n_results={k} with metadatas: "
+                  f"p50 {1000 * sorted(times)[5]:.1f} ms")
 
 
 if __name__ == "__main__":

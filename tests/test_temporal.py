@@ -4,10 +4,15 @@ dates, and time-aware re-ranking."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
-from agentmem import TimeRange
+import sqlalchemy as sa
+
+from agentmem import Memory, SentenceTransformerEmbedder, TimeRange
+from agentmem.storage import repository as repo
+from agentmem.storage.schema import units
 from agentmem.temporal import find_time_ranges, question_time_range, time_aware_order
 
 SAT = datetime(2023, 5, 20, 10, 0)  # a Saturday
@@ -101,3 +106,30 @@ def test_reranking_moves_in_range_items_ahead_and_drops_none() -> None:
 def test_time_range_checks_its_order() -> None:
     with pytest.raises(ValueError, match="before start"):
         TimeRange(datetime(2023, 5, 2), datetime(2023, 5, 1))
+
+
+def test_units_in_period_can_be_asked_about_the_candidates_only(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    """Time-aware ranking asks about its candidates, not every unit of the period: at
+    100k units dated in one month, reading them all took 130-480 ms per search
+    (issue 20). Dated by timestamp, by an event in the text, and via a key row."""
+    with Memory(tmp_path / "m", embedder=embedder, granularity="turn",
+                context_turns=0) as mem:
+        mem.add([{"role": "user", "content": f"note {i}"} for i in range(6)],
+                user_id="u", session_id="may", timestamp="2023-05-20T10:00:00")
+        mem.add([{"role": "user", "content": "I went hiking on 14 May 2023."},
+                 {"role": "user", "content": "nothing dated"}],
+                user_id="u", session_id="june", timestamp="2023-06-20T10:00:00")
+        period = TimeRange(start=datetime(2023, 5, 1), end=datetime(2023, 5, 31, 23, 59))
+        with mem._engine.db.connect() as conn:
+            ids = {r.text.split(": ", 1)[1]: r.id for r in conn.execute(
+                sa.select(units.c.id, units.c.text).where(units.c.user_id == "u"))}
+            every = repo.units_in_period(conn, "u", period)
+            among = [ids["note 1"], ids["note 4"], ids["I went hiking on 14 May 2023."],
+                     ids["nothing dated"]]
+            asked = repo.units_in_period(conn, "u", period, among=among)
+            other = repo.units_in_period(conn, "other", period, among=among)
+    assert every == {ids[f"note {i}"] for i in range(6)} | {
+        ids["I went hiking on 14 May 2023."]}
+    assert asked == {ids["note 1"], ids["note 4"], ids["I went hiking on 14 May 2023."]}
+    assert other == set()

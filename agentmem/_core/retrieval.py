@@ -13,6 +13,8 @@ side is widened the same way."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -47,8 +49,9 @@ class _Reader:
     def unit_info(self, ids: Sequence[str]) -> dict[str, repo.UnitInfo]:
         return repo.unit_info(self.conn, ids, self.user_id)
 
-    def units_in_period(self, period: TimeRange) -> set[str]:
-        return repo.units_in_period(self.conn, self.user_id, period)
+    def units_in_period(self, period: TimeRange, among: Sequence[str] | None = None
+                        ) -> set[str]:
+        return repo.units_in_period(self.conn, self.user_id, period, among=among)
 
     def unit_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         found, matrix, _ = unit_vectors(self.conn, self.user_id, self.embedder.name, ids,
@@ -61,6 +64,8 @@ class _Reader:
 
 #: the most units a dense search compares exactly (above: Chroma's HNSW)
 EXACT_BELOW = 2000
+#: seconds a large user's unit count is trusted (to choose how HNSW is asked)
+OWNED_TTL = 60.0
 #: the most units in a filtered search's scope for lexical search to match only theirs
 SMALL_SCOPE = 2000
 
@@ -74,6 +79,8 @@ class Retrieval:
         self.pipeline = pipeline
         self.sources = tuple(sources)
         self.exact_below = exact_below
+        self._counts: dict[str, tuple[float, int]] = {}  # user: (counted at, units)
+        self._lock = threading.Lock()
 
     def rank(self, query: RecallQuery, *, trace: bool = False,
              relevance: bool = False) -> Ranking:
@@ -198,7 +205,8 @@ class Retrieval:
         if not search or (scope is not None and not scope):
             return vector, {}
         with engine.db.connect() as conn:
-            size = len(scope) if scope is not None else count_units(conn, query.user_id)
+            size = len(scope) if scope is not None else count_units(
+                conn, query.user_id, at_most=self.exact_below + 1)
             if size <= self.exact_below:
                 ids, matrix, lacking = unit_vectors(
                     conn, query.user_id, engine.embedder.name,
@@ -206,14 +214,31 @@ class Retrieval:
                 if not lacking:
                     return vector, dict(top_cosine(ids, matrix, vector, query.n))
                 log.debug("%d indexed units lack a cached vector: HNSW answers", lacking)
+            owned = self._owned(conn, query.user_id)
         n = query.n
         while True:  # HNSW: widened until n units in scope come back, or all did
             found = engine.dense.query(engine.collection(query.user_id), vector, n,
-                                       user_id=query.user_id)
+                                       user_id=query.user_id, owned=owned)
             kept = [f for f in found if scope is None or f[0] in scope]
             if len(kept) >= query.n or len(found) < n:
                 return vector, dict(kept[: query.n])
             n *= 4
+
+    def _owned(self, conn: sa.Connection, user_id: str) -> int:
+        """How many units the user has, counted at most once a minute: an estimate
+        that chooses how the dense index is asked (:meth:`ChromaIndex.query`), never
+        what it returns."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._counts.get(user_id)
+        if cached is not None and now - cached[0] < OWNED_TTL:
+            return cached[1]
+        owned = count_units(conn, user_id)
+        with self._lock:
+            self._counts[user_id] = (now, owned)
+            while len(self._counts) > 4096:
+                self._counts.pop(next(iter(self._counts)))
+        return owned
 
     def _lexical(self, query: RecallQuery, scope: set[str] | None) -> dict[str, float]:
         """The ``n`` best units in scope by BM25 (widened until ``n`` in scope come

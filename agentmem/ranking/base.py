@@ -54,8 +54,10 @@ class UnitReader(Protocol):
         """Session, kind and parent of those ``ids`` that are the user's units."""
         ...
 
-    def units_in_period(self, period: TimeRange) -> set[str]:
-        """Ids of the user's units dated inside ``period``."""
+    def units_in_period(self, period: TimeRange, among: Sequence[str] | None = None
+                        ) -> set[str]:
+        """Ids of the user's units dated inside ``period`` (only of ``among``, when
+        given)."""
         ...
 
     def unit_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:

@@ -153,7 +153,7 @@ class TimeAware:
         if c.query.period is None:
             return c.order
         window = c.query.period.widened(self.widen_days)
-        inside = c.reader.units_in_period(window)
+        inside = c.reader.units_in_period(window, [i for i, _ in c.order])
         for found in c.recalled.values():
             inside |= found.source.in_period(c.reader.conn, list(found.scores), window)
         return move_ahead(c.order, lambda f: f[0] in inside)

@@ -396,18 +396,36 @@ def insert_unit_events(conn: sa.Connection, user_id: str,
             for uid, r in events])
 
 
-def units_in_period(conn: sa.Connection, user_id: str, period: TimeRange) -> set[str]:
+def units_in_period(conn: sa.Connection, user_id: str, period: TimeRange, *,
+                    among: Sequence[str] | None = None) -> set[str]:
     """Ids of the user's units dated inside ``period``, by their own timestamp or by an
-    event in their text."""
+    event in their text (a key row's date counts for its parent); with ``among``, only
+    those of these ids (a ranking's candidates: every unit of a busy period can be
+    many)."""
     own_or_parent = sa.case((units.c.kind == KEY_KIND, units.c.parent_id), else_=units.c.id)
-    by_time = conn.execute(sa.select(own_or_parent).where(
-        units.c.user_id == user_id, units.c.timestamp >= period.start,
-        units.c.timestamp <= period.end)).scalars()
-    by_event = conn.execute(
-        sa.select(own_or_parent).join(units, units.c.id == unit_events.c.unit_id)
-        .where(unit_events.c.user_id == user_id, unit_events.c.start <= period.end,
-               unit_events.c.end >= period.start)).scalars()
-    return {*by_time, *by_event}
+    if among is None:
+        by_time = conn.execute(sa.select(own_or_parent).where(
+            units.c.user_id == user_id, units.c.timestamp >= period.start,
+            units.c.timestamp <= period.end)).scalars()
+        by_event = conn.execute(
+            sa.select(own_or_parent).join(units, units.c.id == unit_events.c.unit_id)
+            .where(unit_events.c.user_id == user_id, unit_events.c.start <= period.end,
+                   unit_events.c.end >= period.start)).scalars()
+        return {*by_time, *by_event}
+    # by primary key and parent, the owner checked here: with a user_id term, SQLite
+    # would walk every unit of the user instead
+    found: set[str] = set()
+    for part in _chunks(list(among)):
+        for col in (units.c.id, units.c.parent_id):
+            rows = [*conn.execute(sa.select(own_or_parent.label("u"), units.c.user_id).where(
+                col.in_(part), units.c.timestamp >= period.start,
+                units.c.timestamp <= period.end)),
+                *conn.execute(sa.select(own_or_parent.label("u"), units.c.user_id)
+                              .join(unit_events, unit_events.c.unit_id == units.c.id)
+                              .where(col.in_(part), unit_events.c.start <= period.end,
+                                     unit_events.c.end >= period.start))]
+            found.update(r.u for r in rows if r.user_id == user_id)
+    return found
 
 
 def delete_turns(conn: sa.Connection, turn_ids: Sequence[str]) -> None:

@@ -121,10 +121,15 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
-def count_units(conn: sa.Connection, user_id: str) -> int:
-    """How many units the user has (key rows and item fields included)."""
-    return int(conn.execute(sa.select(sa.func.count()).select_from(units).where(
-        units.c.user_id == user_id)).scalar_one())
+def count_units(conn: sa.Connection, user_id: str, *, at_most: int | None = None) -> int:
+    """How many units the user has (key rows and item fields included); with
+    ``at_most``, counted no further than that (a constant cost however many there
+    are: 5 ms per search for a user with 100k units otherwise)."""
+    mine = sa.select(units.c.id).where(units.c.user_id == user_id)
+    if at_most is not None:
+        mine = mine.limit(at_most)
+    return int(conn.execute(sa.select(sa.func.count()).select_from(mine.subquery()))
+               .scalar_one())
 
 
 class VectorCache:
