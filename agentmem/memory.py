@@ -70,8 +70,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         llm: an :class:`~agentmem.llm.LLM` for the stores' LLM steps; its calls, tokens
             and wall time per operation are reported by :meth:`stats`.
         fusion: how hybrid search combines dense and lexical candidates: ``"score"``
-            (default: each retriever's scores z-normalised over the candidates, then
-            summed) or ``"rrf"`` (reciprocal-rank fusion).
+            (default: z-normalised scores, summed) or ``"rrf"`` (reciprocal-rank fusion).
         keys: fact-augmented key expansion (:class:`~agentmem.stores.KeyExpansion`):
             the LLM extracts facts / keyphrases / a summary from each new unit, and the
             unit is indexed under that text merged with (or replacing) its own; needs
@@ -79,7 +78,8 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         context_turns: turn and round units are indexed under their text followed by
             the session's ``context_turns`` turns before them (default 2), so a reply is
             found by the words of what it answers; 0 indexes the text alone. Fixed when
-            the memory is created, like ``granularity``.
+            the memory is created, like ``granularity``; so is ``context_vectors``:
+            ``"composed"`` (default: text and context embedded apart) or ``"concatenated"``.
         session_weight: in hybrid search, each unit also gets this share of its
             session's match (the mean of the session's best three fused scores among
             the candidates), so evidence spread over one session rises together; 0
@@ -138,6 +138,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         supersede: bool = True,
         keys: KeyExpansion | None = None,
         context_turns: int | None = None,
+        context_vectors: str | None = None,
         thoughts: ThoughtConfig | None = None,
         thought_weight: float = 1.0,
         decay: Decay | None = None,
@@ -157,7 +158,7 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
         self.candidates = check_positive_int(candidates, "candidates")
         exact = 0 if exact_search == 0 and not isinstance(exact_search, bool) else \
             check_positive_int(exact_search, "exact_search")
-        episodic = Episodic(granularity, context_turns)
+        episodic = Episodic(granularity, context_turns, context_vectors)
         if fusion not in FUSIONS:
             raise InvalidInput("fusion", f"must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         self._fusion = fusion
@@ -177,11 +178,10 @@ class Memory(Reading, MemoryBankMethods, ThoughtMethods, Answering, Internals):
             episodic, *expansion, Thoughts(thoughts, weight=weight), bank, Items(),
             *(needs_llm(s, self.llm) for s in checked(strategies))]
         self.path = Path(path) if path is not None else None
-        self._engine = open_engine(self.path, url=url, chroma_host=chroma_host,
-                                   chroma_port=chroma_port, chroma_prefix=chroma_prefix,
-                                   embedder=embedder, llm=self.llm,
-                                   lock_timeout=float(lock_timeout),
-                                   strategies=self._strategies)
+        self._engine = open_engine(
+            self.path, url=url, chroma_host=chroma_host, chroma_port=chroma_port,
+            chroma_prefix=chroma_prefix, embedder=embedder, llm=self.llm,
+            lock_timeout=float(lock_timeout), strategies=self._strategies)
         try:
             #: an existing memory in a folder this process cannot write (a read-only
             #: mount): opened for search, its vectors held in memory; writes raise

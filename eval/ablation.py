@@ -35,8 +35,10 @@ from agentmem.eval.metrics import aggregate_retrieval  # noqa: E402
 from agentmem.llm import load_llm  # noqa: E402
 
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
-    ("round, hybrid score fusion + session context, time-aware, 2 context turns in keys "
-     "(default)", {}),
+    ("round, hybrid score fusion + session context, time-aware, 2 context turns in keys, "
+     "composed vectors (default)", {}),
+    ("round, same, context turns concatenated in keys (embedded as one text)",
+     {"context_vectors": "concatenated"}),
     ("round, same, no context turns in keys", {"context_turns": 0}),
     ("round, same, time-aware off", {"time_aware": False}),
     ("round, score fusion, no session context", {"session_weight": 0.0}),

@@ -7,21 +7,23 @@ Part 1 (ingest): agentmem's ingestion is compared with embedding each turn's tex
 side by side in the same run (the target: ingestion <= 1.3x that time). The same LoCoMo
 turns are embedded by the raw sentence-transformers embedder, each turn's text
 (``speaker: content``) once, in the same per-session batches agentmem uses, and
-ingested by agentmem into a fresh on-disk memory (turn granularity, the default
-context turns, cold cache; timed until every vector is in Chroma). The two alternate
-for --rounds rounds. The figure is agentmem time / raw embedding time, per round and
-the median (``agentmem_over_raw_embed``; ``overhead_ratios`` is the same minus 1).
-Agentmem embeds each unit's key, which holds its context turns too, so part of the
-difference is the embedder's work on longer texts. Because the machine's speed drifts
-between runs, the script also reports the in-run overhead: agentmem's time outside the
+ingested by agentmem into a fresh on-disk memory (each of --granularities: round
+units, the default, and turn units; the default context turns and composed keys; cold
+cache; timed until every vector is in Chroma). The two alternate for --rounds rounds.
+The figure is agentmem time / raw embedding time, per round and the median
+(``agentmem_over_raw_embed``; ``overhead_ratios`` is the same minus 1). With round
+units a key's context (the two turns before it) is the round before it, whose vector
+exists: agentmem embeds each turn about once. With turn units the context of two
+turns is a text of its own, embedded too. Because the machine's speed drifts between
+runs, the script also reports the in-run overhead: agentmem's time outside the
 embedder over its time inside it, both measured during the same ingestion.
 
 Part 2 (search): a memory of N units for one user (sessions of 200 turn units, the
 default context turns), each unit the text of two real LoCoMo turns joined. Embedding
 100k such texts would take ~30 min on 2 cores, so a unit's vector is the normalised
-mean of its two turns' real vectors (its context turns do not change it). These
-prepared vectors are keyed by the text agentmem indexes each unit under (its text and
-the context turns before it, ``indexed_texts``), so the build serves them all and
+mean of its two turns' real vectors, and a context's the mean of its units'. These
+prepared vectors are keyed by the texts agentmem asks the embedder for (each unit's
+text and each composed key's context, ``prepared``), so the build serves them all and
 embeds nothing: a stored text without a prepared vector stops the build with an error
 rather than being embedded for real. Queries are LoCoMo's real questions, each embedded
 for real at search time and included in the latency. ``--profile N`` profiles N
@@ -110,16 +112,21 @@ class DerivedEmbedder:
         return out
 
 
-def indexed_texts(lines: list[str], context_turns: int) -> list[str]:
-    """The text agentmem indexes each unit under when ``lines`` (rendered turns, in
-    order) are added as one session of turn units: the unit's own text, then the
-    ``context_turns`` turns before it (``agentmem.stores.episodic``; the first unit of
-    a session has no context and is indexed under its text alone)."""
-    out = []
-    for p, line in enumerate(lines):
-        context = lines[max(0, p - context_turns):p] if context_turns else []
-        out.append("\n".join([line, *context]))
-    return out
+def prepared(lines: list[str], vecs: list[np.ndarray], context_turns: int
+             ) -> dict[str, np.ndarray]:
+    """The vectors agentmem asks the embedder for when ``lines`` (rendered turns, in
+    order, with their prepared ``vecs``) are added as one session of turn units with
+    composed keys (the default): each unit's own text, and each context (the
+    ``context_turns`` turns before it, rendered together), whose vector is the
+    normalised mean of its turns' (``agentmem.stores.episodic``,
+    ``agentmem.embed.cache``)."""
+    table = dict(zip(lines, vecs, strict=True))
+    for p in range(1, len(lines)):
+        start = max(0, p - context_turns) if context_turns else p
+        if start < p:
+            v = np.mean(vecs[start:p], axis=0)
+            table["\n".join(lines[start:p])] = (v / np.linalg.norm(v)).astype(np.float32)
+    return table
 
 
 def pct(values: list[float], q: float) -> float:
@@ -127,8 +134,8 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
-def bench_ingest(real: SentenceTransformerEmbedder, n_turns: int, rounds: int
-                 ) -> dict[str, object]:
+def bench_ingest(real: SentenceTransformerEmbedder, n_turns: int, rounds: int,
+                 granularity: str = "round") -> dict[str, object]:
     """Alternates raw embedding and agentmem ingestion ``rounds`` times (so machine
     load drifts hit both alike) and reports each round's ratio and the median."""
     sessions = load_sessions()
@@ -151,14 +158,14 @@ def bench_ingest(real: SentenceTransformerEmbedder, n_turns: int, rounds: int
         raws.append(time.perf_counter() - t0)
         timed = TimedEmbedder(real)
         with tempfile.TemporaryDirectory() as tmp, Memory(Path(tmp) / "m", embedder=timed,
-                                                          granularity="turn") as mem:
+                                                          granularity=granularity) as mem:
             t0 = time.perf_counter()
             for sid, ts, msgs in batches:
                 mem.add(msgs, user_id="bench", session_id=sid, timestamp=ts)
             ingests.append(time.perf_counter() - t0)
             inside.append(timed.seconds)
             stats = mem.stats()
-            assert stats.units == {"turn": total} and stats.pending_index_repairs == 0
+            assert stats.turns == total and stats.pending_index_repairs == 0
             context_turns = mem.strategy(Episodic).store.context_turns
     # The target (issue 20): agentmem's ingestion <= 1.3x the time of embedding each
     # turn's text once, both timed side by side in this run.
@@ -169,6 +176,7 @@ def bench_ingest(real: SentenceTransformerEmbedder, n_turns: int, rounds: int
     in_run = [(i - m) / m for i, m in zip(ingests, inside, strict=True)]
     return {
         "turns": total,
+        "granularity": granularity,
         "rounds": rounds,
         "raw_embed_s": raws,
         "agentmem_s": ingests,
@@ -213,8 +221,7 @@ def bench_search(real: SentenceTransformerEmbedder, sizes: list[int], n_queries:
             window = mem.strategy(Episodic).store.context_turns
             for b in range(0, size, BATCH):
                 lines = [f"user: {c}" for c in contents[b : b + BATCH]]
-                emb.table.update(zip(indexed_texts(lines, window), vecs[b : b + BATCH],
-                                     strict=True))
+                emb.table.update(prepared(lines, vecs[b : b + BATCH], window))
             emb.strict = True
             t0 = time.perf_counter()
             for b in range(0, size, BATCH):
@@ -269,6 +276,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ingest-turns", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3, help="alternating ingest rounds")
+    ap.add_argument("--granularities", nargs="+", default=["round", "turn"],
+                    help="unit granularities to ingest (round: the default)")
     ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
@@ -277,15 +286,16 @@ def main() -> None:
                     help=f"profile N searches at the largest size (to {PROFILE.name})")
     args = ap.parse_args()
     real = SentenceTransformerEmbedder()
-    ingest = bench_ingest(real, args.ingest_turns, args.rounds) if args.ingest_turns else {}
-    print(json.dumps(ingest), flush=True)
-    if ingest:
+    ingest = {g: bench_ingest(real, args.ingest_turns, args.rounds, g)
+              for g in args.granularities} if args.ingest_turns else {}
+    for g, row in ingest.items():
+        print(json.dumps(row), flush=True)
         rounds = ", ".join(f"{m:.1f} s vs {r:.1f} s = {m / r:.2f}x" for r, m in zip(
-            ingest["raw_embed_s"], ingest["agentmem_s"], strict=True))
-        print(f"ingest, agentmem vs embedding each turn's text once, side by side in this "
-              f"run, per round: {rounds}; median ratio "
-              f"{ingest['agentmem_over_raw_embed_median']:.2f}x (target <= 1.3x; "
-              f"context_turns={ingest['context_turns']})", flush=True)
+            row["raw_embed_s"], row["agentmem_s"], strict=True))
+        print(f"ingest ({g} units), agentmem vs embedding each turn's text once, side by "
+              f"side in this run, per round: {rounds}; median ratio "
+              f"{row['agentmem_over_raw_embed_median']:.2f}x (target <= 1.3x; "
+              f"context_turns={row['context_turns']})", flush=True)
     search = bench_search(real, args.sizes, args.queries, args.seed, args.profile)
     report = {
         "command": "python " + " ".join(["eval/bench_core.py", *sys.argv[1:]]),

@@ -7,12 +7,15 @@ import json
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ScriptedStandInLLM
 
 from agentmem import ConfigError, InvalidInput, Memory, SentenceTransformerEmbedder
+from agentmem.embed.cache import CONTEXT_WEIGHT, PARTS
 from agentmem.stores import KeyExpansion
 from agentmem.stores.episodic import EpisodicStore
+from agentmem.strategies.episodic import Episodic
 
 TALK = [{"role": "user", "name": "Ana", "content": "I started pottery classes on Monday."},
         {"role": "assistant", "name": "Ben", "content": "How are you finding them?"},
@@ -26,8 +29,9 @@ def test_round_keys_carry_the_turns_before_them(embedder: SentenceTransformerEmb
         first, second = (mem.get(i) for i in res.unit_ids)
         assert first.key is None  # nothing before it
         assert second.text == "Ana: Hard, but I love it.\nBen: Keep going!"
-        assert second.key == (second.text + "\nAna: I started pottery classes on Monday.\n"
-                              "Ben: How are you finding them?")
+        # text, then context (apart: composed vectors, the default)
+        assert second.key == (second.text + PARTS + "Ana: I started pottery classes on "
+                              "Monday.\nBen: How are you finding them?")
         # the reply is found by the words of what it answers; search returns its text
         hit = mem.search("pottery", user_id="u", k=2, mode="lexical")
         assert {h.id for h in hit} == {first.id, second.id}
@@ -43,7 +47,7 @@ def test_context_spans_separate_adds_and_never_crosses_sessions(
         other = mem.add(TALK[2:3], user_id="u", session_id="t",
                         timestamp="2024-03-02T10:00:00")
         assert mem.get(later.unit_ids[0]).key == (
-            "Ben: How are you finding them?\nAna: I started pottery classes on Monday.")
+            f"Ben: How are you finding them?{PARTS}Ana: I started pottery classes on Monday.")
         assert mem.get(other.unit_ids[0]).key is None
 
 
@@ -97,3 +101,78 @@ def test_session_units_take_no_context() -> None:
     assert EpisodicStore("session", context_turns=3).context_turns == 0
     with pytest.raises(ConfigError, match="context_turns"):
         EpisodicStore("round", context_turns=-2)
+
+
+class CountingEmbedder:
+    """The real model, with every text it is asked to embed recorded."""
+
+    def __init__(self, real: SentenceTransformerEmbedder) -> None:
+        self.real = real
+        self.name = real.name
+        self.dim = real.dim
+        self.texts: list[str] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return self.real.embed(texts)
+
+
+def test_composed_keys_embed_each_turn_once(embedder: SentenceTransformerEmbedder) -> None:
+    """Issue 20: a round's context (the two turns before it) is the round before it,
+    whose vector exists: the model embeds each unit's own text and nothing else, and
+    the key's vector is normalize(e(text) + CONTEXT_WEIGHT * e(context))."""
+    counting = CountingEmbedder(embedder)
+    talk = [*TALK, {"role": "user", "name": "Ana", "content": "Next week I try the wheel."},
+            {"role": "assistant", "name": "Ben", "content": "Tell me how it goes."}]
+    with Memory(embedder=counting) as mem:
+        res = mem.add(talk, user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+        units = [mem.get(i) for i in res.unit_ids]
+        assert sorted(counting.texts) == sorted(u.text for u in units)
+        first, second = units[:2]
+        e = embedder.embed([second.text, first.text])
+        e /= np.linalg.norm(e, axis=1, keepdims=True)
+        want = e[0] + CONTEXT_WEIGHT * e[1]
+        want /= np.linalg.norm(want)
+        got = mem.search(second.text, user_id="u", k=3, mode="dense")
+        by_id = {h.id: h.scores["dense"] for h in got}
+        q = embedder.embed([second.text])[0]
+        assert by_id[second.id] == pytest.approx(
+            float(want @ (q / np.linalg.norm(q))), abs=1e-5)
+    with Memory(embedder=CountingEmbedder(embedder), context_vectors="concatenated") as mem:
+        res = mem.add(talk, user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+        keyed = mem.get(res.unit_ids[1])
+        assert keyed.key == keyed.text + "\n" + mem.get(res.unit_ids[0]).text
+        counted = mem._engine.embedder.embedder
+        assert keyed.key in counted.texts and keyed.text not in counted.texts
+
+
+def test_context_vectors_is_fixed_at_creation_and_old_memories_concatenate(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    with pytest.raises(InvalidInput, match="context_vectors"):
+        Memory(embedder=embedder, context_vectors="summed")
+    with Memory(tmp_path / "m", embedder=embedder, context_vectors="concatenated") as mem:
+        mem.add(TALK[:2], user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+    with pytest.raises(ConfigError, match=r"context_vectors='concatenated'"):
+        Memory(tmp_path / "m", embedder=embedder, context_vectors="composed")
+    # a memory made before composed keys: no context_vectors in its meta table
+    with Memory(tmp_path / "old", embedder=embedder) as mem:
+        mem.add(TALK[:2], user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+    con = sqlite3.connect(tmp_path / "old" / "agentmem.db")
+    con.execute("DELETE FROM agentmem_meta WHERE key = 'context_vectors'")
+    con.commit()
+    con.close()
+    with Memory(tmp_path / "old", embedder=embedder) as mem:
+        assert mem.strategy(Episodic).store.context_vectors == "concatenated"
+        res = mem.add(TALK[2:], user_id="u", session_id="s", timestamp="2024-03-01T10:05:00")
+        assert PARTS not in (mem.get(res.unit_ids[0]).key or "")
+
+
+def test_composed_keys_leave_no_vector_behind(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    """The contexts' vectors are not cached apart (no unit holds their text alone):
+    forgetting the user leaves no cached vector, as with concatenated keys."""
+    with Memory(tmp_path / "m", embedder=embedder, granularity="turn") as mem:
+        mem.add(TALK, user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+        assert mem.stats().embeddings_cached > 0
+        mem.forget_user("u")
+        assert mem.stats().embeddings_cached == 0

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-
 import sqlalchemy as sa
 
 from agentmem import Memory, SentenceTransformerEmbedder, TimeRange

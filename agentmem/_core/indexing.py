@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from tqdm.auto import tqdm
 
 from ..embed import CachedEmbedder, content_hash
+from ..embed.cache import PARTS
 from ..errors import AgentMemError, ConfigError, EmbeddingError
 from ..index import ChromaIndex, LexicalIndex
 from ..storage import repository as repo
@@ -291,7 +292,8 @@ def load_vectors(host: IndexHost) -> None:
                    if h not in cached}.items())
     for i in range(0, len(todo), _SYNC_CHUNK):
         part = todo[i : i + _SYNC_CHUNK]
-        vectors, bad = host.embedder.checked([t for _, t in part])
+        # a composed key the cache lacks is embedded whole here (nothing is cached)
+        vectors, bad = host.embedder.checked([t.replace(PARTS, "\n") for _, t in part])
         cached.update({h: vectors[j] for j, (h, _) in enumerate(part) if not bad[j]})
     have = [j for j, h in enumerate(hashes) if h in cached]
     if have:

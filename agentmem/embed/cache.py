@@ -14,13 +14,24 @@ from tqdm.auto import tqdm
 from ..errors import EmbeddingError
 from ..storage.database import Database
 from ..storage.repository import insert_missing
-from ..storage.schema import embeddings
+from ..storage.schema import embeddings, units
 from ..storage.scope import VectorCache
 from .base import Embedder
 
-__all__ = ["CachedEmbedder", "DiskCachedEmbedder", "content_hash"]
+__all__ = ["CONTEXT_WEIGHT", "PARTS", "CachedEmbedder", "DiskCachedEmbedder", "content_hash",
+           "split_parts"]
 
 PROGRESS_THRESHOLD = 256
+#: separates a composed key's own text from its context (ASCII record separator)
+PARTS = "\x1e"
+#: the weight of a composed key's context vector against its own text's
+CONTEXT_WEIGHT = 0.3
+
+
+def split_parts(text: str) -> tuple[str, str] | None:
+    """A composed key's own text and context, or None for a plain text."""
+    own, sep, context = text.partition(PARTS)
+    return (own, context) if sep else None
 
 
 def content_hash(text: str) -> str:
@@ -101,7 +112,14 @@ class CachedEmbedder:
         """Vectors for texts that are (about to be) stored; misses are embedded in
         batches and written to the cache. Only usable vectors are cached: when the
         embedder returns a non-finite or zero vector, :class:`EmbeddingError` is raised
-        (its ``bad`` naming those texts' positions) after the usable ones were cached."""
+        (its ``bad`` naming those texts' positions) after the usable ones were cached.
+
+        A composed key (own text, :data:`PARTS`, context) is not embedded whole: its
+        vector is ``normalize(e(own) + CONTEXT_WEIGHT * e(context))``. The own text is
+        the unit's, embedded once and cached under its own hash; the context is
+        usually the text of the unit before (a round's two context turns are the
+        round before it), whose vector is cached already. So a unit costs about one
+        embedding of its own text, not of its text and its context."""
         hashes = [content_hash(t) for t in texts]
         vectors = self.lookup(hashes)
         missing: dict[str, str] = {}
@@ -109,30 +127,26 @@ class CachedEmbedder:
             if h not in vectors:
                 missing.setdefault(h, t)
         self.hits += len(vectors)
-        self.embedded += len(missing)
-        refused: set[str] = set()
-        if missing:
-            items = list(missing.items())
-            show = progress if progress is not None else len(items) >= PROGRESS_THRESHOLD
-            bar = tqdm(total=len(items), desc="embedding", unit="text", disable=not show or None)
-            try:
-                for i in range(0, len(items), self.chunk):
-                    part = items[i : i + self.chunk]
-                    out, bad = self.checked([t for _, t in part])
-                    rows = [{"model": self.name, "content_hash": h, "vector": out[j].tobytes()}
-                            for j, (h, _) in enumerate(part) if not bad[j]]
-                    if not self.db.read_only:  # a read-only memory embeds, caches nothing
-                        with self.db.begin() as conn:
-                            # other processes may cache the same texts at the same moment
-                            insert_missing(conn, embeddings, rows)
-                    for j, (h, _) in enumerate(part):
-                        if bad[j]:
-                            refused.add(h)
-                        else:
-                            vectors[h] = out[j]
-                    bar.update(len(part))
-            finally:
-                bar.close()
+        composed = {h: parts for h, t in missing.items() if (parts := split_parts(t))}
+        plain = {h: t for h, t in missing.items() if h not in composed}
+        contexts = self._owns(composed, plain, vectors) if composed else {}
+        refused = self._embed_missing(plain, vectors, progress)
+        if composed:
+            context = self._contexts(contexts, vectors)
+            rows = []
+            for h, (own, ctx) in composed.items():
+                mine = vectors.get(content_hash(own))
+                if mine is None:
+                    refused.add(h)
+                    continue
+                v = _unit(mine)
+                if (around := context.get(content_hash(ctx))) is not None:
+                    v = _unit(v + CONTEXT_WEIGHT * _unit(around))
+                vectors[h] = v
+                rows.append({"model": self.name, "content_hash": h, "vector": v.tobytes()})
+            if rows and not self.db.read_only:
+                with self.db.begin() as conn:
+                    insert_missing(conn, embeddings, rows)
         if refused:
             where = tuple(i for i, h in enumerate(hashes) if h in refused)
             raise EmbeddingError(f"embedder {self.name!r} returned non-finite or zero "
@@ -141,6 +155,81 @@ class CachedEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([vectors[h] for h in hashes]).astype(np.float32, copy=False)
+
+    def _owns(self, composed: dict[str, tuple[str, str]], plain: dict[str, str],
+              vectors: dict[str, np.ndarray]) -> dict[str, str]:
+        """For composed keys: their own texts' cached vectors into ``vectors``, those
+        missing into ``plain`` (embedded and cached with the others: a unit holds
+        each). Returns their contexts (hash: text)."""
+        owns = {content_hash(o): o for o, _ in composed.values()}
+        found = self.lookup(owns)
+        held = self._held([h for h in owns if h not in found])
+        for h, o in owns.items():
+            if h in found:
+                vectors[h] = found[h]
+            elif h in held:
+                plain.setdefault(h, o)
+            else:  # not a unit's own text (an LLM expansion before it): not cached
+                out, bad = self.checked([o])
+                self.embedded += 1
+                if not bad[0]:
+                    vectors[h] = out[0]
+        return {content_hash(c): c for _, c in composed.values()}
+
+    def _contexts(self, contexts: dict[str, str], vectors: dict[str, np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+        """The contexts' vectors: a unit's text embedded in this call, or cached, or
+        else embedded now and not cached (a context that is no unit's text would
+        outlive the units it came from)."""
+        out = {h: vectors[h] for h in contexts if h in vectors}
+        out.update(self.lookup([h for h in contexts if h not in out]))
+        todo = [(h, c) for h, c in contexts.items() if h not in out]
+        for i in range(0, len(todo), self.chunk):
+            part = todo[i : i + self.chunk]
+            got, bad = self.checked([c for _, c in part])
+            self.embedded += len(part)
+            out.update((h, got[j]) for j, (h, _) in enumerate(part) if not bad[j])
+        return out
+
+    def _held(self, hashes: list[str]) -> set[str]:
+        """Those of ``hashes`` that are some unit's own text."""
+        held: set[str] = set()
+        with self.db.connect() as conn:
+            for i in range(0, len(hashes), 500):
+                held.update(conn.execute(sa.select(units.c.content_hash).where(
+                    units.c.content_hash.in_(hashes[i : i + 500]))).scalars())
+        return held
+
+    def _embed_missing(self, missing: dict[str, str], vectors: dict[str, np.ndarray],
+                       progress: bool | None) -> set[str]:
+        """Embed and cache ``missing`` (hash: text) into ``vectors``; returns the
+        hashes whose vectors were refused."""
+        self.embedded += len(missing)
+        refused: set[str] = set()
+        if not missing:
+            return refused
+        items = list(missing.items())
+        show = progress if progress is not None else len(items) >= PROGRESS_THRESHOLD
+        bar = tqdm(total=len(items), desc="embedding", unit="text", disable=not show or None)
+        try:
+            for i in range(0, len(items), self.chunk):
+                part = items[i : i + self.chunk]
+                out, bad = self.checked([t for _, t in part])
+                rows = [{"model": self.name, "content_hash": h, "vector": out[j].tobytes()}
+                        for j, (h, _) in enumerate(part) if not bad[j]]
+                if not self.db.read_only:  # a read-only memory embeds, caches nothing
+                    with self.db.begin() as conn:
+                        # other processes may cache the same texts at the same moment
+                        insert_missing(conn, embeddings, rows)
+                for j, (h, _) in enumerate(part):
+                    if bad[j]:
+                        refused.add(h)
+                    else:
+                        vectors[h] = out[j]
+                bar.update(len(part))
+        finally:
+            bar.close()
+        return refused
 
     def embed_query(self, text: str) -> np.ndarray:
         """Vector for a query (in-process LRU cache, never persisted)."""
@@ -178,6 +267,12 @@ class CachedEmbedder:
                         embeddings.c.model == self.name)
                 ).scalar_one()
             )
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
 
 
 class DiskCachedEmbedder:

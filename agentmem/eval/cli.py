@@ -99,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--context-turns", type=int, default=2, metavar="N",
                        help="index each turn/round unit with the session's N turns before "
                             "it (default: 2; 0: the unit's text alone)")
+        p.add_argument("--context-vectors", choices=["composed", "concatenated"],
+                       default="composed",
+                       help="how a key's context is embedded: apart and composed with "
+                            "the text's vector (default), or as one text")
         p.add_argument("--thoughts", action="store_true",
                        help="Think-in-Memory: the --llm post-thinks every exchange into "
                             "thoughts (relation triples), searched with the units and "
@@ -161,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             chain_of_note=not args.no_chain_of_note, batch_size=args.batch_size,
             time_aware=not args.no_time_aware, fusion=args.fusion,
             session_weight=args.session_weight, keys=args.keys, key_mode=args.key_mode,
-            kinds=args.kinds, context_turns=args.context_turns, thoughts=args.thoughts,
+            kinds=args.kinds, context_turns=args.context_turns,
+            context_vectors=args.context_vectors, thoughts=args.thoughts,
             thought_weight=args.thought_weight, decay_weight=args.decay_weight,
             decay_days=args.decay_days)
         if not args.retrieval_only and args.llm is None:

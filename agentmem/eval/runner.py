@@ -19,7 +19,7 @@ from ..llm import LLM, Completion, LLMRequest, MeteredLLM
 from ..memory import Memory
 from ..reader import build_reader_prompt, items_from_hits
 from ..stores import Decay, KeyExpansion, ThoughtConfig
-from ..stores.episodic import decompose, render_turns
+from ..stores.episodic import CONTEXT_VECTORS, decompose, render_turns
 from ..types import GRANULARITIES, SEARCH_MODES, MemoryUnit, Turn
 from .baseline import BM25Okapi, tokenize
 from .data import Dataset, EvalSession, EvalTurn, Haystack, Question
@@ -55,6 +55,7 @@ class RunConfig:
     key_mode: str = "merge"
     kinds: str | None = None
     context_turns: int = 2
+    context_vectors: str = "composed"
     thoughts: bool = False
     thought_weight: float = 1.0
     decay_weight: float = 0.0
@@ -75,6 +76,9 @@ class RunConfig:
         if isinstance(self.context_turns, bool) or not isinstance(self.context_turns, int) \
                 or self.context_turns < 0:
             raise ConfigError(f"context_turns: must be an int >= 0, got {self.context_turns!r}")
+        if self.context_vectors not in CONTEXT_VECTORS:
+            raise ConfigError(f"context_vectors: must be one of {', '.join(CONTEXT_VECTORS)}"
+                              f", got {self.context_vectors!r}")
         if isinstance(self.thought_weight, bool) or not isinstance(
                 self.thought_weight, (int, float)) or not 0 <= self.thought_weight < 1e9:
             raise ConfigError(f"thought_weight: must be a number >= 0, "
@@ -92,7 +96,8 @@ class RunConfig:
         values = asdict(self)
         if self.retriever == "bm25":
             for key in ("mode", "time_aware", "fusion", "session_weight", "keys", "key_mode",
-                        "kinds", "context_turns", "thoughts", "thought_weight",
+                        "kinds", "context_turns", "context_vectors", "thoughts",
+                        "thought_weight",
                         "decay_weight", "decay_days"):
                 values[key] = None
         return values
@@ -242,6 +247,7 @@ class _MemoryRanker:
                           fusion=config.fusion, session_weight=config.session_weight,
                           llm=llm if keys or config.thoughts else None, keys=keys,
                           context_turns=config.context_turns,
+                          context_vectors=config.context_vectors,
                           thoughts=ThoughtConfig() if config.thoughts else None,
                           thought_weight=config.thought_weight,
                           decay=Decay(unit=timedelta(days=config.decay_days),

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import math
+import re
 import shutil
 import threading
 import time

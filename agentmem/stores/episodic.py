@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from ..embed.cache import PARTS
 from ..errors import ConfigError
 from ..types import GRANULARITIES, Turn
 from .base import Derivation, UnitDraft
 
-__all__ = ["EpisodicStore", "decompose", "render_turns"]
+__all__ = ["CONTEXT_VECTORS", "EpisodicStore", "decompose", "render_turns"]
+
+#: how a key's context is embedded (see :class:`EpisodicStore`)
+CONTEXT_VECTORS: tuple[str, ...] = ("composed", "concatenated")
 
 
 def render_turns(turns: Sequence[Turn]) -> str:
@@ -50,12 +54,16 @@ class EpisodicStore:
     ``context_turns`` (turn and round units): the key a unit is indexed under is its
     text followed by the session's ``context_turns`` turns before it, so that a reply
     ("Yes, last weekend, with the kids") is found by the words of what it answers. The
-    unit's text, what search returns, stays its own turns.
+    unit's text, what search returns, stays its own turns. ``context_vectors`` says
+    how the key is embedded: ``"composed"`` (the text and its context apart, their
+    vectors composed: :data:`~agentmem.embed.cache.PARTS`) or ``"concatenated"`` (the
+    key as one text).
     """
 
     name = "episodic"
 
-    def __init__(self, granularity: str = "round", context_turns: int = 0) -> None:
+    def __init__(self, granularity: str = "round", context_turns: int = 0,
+                 context_vectors: str = "concatenated") -> None:
         if granularity not in GRANULARITIES:
             raise ConfigError(
                 f"granularity: must be one of {', '.join(GRANULARITIES)}, got {granularity!r}"
@@ -63,8 +71,14 @@ class EpisodicStore:
         if isinstance(context_turns, bool) or not isinstance(context_turns, int) \
                 or context_turns < 0:
             raise ConfigError(f"context_turns: must be an int >= 0, got {context_turns!r}")
+        if context_vectors not in CONTEXT_VECTORS:
+            raise ConfigError(f"context_vectors: must be one of {', '.join(CONTEXT_VECTORS)}"
+                              f", got {context_vectors!r}")
         self.granularity = granularity
         self.context_turns = context_turns if granularity != "session" else 0
+        self.context_vectors = context_vectors
+        #: between a key's text and its context
+        self.separator = PARTS if context_vectors == "composed" else "\n"
 
     def tail_size(self) -> int | None:
         """How many of the session's last units :meth:`derive` needs (None: all)."""
@@ -99,7 +113,7 @@ class EpisodicStore:
                 timestamp=group[0].timestamp,
                 position=group[0].position,
                 turns=tuple(group),
-                key=f"{text}\n{render_turns(context)}" if context else None,
+                key=f"{text}{self.separator}{render_turns(context)}" if context else None,
             ))
             before.extend(group)
         return Derivation(new_units=tuple(drafts), replaced_unit_ids=tuple(replaced))

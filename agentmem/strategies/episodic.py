@@ -14,13 +14,15 @@ from ..embed import content_hash
 from ..errors import InvalidInput
 from ..storage import repository as repo
 from ..storage.schema import turns, units
-from ..stores.episodic import EpisodicStore, render_turns
+from ..stores.episodic import CONTEXT_VECTORS, EpisodicStore, render_turns
 from ..types import GRANULARITIES
 from .base import AfterWrite, DeleteScope, Strategy, WriteBatch
 
-__all__ = ["DEFAULT_CONTEXT_TURNS", "Episodic"]
+__all__ = ["DEFAULT_CONTEXT_TURNS", "DEFAULT_CONTEXT_VECTORS", "Episodic"]
 
 DEFAULT_CONTEXT_TURNS = 2
+#: a new memory's keys: text and context embedded apart and composed (docs/retrieval.md)
+DEFAULT_CONTEXT_VECTORS = "composed"
 
 
 class Episodic(Strategy):
@@ -31,8 +33,8 @@ class Episodic(Strategy):
     name = "episodic"
     store: EpisodicStore
 
-    def __init__(self, granularity: str | None = None, context_turns: int | None = None
-                 ) -> None:
+    def __init__(self, granularity: str | None = None, context_turns: int | None = None,
+                 context_vectors: str | None = None) -> None:
         if granularity is not None and granularity not in GRANULARITIES:
             raise InvalidInput(
                 "granularity", f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}"
@@ -40,7 +42,10 @@ class Episodic(Strategy):
         if context_turns is not None and (isinstance(context_turns, bool) or not isinstance(
                 context_turns, int) or context_turns < 0):
             raise InvalidInput("context_turns", f"must be an int >= 0, got {context_turns!r}")
-        self._wanted = (granularity, context_turns)
+        if context_vectors is not None and context_vectors not in CONTEXT_VECTORS:
+            raise InvalidInput("context_vectors", f"must be one of "
+                               f"{', '.join(CONTEXT_VECTORS)}, got {context_vectors!r}")
+        self._wanted = (granularity, context_turns, context_vectors)
 
     @property
     def granularity(self) -> str:
@@ -48,17 +53,22 @@ class Episodic(Strategy):
         return self.store.granularity
 
     def open(self, engine: Engine) -> None:
-        """Settle the granularity and context turns (a memory made before context
-        turns existed keeps indexing without them)."""
+        """Settle the granularity, context turns and context vectors (a memory made
+        before context turns existed keeps indexing without them, one made before
+        composed keys keeps concatenating)."""
         super().open(engine)
-        made_before = (engine.db.get_meta("granularity") is not None
-                       and engine.db.get_meta("context_turns") is None)
-        granularity, context_turns = self._wanted
+        made = engine.db.get_meta("granularity") is not None
+        granularity, context_turns, context_vectors = self._wanted
         self.store = EpisodicStore(
             engine.settle("granularity", granularity, "round"),
             context_turns=int(engine.settle(
                 "context_turns", None if context_turns is None else str(context_turns),
-                "0" if made_before else str(DEFAULT_CONTEXT_TURNS))))
+                "0" if made and engine.db.get_meta("context_turns") is None
+                else str(DEFAULT_CONTEXT_TURNS))),
+            context_vectors=engine.settle(
+                "context_vectors", context_vectors,
+                "concatenated" if made and engine.db.get_meta("context_vectors") is None
+                else DEFAULT_CONTEXT_VECTORS))
 
     def on_write(self, tx: WriteTx, batch: WriteBatch) -> AfterWrite | None:
         """Derive the new units (an open round is re-derived with its reply)."""
@@ -110,12 +120,13 @@ def rekey_neighbours(tx: WriteTx, store: EpisodicStore, turn_ids: Sequence[str],
             if not doomed & {t.id for t in before}:
                 continue
             # the context key, alone or after an LLM expansion of the unit's own text
-            # (key merging: "<expansion>\n<text>\n<context>")
-            old = f"{r.text}\n{render_turns(before)}"
+            # (key merging: "<expansion>\n<text><separator><context>")
+            sep = store.separator
+            old = f"{r.text}{sep}{render_turns(before)}"
             if r.key != old and not r.key.endswith("\n" + old):
                 continue  # an expansion that replaced the key: no context in it
             now = kept[max(0, kept_place[first.id] - window):kept_place[first.id]]
-            fresh = f"{r.text}\n{render_turns(now)}" if now else r.text
+            fresh = f"{r.text}{sep}{render_turns(now)}" if now else r.text
             key = r.key[: len(r.key) - len(old)] + fresh
             key = None if key == r.text else key
             rowid: int | None = None
