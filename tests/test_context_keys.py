@@ -176,3 +176,21 @@ def test_composed_keys_leave_no_vector_behind(
         assert mem.stats().embeddings_cached > 0
         mem.forget_user("u")
         assert mem.stats().embeddings_cached == 0
+
+
+def test_turn_units_compose_their_context_from_cached_turns(
+        embedder: SentenceTransformerEmbedder) -> None:
+    """A context of two turn units has one part per unit, each a unit's own text: the
+    model embeds each turn once. Deleting a context turn rebuilds the key in parts
+    from the turns that remain."""
+    counting = CountingEmbedder(embedder)
+    with Memory(embedder=counting, granularity="turn") as mem:
+        res = mem.add(TALK, user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+        units = [mem.get(i) for i in res.unit_ids]
+        assert sorted(counting.texts) == sorted(u.text for u in units)
+        assert units[2].key == PARTS.join([units[2].text, units[0].text, units[1].text])
+        mem.delete(units[1].id)
+        counting.texts.clear()
+        last = mem.get(units[3].id)
+        assert last.key == PARTS.join([last.text, units[0].text, units[2].text])
+        assert counting.texts == []  # every part a cached unit text

@@ -28,10 +28,11 @@ PARTS = "\x1e"
 CONTEXT_WEIGHT = 0.3
 
 
-def split_parts(text: str) -> tuple[str, str] | None:
-    """A composed key's own text and context, or None for a plain text."""
-    own, sep, context = text.partition(PARTS)
-    return (own, context) if sep else None
+def split_parts(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """A composed key's own text and its context's parts (one per unit the context
+    comes from), or None for a plain text."""
+    own, *context = text.split(PARTS)
+    return (own, tuple(context)) if context else None
 
 
 def content_hash(text: str) -> str:
@@ -115,11 +116,12 @@ class CachedEmbedder:
         (its ``bad`` naming those texts' positions) after the usable ones were cached.
 
         A composed key (own text, :data:`PARTS`, context) is not embedded whole: its
-        vector is ``normalize(e(own) + CONTEXT_WEIGHT * e(context))``. The own text is
-        the unit's, embedded once and cached under its own hash; the context is
-        usually the text of the unit before (a round's two context turns are the
-        round before it), whose vector is cached already. So a unit costs about one
-        embedding of its own text, not of its text and its context."""
+        vector is ``normalize(e(own) + CONTEXT_WEIGHT * e(context))``, where
+        ``e(context)`` is the mean of its parts' vectors, one part per unit the context
+        comes from. The own text is the unit's, embedded once and cached under its own
+        hash; a context part is usually a whole unit before it (a round's two context
+        turns are the round before it), whose vector is cached already. So a unit
+        costs about one embedding of its own text, not of its text and its context."""
         hashes = [content_hash(t) for t in texts]
         vectors = self.lookup(hashes)
         missing: dict[str, str] = {}
@@ -140,8 +142,9 @@ class CachedEmbedder:
                     refused.add(h)
                     continue
                 v = _unit(mine)
-                if (around := context.get(content_hash(ctx))) is not None:
-                    v = _unit(v + CONTEXT_WEIGHT * _unit(around))
+                around = [_unit(context[c]) for c in map(content_hash, ctx) if c in context]
+                if around:
+                    v = _unit(v + CONTEXT_WEIGHT * _unit(np.mean(around, axis=0)))
                 vectors[h] = v
                 rows.append({"model": self.name, "content_hash": h, "vector": v.tobytes()})
             if rows and not self.db.read_only:
@@ -156,7 +159,7 @@ class CachedEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([vectors[h] for h in hashes]).astype(np.float32, copy=False)
 
-    def _owns(self, composed: dict[str, tuple[str, str]], plain: dict[str, str],
+    def _owns(self, composed: dict[str, tuple[str, tuple[str, ...]]], plain: dict[str, str],
               vectors: dict[str, np.ndarray]) -> dict[str, str]:
         """For composed keys: their own texts' cached vectors into ``vectors``, those
         missing into ``plain`` (embedded and cached with the others: a unit holds
@@ -174,7 +177,7 @@ class CachedEmbedder:
                 self.embedded += 1
                 if not bad[0]:
                     vectors[h] = out[0]
-        return {content_hash(c): c for _, c in composed.values()}
+        return {content_hash(c): c for _, parts in composed.values() for c in parts}
 
     def _contexts(self, contexts: dict[str, str], vectors: dict[str, np.ndarray]
                   ) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..types import GRANULARITIES, Turn
 from .base import Derivation, UnitDraft
 
-__all__ = ["CONTEXT_VECTORS", "EpisodicStore", "decompose", "render_turns"]
+__all__ = ["CONTEXT_VECTORS", "EpisodicStore", "decompose", "render_context", "render_turns"]
 
 #: how a key's context is embedded (see :class:`EpisodicStore`)
 CONTEXT_VECTORS: tuple[str, ...] = ("composed", "concatenated")
@@ -19,6 +19,22 @@ CONTEXT_VECTORS: tuple[str, ...] = ("composed", "concatenated")
 def render_turns(turns: Sequence[Turn]) -> str:
     """Text of a unit: one ``speaker: content`` line per turn (speaker = name or role)."""
     return "\n".join(f"{t.name or t.role}: {t.content}" for t in turns)
+
+
+def render_context(units: Sequence[Sequence[Turn]], n: int, separator: str) -> str:
+    """The last ``n`` turns of ``units`` (each unit's turns, in order), rendered unit by
+    unit and joined by ``separator``: with ``"\n"`` the same as rendering the turns
+    together; with :data:`~agentmem.embed.cache.PARTS` each unit's share is a part of
+    its own (a whole unit's part is that unit's text, whose vector exists)."""
+    parts: list[str] = []
+    left = n
+    for turns in reversed(units):
+        if left <= 0:
+            break
+        take = list(turns)[-left:]
+        parts.append(render_turns(take))
+        left -= len(take)
+    return separator.join(reversed(parts))
 
 
 def decompose(turns: Sequence[Turn], granularity: str) -> list[list[Turn]]:
@@ -101,11 +117,11 @@ class EpisodicStore:
             replaced = [uid]
             turns = list(ts) + turns
             kept = kept[:-1]
-        before = [t for _, ts in kept for t in ts]
+        before = [list(ts) for _, ts in kept]  # the units before, each its turns
         drafts: list[UnitDraft] = []
         for group in decompose(turns, self.granularity):
             text = render_turns(group)
-            context = before[-self.context_turns:] if self.context_turns else []
+            context = render_context(before, self.context_turns, self.separator)
             drafts.append(UnitDraft(
                 id=uuid.uuid4().hex,
                 kind=self.granularity,
@@ -113,7 +129,7 @@ class EpisodicStore:
                 timestamp=group[0].timestamp,
                 position=group[0].position,
                 turns=tuple(group),
-                key=f"{text}{self.separator}{render_turns(context)}" if context else None,
+                key=f"{text}{self.separator}{context}" if context else None,
             ))
-            before.extend(group)
+            before.append(list(group))
         return Derivation(new_units=tuple(drafts), replaced_unit_ids=tuple(replaced))

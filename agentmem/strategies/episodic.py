@@ -11,11 +11,12 @@ import sqlalchemy as sa
 
 from .._core.engine import Engine, WriteTx
 from ..embed import content_hash
+from ..embed.cache import PARTS
 from ..errors import InvalidInput
 from ..storage import repository as repo
-from ..storage.schema import turns, units
-from ..stores.episodic import CONTEXT_VECTORS, EpisodicStore, render_turns
-from ..types import GRANULARITIES
+from ..storage.schema import turns, unit_turns, units
+from ..stores.episodic import CONTEXT_VECTORS, EpisodicStore, render_context, render_turns
+from ..types import GRANULARITIES, Turn
 from .base import AfterWrite, DeleteScope, Strategy, WriteBatch
 
 __all__ = ["DEFAULT_CONTEXT_TURNS", "DEFAULT_CONTEXT_VECTORS", "Episodic"]
@@ -120,13 +121,15 @@ def rekey_neighbours(tx: WriteTx, store: EpisodicStore, turn_ids: Sequence[str],
             if not doomed & {t.id for t in before}:
                 continue
             # the context key, alone or after an LLM expansion of the unit's own text
-            # (key merging: "<expansion>\n<text><separator><context>")
-            sep = store.separator
-            old = f"{r.text}{sep}{render_turns(before)}"
-            if r.key != old and not r.key.endswith("\n" + old):
+            # (key merging: "<expansion>\n<text><separator><context>"); compared with
+            # its separators read as newlines (the same length)
+            old = f"{r.text}\n{render_turns(before)}"
+            flat = r.key.replace(PARTS, "\n")
+            if flat != old and not flat.endswith("\n" + old):
                 continue  # an expansion that replaced the key: no context in it
             now = kept[max(0, kept_place[first.id] - window):kept_place[first.id]]
-            fresh = f"{r.text}{sep}{render_turns(now)}" if now else r.text
+            context = render_context(_by_unit(conn, now), window, store.separator)
+            fresh = f"{r.text}{store.separator}{context}" if now else r.text
             key = r.key[: len(r.key) - len(old)] + fresh
             key = None if key == r.text else key
             rowid: int | None = None
@@ -140,3 +143,25 @@ def rekey_neighbours(tx: WriteTx, store: EpisodicStore, turn_ids: Sequence[str],
             if r.key_hash:
                 old_hashes.append(r.key_hash)
     return old_hashes
+
+
+def _by_unit(conn: sa.Connection, ordered: Sequence[Turn]) -> list[list[Turn]]:
+    """Consecutive ``ordered`` turns grouped by the unit (not a derived row) holding
+    them: a composed key's context has one part per unit."""
+    owner: dict[str, str] = {}
+    ids = [t.id for t in ordered]
+    for i in range(0, len(ids), 500):
+        owner.update((r.turn_id, r.unit_id) for r in conn.execute(
+            sa.select(unit_turns.c.turn_id, unit_turns.c.unit_id)
+            .join(units, units.c.id == unit_turns.c.unit_id)
+            .where(unit_turns.c.turn_id.in_(ids[i : i + 500]), units.c.parent_id.is_(None))))
+    groups: list[list[Turn]] = []
+    last: str | None = None
+    for t in ordered:
+        unit = owner.get(t.id, t.id)
+        if groups and unit == last:
+            groups[-1].append(t)
+        else:
+            groups.append([t])
+        last = unit
+    return groups
