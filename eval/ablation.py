@@ -49,6 +49,8 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("round, MemoryBank decay in ranking (weight 0.3, t in 30-day units)",
      {"decay_weight": 0.3, "decay_days": 30.0}),
     ("turn, default ranking", {"granularity": "turn"}),
+    ("turn, context turns concatenated in keys", {"granularity": "turn",
+                                                  "context_vectors": "concatenated"}),
     ("session, default ranking", {"granularity": "session"}),
     ("turn, dense only, no context", {"granularity": "turn", "mode": "dense",
                                       "time_aware": False, "context_turns": 0}),

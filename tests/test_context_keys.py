@@ -23,6 +23,16 @@ TALK = [{"role": "user", "name": "Ana", "content": "I started pottery classes on
         {"role": "assistant", "name": "Ben", "content": "Keep going!"}]
 
 
+def made_before(path: Path, embedder: SentenceTransformerEmbedder, setting: str) -> None:
+    """A memory with two turns, as a version without ``setting`` left it."""
+    with Memory(path, embedder=embedder) as mem:
+        mem.add(TALK[:2], user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+    con = sqlite3.connect(path / "agentmem.db")
+    con.execute("DELETE FROM agentmem_meta WHERE key = ?", (setting,))
+    con.commit()
+    con.close()
+
+
 def test_round_keys_carry_the_turns_before_them(embedder: SentenceTransformerEmbedder) -> None:
     with Memory(embedder=embedder) as mem:
         res = mem.add(TALK, user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
@@ -84,13 +94,8 @@ def test_context_turns_is_fixed_at_creation_and_checked(
 
 def test_a_memory_made_before_context_turns_keeps_indexing_without_them(
         tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
-    with Memory(tmp_path / "old", embedder=embedder) as mem:
-        mem.add(TALK[:2], user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
     # as a version without context turns left it: no context_turns in the meta table
-    con = sqlite3.connect(tmp_path / "old" / "agentmem.db")
-    con.execute("DELETE FROM agentmem_meta WHERE key = 'context_turns'")
-    con.commit()
-    con.close()
+    made_before(tmp_path / "old", embedder, "context_turns")
     with Memory(tmp_path / "old", embedder=embedder) as mem:
         assert mem.store.context_turns == 0
         res = mem.add(TALK[2:], user_id="u", session_id="s", timestamp="2024-03-01T10:05:00")
@@ -155,12 +160,7 @@ def test_context_vectors_is_fixed_at_creation_and_old_memories_concatenate(
     with pytest.raises(ConfigError, match=r"context_vectors='concatenated'"):
         Memory(tmp_path / "m", embedder=embedder, context_vectors="composed")
     # a memory made before composed keys: no context_vectors in its meta table
-    with Memory(tmp_path / "old", embedder=embedder) as mem:
-        mem.add(TALK[:2], user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
-    con = sqlite3.connect(tmp_path / "old" / "agentmem.db")
-    con.execute("DELETE FROM agentmem_meta WHERE key = 'context_vectors'")
-    con.commit()
-    con.close()
+    made_before(tmp_path / "old", embedder, "context_vectors")
     with Memory(tmp_path / "old", embedder=embedder) as mem:
         assert mem.strategy(Episodic).store.context_vectors == "concatenated"
         res = mem.add(TALK[2:], user_id="u", session_id="s", timestamp="2024-03-01T10:05:00")
