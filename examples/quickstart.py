@@ -6,8 +6,9 @@ Runs fully locally on the embedded default (SQLite + Chroma under --path, or in
 memory with --path ''), with the packaged all-MiniLM-L6-v2 embedder. No LLM needed:
 it prints the memories retrieved for each question, with their dates and scores.
 
-Search ranks by relevance, not by date: for a question about the current state ("Where
-do I live now?") the demo says so under the hits and lists the same hits newest first.
+For a question about the present ("Where do I live now?"), the newest of conflicting
+statements ranks first when it says something changed (the ``supersede`` ranking
+stage, on by default): the demo says so under the hits and lists them newest first.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from agentmem import Memory
 DATA = Path(__file__).resolve().parent / "data" / "quickstart_conversation.json"
 
 # Printed under the hits of the questions listed in the data's "newest_first".
-WHY_NOT_NEWEST = """\
-  Why the newest statement may not rank first: search ranks by relevance to the question
-  and does not know that a later message replaces an earlier one. Keeping facts current
-  is Think-in-Memory's job (a newer thought with the same head and relation supersedes
-  the older one: python examples/thoughts.py); MemoryBank decay (Memory(decay=Decay()))
-  lets memories that are never recalled fade. The same hits, newest first (by timestamp):"""
+NEWEST_FIRST = """\
+  Newer statements first: for a question about the present, among statements about the
+  same thing from different sessions, about equally relevant, the newest ranks first
+  when it says something changed ("moved", "now", "no longer"): the supersede stage,
+  Memory(supersede=True) by default. Think-in-Memory keeps facts current with an LLM
+  (python examples/thoughts.py). The same hits, newest first (by timestamp):"""
 
 
 def main() -> None:
@@ -65,7 +66,7 @@ def main() -> None:
                     for line in hit.text.splitlines():
                         print(f"       {line}")
                 if question in data.get("newest_first", ()):
-                    print(WHY_NOT_NEWEST)
+                    print(NEWEST_FIRST)
                     # by time, then by place in the session (a session's turns share
                     # its timestamp)
                     newest = sorted(hits, key=lambda h: (h.timestamp, max(

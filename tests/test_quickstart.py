@@ -25,19 +25,18 @@ def test_quickstart_prints_dated_scored_memories(tmp_path: Path) -> None:
     allergy = blocks["Q: What am I allergic to?"].split("  2. ")[0]
     assert "peanuts" in allergy and "[2024-03-19 20:40]" in allergy
     assert "Japan" in blocks["Q: When is my trip to Japan, and who is coming?"].split("  2. ")[0]
-    # Nothing here knows that a move supersedes a home yet (decay and knowledge updates
-    # are MemoryBank's and TiM's work): the Porto session ranks first, and its second
-    # round, indexed with the first as context, second; the Lisbon move is retrieved.
+    # The move to Lisbon answers "now" first (issue 20): the newest of conflicting
+    # statements, and it says it changed ("moved")
     home = blocks["Q: Where do I live now?"]
-    assert "Lisbon" in home
+    assert "I moved to Lisbon" in home.split("  2. ")[0]
     # The demo says why under the hits, and lists the same hits newest first.
-    assert "Why the newest statement may not rank first: search ranks by relevance" in home
-    assert "python examples/thoughts.py" in home and "Memory(decay=Decay())" in home
+    assert "Newer statements first: for a question about the present" in home
+    assert "python examples/thoughts.py" in home and "Memory(supersede=True)" in home
     newest = home.split("The same hits, newest first (by timestamp):\n")[1].splitlines()
     assert all(line.startswith(f"    {n}. [2024-06-23 18:30]")
                for n, line in enumerate(newest[:2], 1))  # the last session, in its order
     assert any("I moved to Lisbon" in line for line in newest[:2])
-    assert sum("Why the newest" in b for b in blocks.values()) == 1
+    assert sum("Newer statements first" in b for b in blocks.values()) == 1
     assert all("score" in b for b in blocks.values())
 
 

@@ -55,7 +55,7 @@ class Supersede:
     says something changed (see the module doc)."""
 
     top: int = 10
-    similar: float = 0.45
+    similar: float = 0.35
     near: float = 0.15
     #: move the newest ahead only when its text says something changed
     cue: bool = True
