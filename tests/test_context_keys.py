@@ -194,3 +194,18 @@ def test_turn_units_compose_their_context_from_cached_turns(
         last = mem.get(units[3].id)
         assert last.key == PARTS.join([last.text, units[0].text, units[2].text])
         assert counting.texts == []  # every part a cached unit text
+
+
+def test_a_record_separator_in_a_message_is_not_read_as_a_key_part(
+        embedder: SentenceTransformerEmbedder) -> None:
+    """Composed keys separate their parts with "\\x1e": a message containing one is
+    rendered with a space there, so its unit's text is embedded whole (the turn keeps
+    the message as written)."""
+    counting = CountingEmbedder(embedder)
+    with Memory(embedder=counting) as mem:
+        res = mem.add([{"role": "user", "content": f"pottery{PARTS}classes"}],
+                      user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+        unit = mem.get(res.unit_ids[0])
+        assert unit.text == "user: pottery classes" and unit.key is None
+        assert unit.turns[0].content == f"pottery{PARTS}classes"
+        assert counting.texts == ["user: pottery classes"]

@@ -17,8 +17,10 @@ CONTEXT_VECTORS: tuple[str, ...] = ("composed", "concatenated")
 
 
 def render_turns(turns: Sequence[Turn]) -> str:
-    """Text of a unit: one ``speaker: content`` line per turn (speaker = name or role)."""
-    return "\n".join(f"{t.name or t.role}: {t.content}" for t in turns)
+    """Text of a unit: one ``speaker: content`` line per turn (speaker = name or role).
+    A record separator in a turn (:data:`~agentmem.embed.cache.PARTS`, which
+    separates a composed key's parts) is rendered as a space."""
+    return "\n".join(f"{t.name or t.role}: {t.content}".replace(PARTS, " ") for t in turns)
 
 
 def render_context(units: Sequence[Sequence[Turn]], n: int, separator: str) -> str:
