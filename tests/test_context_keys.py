@@ -209,3 +209,41 @@ def test_a_record_separator_in_a_message_is_not_read_as_a_key_part(
         assert unit.text == "user: pottery classes" and unit.key is None
         assert unit.turns[0].content == f"pottery{PARTS}classes"
         assert counting.texts == ["user: pottery classes"]
+
+
+def test_only_keys_are_composed(embedder: SentenceTransformerEmbedder) -> None:
+    """A stored text holding a record separator that is not a composed key (a thought,
+    an item field, an imported text) is embedded whole."""
+    counting = CountingEmbedder(embedder)
+    with Memory(embedder=counting) as mem:
+        cache = mem._engine.embedder
+        cache.embed_stored([f"left{PARTS}right"])
+        assert counting.texts == [f"left{PARTS}right"]
+        counting.texts.clear()
+        cache.embed_stored([f"own text{PARTS}context"], composed=[0])
+        assert sorted(counting.texts) == ["context", "own text"]
+
+
+def test_vectors_loaded_without_chroma_are_composed_alike(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    """A memory opened from its database alone (no Chroma) loads the composed keys'
+    vectors as they were indexed, also when the cache lost them: the same dense
+    scores."""
+    talk = [*TALK, {"role": "user", "name": "Ana", "content": "Next week I try the wheel."},
+            {"role": "assistant", "name": "Ben", "content": "Tell me how it goes."}]
+    with Memory(tmp_path / "m", embedder=embedder, exact_search=0) as mem:
+        mem.add(talk, user_id="u", session_id="s", timestamp="2024-03-01T10:00:00")
+        want = {h.id: h.scores["dense"] for h in mem.search(
+            "pottery wheel", user_id="u", k=3, mode="dense")}
+    con = sqlite3.connect(tmp_path / "m" / "agentmem.db")
+    lost = con.execute("DELETE FROM embedding_cache WHERE content_hash IN "
+                       "(SELECT key_hash FROM units)").rowcount
+    con.commit()
+    con.close()
+    assert lost == 2
+    with Memory(url=f"sqlite:///{tmp_path / 'm' / 'agentmem.db'}", embedder=embedder,
+                exact_search=0) as mem:
+        got = {h.id: h.scores["dense"] for h in mem.search(
+            "pottery wheel", user_id="u", k=3, mode="dense")}
+    assert got.keys() == want.keys()
+    assert all(abs(got[i] - want[i]) < 1e-5 for i in want)

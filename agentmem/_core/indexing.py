@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from tqdm.auto import tqdm
 
 from ..embed import CachedEmbedder, content_hash
-from ..embed.cache import PARTS
+from ..embed.cache import split_parts
 from ..errors import AgentMemError, ConfigError, EmbeddingError
 from ..index import ChromaIndex, LexicalIndex
 from ..storage import repository as repo
@@ -128,7 +128,7 @@ def _sync_pass(host: IndexHost, progress: Callable[[int, int], None] | None) -> 
             sa.select(units.c.id, units.c.user_id, units.c.store,
                       sa.func.coalesce(units.c.key, units.c.text).label("text"),
                       sa.func.coalesce(units.c.key_hash, units.c.content_hash)
-                      .label("hash"))
+                      .label("hash"), units.c.key.is_not(None).label("keyed"))
             .where(units.c.dense_pending.is_(True), units.c.index_error.is_(None))
             .order_by(units.c.user_id, units.c.session_id, units.c.position)
         ).all()
@@ -169,7 +169,8 @@ def index_units(host: IndexHost, part: Sequence[Any]) -> bool:
     those aside; what fails for every unit raises. True when units were queued again
     that way."""
     try:
-        vectors = host.embedder.embed_stored([p.text for p in part], progress=False)
+        vectors = host.embedder.embed_stored([p.text for p in part], progress=False,
+                                             composed=_keyed(part))
     except EmbeddingError as exc:
         if exc.bad:  # these vectors are unusable: nothing to retry until reopened
             refused = set(exc.bad)
@@ -192,14 +193,22 @@ def index_units(host: IndexHost, part: Sequence[Any]) -> bool:
             stale += conn.execute(sa.update(units).where(units.c.id == p.id, ~same)
                                   .values(dense_pending=True)).rowcount
         kept = set(conn.execute(sa.select(units.c.id).where(units.c.id.in_(ids))).scalars())
-        # a text deleted meanwhile by another writer: its cached vector goes again
-        unused = repo.unused_hashes(conn, {p.hash for p in part})
+        # a text deleted meanwhile by another writer: its cached vectors go again
+        # (a composed key's, and its own text's, cached with it)
+        unused = repo.unused_hashes(conn, {p.hash for p in part} | {
+            content_hash(parts[0]) for i in _keyed(part)
+            if (parts := split_parts(part[i].text))})
         if unused:
             host.embedder.purge(conn, unused)
     # deleted by another process while they were being indexed: no orphan vector
     for (col, _user), idx in groups.items():
         host.dense.delete(col, [part[j].id for j in idx if part[j].id not in kept])
     return stale > 0
+
+
+def _keyed(part: Sequence[Any]) -> list[int]:
+    """Positions of the rows indexed under a key (composed keys among them)."""
+    return [i for i, p in enumerate(part) if getattr(p, "keyed", False)]
 
 
 def isolate(host: IndexHost, part: Sequence[Any], first: AgentMemError) -> bool:
@@ -277,27 +286,28 @@ def open_index(host: IndexHost, *, made_before_shards: bool) -> bool:
 
 def load_vectors(host: IndexHost) -> None:
     """Every indexed unit's vector into an in-memory index (a read-only memory, or a
-    database URL without a Chroma server): from the SQL cache, or embedded now (and not
-    cached) where the cache lacks them. Changes nothing in SQL."""
+    database URL without a Chroma server): from the SQL cache, or embedded now (and,
+    read-only, not cached) where the cache lacks them; composed keys are composed as
+    when they were indexed. Units whose vector is refused are left out."""
     with host.db.connect() as conn:
         rows = conn.execute(
             sa.select(units.c.id, units.c.user_id, units.c.store,
-                      sa.func.coalesce(units.c.key, units.c.text).label("text"))
+                      sa.func.coalesce(units.c.key, units.c.text).label("text"),
+                      units.c.key.is_not(None).label("keyed"))
             .where(units.c.index_error.is_(None))).all()
-    if not rows:
-        return
-    hashes = [content_hash(r.text) for r in rows]
-    cached = host.embedder.lookup(hashes)
-    todo = sorted({h: r.text for h, r in zip(hashes, rows, strict=True)
-                   if h not in cached}.items())
-    for i in range(0, len(todo), _SYNC_CHUNK):
-        part = todo[i : i + _SYNC_CHUNK]
-        # a composed key the cache lacks is embedded whole here (nothing is cached)
-        vectors, bad = host.embedder.checked([t.replace(PARTS, "\n") for _, t in part])
-        cached.update({h: vectors[j] for j, (h, _) in enumerate(part) if not bad[j]})
-    have = [j for j, h in enumerate(hashes) if h in cached]
-    if have:
-        upsert(host, [rows[j] for j in have], np.stack([cached[hashes[j]] for j in have]))
+    for i in range(0, len(rows), _SYNC_CHUNK):
+        part = list(rows[i : i + _SYNC_CHUNK])
+        while part:
+            try:
+                vectors = host.embedder.embed_stored([r.text for r in part], progress=False,
+                                                     composed=_keyed(part))
+            except EmbeddingError as exc:
+                if not exc.bad:
+                    raise
+                part = [r for j, r in enumerate(part) if j not in set(exc.bad)]
+                continue
+            upsert(host, part, vectors)
+            break
 
 
 def upsert(host: IndexHost, rows: Sequence[Any], vectors: np.ndarray

@@ -17,7 +17,7 @@ reordering it: the ranking stays the fused one.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from difflib import SequenceMatcher
 
 import numpy as np
@@ -79,11 +79,14 @@ class Scorer:
         self.query = query
         self.vector = vector
 
-    def units(self, conn: sa.Connection, user_id: str,
-              texts: dict[str, Sequence[str]]) -> dict[str, float]:
+    def units(self, conn: sa.Connection, user_id: str, texts: dict[str, Sequence[str]],
+              known: Mapping[str, float] | None = None) -> dict[str, float]:
         """Relevance of the user's units ``texts`` names (id to the texts a text match
         may use: its own, its turns'); each unit scores its best vector among its
-        own and those of the rows that stand for it (key rows, item fields)."""
+        own and those of the rows that stand for it (key rows, item fields).
+        ``known``: cosines already computed for some of those rows (dense search's),
+        whose vectors are then not read again."""
+        known = known or {}
         ids = list(texts)
         best = {i: 0.0 for i in ids}
         if self.vector is not None and ids:
@@ -95,11 +98,14 @@ class Scorer:
                             units.c.kind.in_(STANDS_FOR))):
                     if r.user_id == user_id:
                         owners.setdefault(r.id, set()).add(r.parent_id)
-            found, matrix, _ = unit_vectors(conn, user_id, self.embedder.name, list(owners),
+            found, matrix, _ = unit_vectors(conn, user_id, self.embedder.name,
+                                            [r for r in owners if r not in known],
                                             cache=self.embedder.vectors)
-            for i, c in zip(found, cosines(matrix, self.vector), strict=True):
+            sims = [*zip(found, map(float, cosines(matrix, self.vector)), strict=True),
+                    *((r, known[r]) for r in owners if r in known)]
+            for i, c in sims:
                 for o in owners[i]:
-                    best[o] = max(best[o], float(c))
+                    best[o] = max(best[o], c)
         return {i: self._final(best[i], texts[i]) for i in ids}
 
     def texts(self, texts: dict[str, str]) -> dict[str, float]:

@@ -100,7 +100,8 @@ class Retrieval:
         own = [sc for n, sc in ranking.scores.items() if n not in ("dense", "lexical")]
         ids = [i for i, _ in ranking.order if not any(i in sc for sc in own)]
         with self.engine.db.connect() as conn:
-            rel = scorer.units(conn, query.user_id, dict(unit_texts(conn, ids, query.user_id)))
+            rel = scorer.units(conn, query.user_id, dict(unit_texts(conn, ids, query.user_id)),
+                               ranking.scores.get("dense"))
         texts = dict(known or {})
         recalled = [f for f in ranking.order
                     if f[0] not in rel and f[0] not in ids and f[0] not in texts]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from .base import Embedder
 
 __all__ = ["CONTEXT_WEIGHT", "PARTS", "CachedEmbedder", "DiskCachedEmbedder", "content_hash",
            "split_parts"]
+
+log = logging.getLogger("agentmem")
 
 PROGRESS_THRESHOLD = 256
 #: separates a composed key's own text from its context (ASCII record separator)
@@ -109,13 +112,15 @@ class CachedEmbedder:
             bad = np.asarray(~np.isfinite(arr).all(axis=1) | ~arr.any(axis=1))
         return arr, bad
 
-    def embed_stored(self, texts: Sequence[str], *, progress: bool | None = None) -> np.ndarray:
+    def embed_stored(self, texts: Sequence[str], *, progress: bool | None = None,
+                     composed: Collection[int] = ()) -> np.ndarray:
         """Vectors for texts that are (about to be) stored; misses are embedded in
         batches and written to the cache. Only usable vectors are cached: when the
         embedder returns a non-finite or zero vector, :class:`EmbeddingError` is raised
         (its ``bad`` naming those texts' positions) after the usable ones were cached.
 
-        A composed key (own text, :data:`PARTS`, context) is not embedded whole: its
+        A composed key (own text, :data:`PARTS`, context; the positions ``composed``
+        name: any other text is embedded as it is) is not embedded whole: its
         vector is ``normalize(e(own) + CONTEXT_WEIGHT * e(context))``, where
         ``e(context)`` is the mean of its parts' vectors, one part per unit the context
         comes from. The own text is the unit's, embedded once and cached under its own
@@ -129,14 +134,16 @@ class CachedEmbedder:
             if h not in vectors:
                 missing.setdefault(h, t)
         self.hits += len(vectors)
-        composed = {h: parts for h, t in missing.items() if (parts := split_parts(t))}
-        plain = {h: t for h, t in missing.items() if h not in composed}
-        contexts = self._owns(composed, plain, vectors) if composed else {}
+        keys = {hashes[i] for i in composed}
+        parted = {h: parts for h, t in missing.items()
+                  if h in keys and (parts := split_parts(t))}
+        plain = {h: t for h, t in missing.items() if h not in parted}
+        contexts = self._owns(parted, plain, vectors) if parted else {}
         refused = self._embed_missing(plain, vectors, progress)
-        if composed:
+        if parted:
             context = self._contexts(contexts, vectors)
             rows = []
-            for h, (own, ctx) in composed.items():
+            for h, (own, ctx) in parted.items():
                 mine = vectors.get(content_hash(own))
                 if mine is None:
                     refused.add(h)
@@ -167,17 +174,22 @@ class CachedEmbedder:
         owns = {content_hash(o): o for o, _ in composed.values()}
         found = self.lookup(owns)
         held = self._held([h for h in owns if h not in found])
-        for h, o in owns.items():
-            if h in found:
-                vectors[h] = found[h]
-            elif h in held:
-                plain.setdefault(h, o)
-            else:  # not a unit's own text (an LLM expansion before it): not cached
-                out, bad = self.checked([o])
-                self.embedded += 1
-                if not bad[0]:
-                    vectors[h] = out[0]
+        vectors.update((h, found[h]) for h in owns if h in found)
+        plain.update((h, o) for h, o in owns.items() if h in held and h not in found)
+        # not a unit's own text (an LLM expansion before it): embedded, not cached
+        self._uncached([(h, o) for h, o in owns.items() if h not in found and h not in held],
+                       vectors)
         return {content_hash(c): c for _, parts in composed.values() for c in parts}
+
+    def _uncached(self, items: Sequence[tuple[str, str]], into: dict[str, np.ndarray]
+                  ) -> None:
+        """Embed (hash, text) ``items`` into ``into`` without caching them; refused
+        vectors are left out."""
+        for i in range(0, len(items), self.chunk):
+            part = items[i : i + self.chunk]
+            got, bad = self.checked([t for _, t in part])
+            self.embedded += len(part)
+            into.update((h, got[j]) for j, (h, _) in enumerate(part) if not bad[j])
 
     def _contexts(self, contexts: dict[str, str], vectors: dict[str, np.ndarray]
                   ) -> dict[str, np.ndarray]:
@@ -186,12 +198,10 @@ class CachedEmbedder:
         outlive the units it came from)."""
         out = {h: vectors[h] for h in contexts if h in vectors}
         out.update(self.lookup([h for h in contexts if h not in out]))
-        todo = [(h, c) for h, c in contexts.items() if h not in out]
-        for i in range(0, len(todo), self.chunk):
-            part = todo[i : i + self.chunk]
-            got, bad = self.checked([c for _, c in part])
-            self.embedded += len(part)
-            out.update((h, got[j]) for j, (h, _) in enumerate(part) if not bad[j])
+        self._uncached([(h, c) for h, c in contexts.items() if h not in out], out)
+        if len(out) < len(contexts):
+            log.debug("%d context parts had no usable vector: their keys are composed "
+                      "without them", len(contexts) - len(out))
         return out
 
     def _held(self, hashes: list[str]) -> set[str]:

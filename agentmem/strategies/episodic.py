@@ -121,14 +121,19 @@ def rekey_neighbours(tx: WriteTx, store: EpisodicStore, turn_ids: Sequence[str],
             if not doomed & {t.id for t in before}:
                 continue
             # the context key, alone or after an LLM expansion of the unit's own text
-            # (key merging: "<expansion>\n<text><separator><context>"); compared with
-            # its separators read as newlines (the same length)
-            old = f"{r.text}\n{render_turns(before)}"
+            # (key merging: "<expansion>\n<text><separator><context>"), compared with
+            # its separators read as newlines (the same length); a turn rendered before
+            # record separators were spaced out may hold one raw: both are recognised
+            raw = "\n".join(f"{t.name or t.role}: {t.content}" for t in before)
             flat = r.key.replace(PARTS, "\n")
-            if flat != old and not flat.endswith("\n" + old):
+            olds = {f"{r.text}\n{ctx}".replace(PARTS, "\n")
+                    for ctx in (render_turns(before), raw)}
+            if not any(flat == o or flat.endswith("\n" + o) for o in olds):
                 continue  # an expansion that replaced the key: no context in it
+            old = next(iter(olds))  # the same length either way
             now = kept[max(0, kept_place[first.id] - window):kept_place[first.id]]
-            context = render_context(_by_unit(conn, now), window, store.separator)
+            context = render_context(_by_unit(conn, now, store.name), window,
+                                     store.separator)
             fresh = f"{r.text}{store.separator}{context}" if now else r.text
             key = r.key[: len(r.key) - len(old)] + fresh
             key = None if key == r.text else key
@@ -145,16 +150,18 @@ def rekey_neighbours(tx: WriteTx, store: EpisodicStore, turn_ids: Sequence[str],
     return old_hashes
 
 
-def _by_unit(conn: sa.Connection, ordered: Sequence[Turn]) -> list[list[Turn]]:
-    """Consecutive ``ordered`` turns grouped by the unit (not a derived row) holding
-    them: a composed key's context has one part per unit."""
+def _by_unit(conn: sa.Connection, ordered: Sequence[Turn], store: str
+             ) -> list[list[Turn]]:
+    """Consecutive ``ordered`` turns grouped by the ``store``'s unit (not a derived
+    row) holding them: a composed key's context has one part per unit."""
     owner: dict[str, str] = {}
     ids = [t.id for t in ordered]
     for i in range(0, len(ids), 500):
         owner.update((r.turn_id, r.unit_id) for r in conn.execute(
             sa.select(unit_turns.c.turn_id, unit_turns.c.unit_id)
             .join(units, units.c.id == unit_turns.c.unit_id)
-            .where(unit_turns.c.turn_id.in_(ids[i : i + 500]), units.c.parent_id.is_(None))))
+            .where(unit_turns.c.turn_id.in_(ids[i : i + 500]), units.c.store == store,
+                   units.c.parent_id.is_(None))))
     groups: list[list[Turn]] = []
     last: str | None = None
     for t in ordered:

@@ -11,6 +11,7 @@ the strategy/pipeline refactor (commit a8d760b):
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import random
 from collections.abc import Sequence
@@ -106,6 +107,10 @@ def rankings(root: Path, embedder: Any = None) -> dict[str, Any]:
             kwargs.update(llm=FactStandIn(), keys=KeyExpansion(mode="separate"))
         if kwargs.pop("decay", None):
             kwargs["decay"] = Decay()
+        if "context_vectors" in inspect.signature(Memory).parameters:
+            # keys embedded as one text, as the recorded rankings were (issue 20 made
+            # composed key vectors the default: a deliberate ranking change)
+            kwargs["context_vectors"] = "concatenated"
         with Memory(root / name, embedder=embedder, **kwargs) as mem:
             build(mem)
             for i, (user, query, opts) in enumerate(QUERIES):
