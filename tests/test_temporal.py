@@ -3,6 +3,7 @@ dates, and time-aware re-ranking."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def test_units_in_period_can_be_asked_about_the_candidates_only(
         tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
     """Time-aware ranking asks about its candidates, not every unit of the period: at
     100k units dated in one month, reading them all took 130-480 ms per search
-    (issue 20). Dated by timestamp, by an event in the text, and via a key row."""
+    (issue 20). Dated by timestamp and by an event in the text."""
     with Memory(tmp_path / "m", embedder=embedder, granularity="turn",
                 context_turns=0) as mem:
         mem.add([{"role": "user", "content": f"note {i}"} for i in range(6)],
@@ -132,3 +133,26 @@ def test_units_in_period_can_be_asked_about_the_candidates_only(
         ids["I went hiking on 14 May 2023."]}
     assert asked == {ids["note 1"], ids["note 4"], ids["I went hiking on 14 May 2023."]}
     assert other == set()
+
+
+def test_a_key_rows_date_counts_for_its_parent_among_candidates(
+        tmp_path: Path, embedder: SentenceTransformerEmbedder) -> None:
+    """A separate key row (an LLM's fact with a date the unit's text does not spell
+    out) puts its parent in the period, when the candidates name the parent."""
+    from conftest import ScriptedStandInLLM
+
+    from agentmem.stores import KeyExpansion
+
+    facts = json.dumps({"facts": ["Ana went hiking on 14 May 2023."], "keyphrases": [],
+                        "summary": ""})
+    with Memory(tmp_path / "m", embedder=embedder, llm=ScriptedStandInLLM([facts]),
+                keys=KeyExpansion(mode="separate"), granularity="turn") as mem:
+        res = mem.add([{"role": "user", "content": "We went up the mountain, finally."}],
+                      user_id="u", session_id="s", timestamp="2023-06-20T10:00:00")
+        parent = res.unit_ids[0]
+        period = TimeRange(start=datetime(2023, 5, 1), end=datetime(2023, 5, 31, 23, 59))
+        with mem._engine.db.connect() as conn:
+            kinds = {r.kind for r in conn.execute(sa.select(units.c.kind))}
+            assert kinds == {"turn", "key"}
+            assert repo.units_in_period(conn, "u", period, among=[parent]) == {parent}
+            assert repo.units_in_period(conn, "u", period) == {parent}

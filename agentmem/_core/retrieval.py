@@ -227,8 +227,7 @@ class Retrieval:
 
     def _owned(self, conn: sa.Connection, user_id: str) -> int:
         """How many units the user has, counted at most once a minute: an estimate
-        that chooses how the dense index is asked (:meth:`ChromaIndex.query`), never
-        what it returns."""
+        that chooses how the dense index is asked (:meth:`ChromaIndex.query`)."""
         now = time.monotonic()
         with self._lock:
             cached = self._counts.get(user_id)

@@ -266,8 +266,9 @@ class ChromaIndex:
         vectors it matches (~200 ms at 90k of 100k, against ~3 ms unfiltered:
         ``eval/probe_chroma_where.py``): the query is widened by the owner's share
         (at most ``_WIDEST`` results) and filtered by owner afterwards. When at least
-        ``n`` of theirs come back, they are the owner's ``n`` nearest, as the filtered
-        query would find them; otherwise the filtered query answers."""
+        ``n`` of theirs come back, they are the owner's ``n`` nearest; otherwise the
+        filtered query answers. Both are HNSW searches, approximate in their own ways:
+        over the same graph they agree but for near ties at the margin."""
         key = user_key(user_id)
         if owned:
             total = self._total(collection)
@@ -298,7 +299,7 @@ class ChromaIndex:
     def _total(self, collection: str) -> int:
         """The vectors in a collection, every user's: counted at most once a minute
         (13 ms at 100k), adjusted by this process's writes in between. An estimate
-        that only chooses how :meth:`query` asks, never what it returns."""
+        that only chooses how :meth:`query` asks."""
         now = time.monotonic()
         with self._lock:
             cached = self._totals.get(collection)
