@@ -152,6 +152,18 @@ def main() -> None:
     print(f"wrote {path}")
 
 
+def run_dev(out: str, *, embedder: Any = None) -> tuple[Any, list[dict[str, Any]]]:
+    """The harness's default configuration over the five dev conversations (the shared
+    embedding cache; ``embedder`` instead of the default one when given), and its
+    predictions read back."""
+    result = evaluate("locomo", [str(ROOT.parent / "shared" / "data" / "locomo")],
+                      Path("/tmp") / out, config=RunConfig("locomo"),
+                      cache=str(ROOT / "eval" / "results" / "ablation" / "cache"),
+                      overwrite=True, progress=False, embedder=embedder)
+    return result, [json.loads(line) for line in
+                    (result.out / "predictions.jsonl").read_text().splitlines()]
+
+
 def conversations(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]
                   ) -> list[str]:
     """The conversation ids the predictions cover (question ids are ``<conv>_q<n>``)."""

