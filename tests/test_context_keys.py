@@ -247,3 +247,42 @@ def test_vectors_loaded_without_chroma_are_composed_alike(
             "pottery wheel", user_id="u", k=3, mode="dense")}
     assert got.keys() == want.keys()
     assert all(abs(got[i] - want[i]) < 1e-5 for i in want)
+
+
+def test_a_unit_deleted_while_its_composed_key_is_embedded_leaves_no_vector(
+        tmp_path: Path) -> None:
+    """Two writers on one memory: one embeds a composed key and has found its own text
+    held by a unit (so that text's vector is cached with the key's) when the other
+    deletes the unit. Neither vector stays cached. The hashing embedder is a named
+    stand-in; SQLite and Chroma are real."""
+    from agentmem.embed.hashing import HashingEmbedder
+    from agentmem.errors import BackendError
+
+    path = tmp_path / "mem"
+    a = Memory(path, embedder=HashingEmbedder(), granularity="turn")
+    b = Memory(path, embedder=HashingEmbedder())
+    a.add([{"role": "user", "content": "an old note"}], user_id="u", session_id="s")
+    cache = a._engine.embedder
+    real_embed = cache.embedder.embed
+
+    def down(*_a: object, **_k: object) -> None:
+        raise BackendError("embedder down (scripted)")
+
+    cache.embedder.embed = down  # type: ignore[method-assign]
+    a.add([{"role": "user", "content": "the secret is swordfish"}],
+          user_id="u", session_id="s")  # stored; its key queued, nothing embedded
+    cache.embedder.embed = real_embed  # type: ignore[method-assign]
+    real_missing = cache._embed_missing
+    done: list[bool] = []
+
+    def missing(*args: object, **kw: object) -> object:
+        if not done:  # after the held check, before the vectors are written
+            done.append(True)
+            b.forget_user("u")
+        return real_missing(*args, **kw)  # type: ignore[arg-type]
+
+    cache._embed_missing = missing  # type: ignore[method-assign]
+    a._sync_index()
+    assert done and a.stats().units == {} and a.stats().embeddings_cached == 0
+    a.close()
+    b.close()
