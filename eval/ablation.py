@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,33 @@ def run_dev(out: str, *, embedder: Any = None) -> tuple[Any, list[dict[str, Any]
                       overwrite=True, progress=False, embedder=embedder)
     return result, [json.loads(line) for line in
                     (result.out / "predictions.jsonl").read_text().splitlines()]
+
+
+def dev_row(label: str, out: str, *, embedder: Any = None
+            ) -> tuple[tuple[str, dict[str, Any], list[dict[str, Any]]], Any]:
+    """:func:`run_dev` as a row of :func:`render` (the default configuration), with
+    its headline figures printed; and the harness's result."""
+    result, preds = run_dev(out, embedder=embedder)
+    print(f"{label}: session R_all@5 {result.metrics['session']['recall_all@5']:.3f}, "
+          f"turn R_all@10 {result.metrics['turn']['recall_all@10']:.3f}", flush=True)
+    return (label, RunConfig("locomo").as_dict(), preds), result
+
+
+def with_stages(stages: Sequence[Any], *, supersede: bool | None = None) -> None:
+    """An experiment switch: every Memory made after this call ranks with the default
+    pipeline plus ``stages`` (and the supersede stage forced on or off, unless None).
+    ``with_stages([])`` restores the default."""
+    import agentmem.memory
+    from agentmem.ranking import default_pipeline
+
+    def pipeline(*, fusion: str = "score", session_weight: float = 1.0,
+                 extra: Sequence[Any] = (), supersede: bool = True) -> Any:
+        return default_pipeline(fusion=fusion, session_weight=session_weight,
+                                supersede=supersede if forced is None else forced,
+                                extra=[*extra, *stages])
+
+    forced = supersede
+    agentmem.memory.default_pipeline = pipeline  # type: ignore[assignment]
 
 
 def conversations(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]

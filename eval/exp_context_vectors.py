@@ -39,7 +39,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import ablation  # noqa: E402
 
 from agentmem.embed.cache import DiskCachedEmbedder  # noqa: E402
-from agentmem.eval import RunConfig  # noqa: E402
 from agentmem.eval.runner import default_embedder  # noqa: E402
 from agentmem.stores import episodic  # noqa: E402
 from agentmem.stores.base import Derivation  # noqa: E402
@@ -98,15 +97,12 @@ def main() -> None:
         emb = Keyed(base, weight)
         label = "concatenated key (default)" if weight is None else \
             f"composed: e(text) + {weight} e(context)"
-        result, preds = ablation.run_dev(f"agentmem-ctxvec-{n}", embedder=emb)
-        rows.append((label, RunConfig("locomo").as_dict(), preds))
+        rows.append(ablation.dev_row(label, f"agentmem-ctxvec-{n}", embedder=emb)[0])
         if weight is not None:
             extra = len(emb.context - emb.own)
             notes.append(f"- {label}: {len(emb.own)} own texts, {len(emb.context)} "
                          f"context texts, {extra} of them not a unit's own text "
                          f"({extra / max(1, len(emb.own)):.1%} extra embeddings)")
-        print(f"{label}: session R_all@5 {result.metrics['session']['recall_all@5']:.3f}, "
-              f"turn R_all@10 {result.metrics['turn']['recall_all@10']:.3f}", flush=True)
     episodic.EpisodicStore.derive = _derive  # type: ignore[method-assign]
     text = ablation.render(rows, "# Context in keys: concatenated or composed vectors "
                            "(issue 20)",

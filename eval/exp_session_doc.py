@@ -19,7 +19,6 @@ import argparse
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import ablation  # noqa: E402
 
-import agentmem.memory  # noqa: E402
-from agentmem.eval import RunConfig  # noqa: E402
-from agentmem.ranking import Candidates, Pipeline, Stage  # noqa: E402
-from agentmem.ranking import default_pipeline as plain  # noqa: E402
+from agentmem.ranking import Candidates  # noqa: E402
 from agentmem.ranking.base import Order  # noqa: E402
 from agentmem.storage.schema import units  # noqa: E402
 
@@ -82,28 +78,16 @@ class SessionDoc:
         return sorted(scored, key=lambda f: -f[1])
 
 
-def switch(stage: SessionDoc | None) -> None:
-    def pipeline(*, fusion: str = "score", session_weight: float = 1.0,
-                 extra: Iterable[Stage] = (), supersede: bool = True) -> Pipeline:
-        return plain(fusion=fusion, session_weight=session_weight, supersede=supersede,
-                     extra=[*extra, *([stage] if stage is not None else [])])
-
-    agentmem.memory.default_pipeline = pipeline  # type: ignore[assignment]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", nargs="+", type=float, default=[0.5, 1.0])
     args = parser.parse_args()
     rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
     for n, weight in enumerate([None, *args.weights]):
-        switch(None if weight is None else SessionDoc(weight))
+        ablation.with_stages([] if weight is None else [SessionDoc(weight)])
         label = "default" if weight is None else f"session document score, weight {weight}"
-        result, preds = ablation.run_dev(f"agentmem-sessiondoc-{n}")
-        rows.append((label, RunConfig("locomo").as_dict(), preds))
-        print(f"{label}: session R_all@5 {result.metrics['session']['recall_all@5']:.3f}, "
-              f"turn R_all@10 {result.metrics['turn']['recall_all@10']:.3f}", flush=True)
-    switch(None)
+        rows.append(ablation.dev_row(label, f"agentmem-sessiondoc-{n}")[0])
+    ablation.with_stages([])
     text = ablation.render(rows, "# Session-level document score fused with units "
                            "(issue 20)", "HF_HUB_OFFLINE=1 .venv/bin/python "
                            "eval/exp_session_doc.py --weights " +

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,23 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import ablation  # noqa: E402
 import bank_updates  # noqa: E402
 
-import agentmem.memory  # noqa: E402
 from agentmem import SentenceTransformerEmbedder  # noqa: E402
-from agentmem.eval import RunConfig  # noqa: E402
-from agentmem.ranking import Pipeline, Stage  # noqa: E402
-from agentmem.ranking import default_pipeline as plain  # noqa: E402
 from agentmem.ranking.supersede import Supersede  # noqa: E402
-
-
-def switch(stage: Supersede | None) -> None:
-    """The default pipeline of every Memory made after this call: with ``stage``, or
-    without (None)."""
-    def pipeline(*, fusion: str = "score", session_weight: float = 1.0,
-                 extra: Iterable[Stage] = (), supersede: bool = True) -> Pipeline:
-        return plain(fusion=fusion, session_weight=session_weight, supersede=False,
-                     extra=[*extra, *([stage] if stage is not None else [])])
-
-    agentmem.memory.default_pipeline = pipeline  # type: ignore[assignment]
 
 
 def updates(embedder: SentenceTransformerEmbedder) -> dict[str, float]:
@@ -77,7 +61,7 @@ def main() -> None:
     rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
     sim: list[str] = []
     for n, stage in enumerate(stages):
-        switch(stage)
+        ablation.with_stages([stage] if stage is not None else [], supersede=False)
         label = "default (supersede off)" if stage is None else \
             f"supersede similar>={stage.similar}, near<={stage.near}" + (
                 ", the newest's text says it changed" if stage.cue else ", newest first")
@@ -85,11 +69,8 @@ def main() -> None:
         sim.append(f"| {label} | {u['updated_latest_first']:.2f} | "
                    f"{u['updated_latest_mrr']:.3f} | {u['stable_first']:.2f} |")
         print(label, u, flush=True)
-        result, preds = ablation.run_dev(f"agentmem-supersede-{n}")
-        rows.append((label, RunConfig("locomo").as_dict(), preds))
-        print(f"{label}: session R_all@5 {result.metrics['session']['recall_all@5']:.3f}, "
-              f"turn R_all@10 {result.metrics['turn']['recall_all@10']:.3f}", flush=True)
-    switch(None)
+        rows.append(ablation.dev_row(label, f"agentmem-supersede-{n}")[0])
+    ablation.with_stages([])
     text = ablation.render(rows, "# Supersede stage: newer first among conflicting "
                            "statements (issue 20)",
                            "HF_HUB_OFFLINE=1 .venv/bin/python eval/exp_supersede.py "
