@@ -26,8 +26,9 @@ prepared vectors are keyed by the texts agentmem asks the embedder for (each uni
 text and each composed key's context, ``prepared``), so the build serves them all and
 embeds nothing: a stored text without a prepared vector stops the build with an error
 rather than being embedded for real. Queries are LoCoMo's real questions, each embedded
-for real at search time and included in the latency. ``--profile N`` profiles N
-searches at the largest size (cProfile, top 15 by cumulative time).
+for real at search time and included in the latency; ``--backends onnx torch`` times
+the same queries with each embedder backend, alternating, in the same run.
+``--profile N`` profiles N searches at the largest size (cProfile, top 15 by cumulative time).
 
 Figures are printed and written to eval/results/bench_core.json (the profile to
 eval/results/bench_core_profile.txt).
@@ -194,7 +195,10 @@ def bench_ingest(real: SentenceTransformerEmbedder, n_turns: int, rounds: int,
 
 
 def bench_search(real: SentenceTransformerEmbedder, sizes: list[int], n_queries: int,
-                 seed: int, profile: int = 0) -> list[dict[str, float]]:
+                 seed: int, profile: int = 0,
+                 others: Sequence[SentenceTransformerEmbedder] = ()) -> list[dict[str, float]]:
+    """``others``: embedders of other backends, timed on the same queries side by side
+    (each query runs once per backend, alternating; keys suffixed with the backend)."""
     turns = [f"{t['speaker']}: {t['text']}" for s in load_sessions() for t in s.turns]
     turn_vecs = real.embed(turns)
     rng = random.Random(seed)
@@ -241,15 +245,23 @@ def bench_search(real: SentenceTransformerEmbedder, sizes: list[int], n_queries:
                 mem.search(q + " warm", user_id="bench", k=5)
             row: dict[str, float] = {"units": size, "build_s": build, "queries": len(qs),
                                      "context_turns": window}
+            backends = [real, *others]
+            for other in others:
+                other.embed(["warm-up"])
             for mode in ("hybrid", "dense", "lexical"):
-                lat = []
+                lat: dict[int, list[float]] = {i: [] for i in range(len(backends))}
                 for q in qs:
-                    emb_q = f"{q} [{mode}]"  # distinct text: no query-cache hits
-                    t0 = time.perf_counter()
-                    mem.search(emb_q, user_id="bench", k=5, mode=mode)
-                    lat.append((time.perf_counter() - t0) * 1000)
-                row[f"{mode}_p50_ms"] = statistics.median(lat)
-                row[f"{mode}_p95_ms"] = pct(lat, 95)
+                    for i, backend in enumerate(backends):
+                        emb.real = backend
+                        emb_q = f"{q} [{mode} {i}]"  # distinct text: no query-cache hits
+                        t0 = time.perf_counter()
+                        mem.search(emb_q, user_id="bench", k=5, mode=mode)
+                        lat[i].append((time.perf_counter() - t0) * 1000)
+                emb.real = real
+                for i, backend in enumerate(backends):
+                    suffix = "" if i == 0 else f"_{backend.backend}"
+                    row[f"{mode}_p50_ms{suffix}"] = statistics.median(lat[i])
+                    row[f"{mode}_p95_ms{suffix}"] = pct(lat[i], 95)
             results.append(row)
             print(json.dumps(row), flush=True)
             if profile and size == max(sizes):
@@ -282,10 +294,14 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--backends", nargs="+", default=["auto"], choices=["auto", "onnx", "torch"],
+                    help="embedder backends: the first builds and is the main figure; "
+                         "the others are timed on the same queries, side by side")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help=f"profile N searches at the largest size (to {PROFILE.name})")
     args = ap.parse_args()
-    real = SentenceTransformerEmbedder()
+    real = SentenceTransformerEmbedder(backend=args.backends[0])
+    others = [SentenceTransformerEmbedder(backend=b) for b in args.backends[1:]]
     ingest = {g: bench_ingest(real, args.ingest_turns, args.rounds, g)
               for g in args.granularities} if args.ingest_turns else {}
     for g, row in ingest.items():
@@ -296,12 +312,13 @@ def main() -> None:
               f"side in this run, per round: {rounds}; median ratio "
               f"{row['agentmem_over_raw_embed_median']:.2f}x (target <= 1.3x; "
               f"context_turns={row['context_turns']})", flush=True)
-    search = bench_search(real, args.sizes, args.queries, args.seed, args.profile)
+    search = bench_search(real, args.sizes, args.queries, args.seed, args.profile, others)
     report = {
         "command": "python " + " ".join(["eval/bench_core.py", *sys.argv[1:]]),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),
+        "embedder_backend": real.backend,
         "ingest": ingest,
         "search": search,
     }

@@ -91,8 +91,10 @@ def test_export_during_writes_imports_cleanly(tmp_path: Path,
         thread = threading.Thread(target=writer)
         thread.start()
         deadline = time.monotonic() + 120
-        try:  # export again and again while the writer commits 12 sessions
-            while added[0] < 12 and len(outs) < 30 and time.monotonic() < deadline:
+        try:  # export again and again while the writer commits 12 sessions (8 exports
+            # at least: a fast embedder commits 12 sessions within a few exports)
+            while ((added[0] < 12 or len(outs) < 8) and len(outs) < 30
+                   and time.monotonic() < deadline):
                 out = tmp_path / f"export{len(outs)}.jsonl"
                 m.export(out)
                 outs.append(out)
