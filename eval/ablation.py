@@ -192,6 +192,23 @@ def with_stages(stages: Sequence[Any], *, supersede: bool | None = None) -> None
     agentmem.memory.default_pipeline = pipeline  # type: ignore[assignment]
 
 
+def stage_experiment(variants: Sequence[tuple[str, Sequence[Any]]], *, prefix: str,
+                     title: str, command: str, out: str) -> None:
+    """Each ``(label, stages)`` variant as a :func:`dev_row` with the default pipeline
+    plus ``stages`` (:func:`with_stages`), rendered with both splits into
+    ``eval/results/ablation/<out>``; the default pipeline is restored after."""
+    rows = []
+    try:
+        for n, (label, stages) in enumerate(variants):
+            with_stages(stages)
+            rows.append(dev_row(label, f"{prefix}-{n}")[0])
+    finally:
+        with_stages([])
+    path = ROOT / "eval" / "results" / "ablation" / out
+    path.write_text(render(rows, title, command, SPLITS), encoding="utf-8")
+    print(f"wrote {path}")
+
+
 def conversations(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]
                   ) -> list[str]:
     """The conversation ids the predictions cover (question ids are ``<conv>_q<n>``)."""

@@ -21,7 +21,6 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -82,19 +81,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", nargs="+", type=float, default=[0.5, 1.0])
     args = parser.parse_args()
-    rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
-    for n, weight in enumerate([None, *args.weights]):
-        ablation.with_stages([] if weight is None else [SessionDoc(weight)])
-        label = "default" if weight is None else f"session document score, weight {weight}"
-        rows.append(ablation.dev_row(label, f"agentmem-sessiondoc-{n}")[0])
-    ablation.with_stages([])
-    text = ablation.render(rows, "# Session-level document score fused with units "
-                           "(issue 20)", "HF_HUB_OFFLINE=1 .venv/bin/python "
-                           "eval/exp_session_doc.py --weights " +
-                           " ".join(str(w) for w in args.weights), ablation.SPLITS)
-    out = ROOT / "eval" / "results" / "ablation" / "session_doc.md"
-    out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}")
+    ablation.stage_experiment(
+        [("default", []), *((f"session document score, weight {w}", [SessionDoc(w)])
+                            for w in args.weights)],
+        prefix="agentmem-sessiondoc",
+        title="# Session-level document score fused with units (issue 20)",
+        command="HF_HUB_OFFLINE=1 .venv/bin/python eval/exp_session_doc.py --weights "
+                + " ".join(str(w) for w in args.weights),
+        out="session_doc.md")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -84,23 +83,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--penalties", nargs="+", type=float, default=[0.5])
     args = parser.parse_args()
-    rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
-    runs: list[SessionMMR | None] = [None, *(SessionMMR(p, g) for p in args.penalties
-                                            for g in (False, True))]
-    for n, stage in enumerate(runs):
-        ablation.with_stages([] if stage is None else [stage])
-        label = ("default" if stage is None else
-                 f"session MMR, penalty {stage.penalty}"
-                 f"{', list questions only' if stage.gated else ', every question'}")
-        rows.append(ablation.dev_row(label, f"agentmem-sessionmmr-{n}")[0])
-    ablation.with_stages([])
-    text = ablation.render(rows, "# Breadth for list questions: MMR over sessions (issue 20)",
-                           "HF_HUB_OFFLINE=1 .venv/bin/python eval/exp_session_mmr.py "
-                           "--penalties " + " ".join(str(p) for p in args.penalties),
-                           ablation.SPLITS)
-    out = ROOT / "eval" / "results" / "ablation" / "session_mmr.md"
-    out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}")
+    stages = [SessionMMR(p, g) for p in args.penalties for g in (False, True)]
+    ablation.stage_experiment(
+        [("default", []), *((f"session MMR, penalty {s.penalty}, "
+                             f"{'list questions only' if s.gated else 'every question'}",
+                             [s]) for s in stages)],
+        prefix="agentmem-sessionmmr",
+        title="# Breadth for list questions: MMR over sessions (issue 20)",
+        command="HF_HUB_OFFLINE=1 .venv/bin/python eval/exp_session_mmr.py --penalties "
+                + " ".join(str(p) for p in args.penalties),
+        out="session_mmr.md")
 
 
 if __name__ == "__main__":

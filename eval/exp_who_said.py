@@ -26,7 +26,6 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -110,19 +109,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", nargs="+", type=float, default=[0.25, 0.5])
     args = parser.parse_args()
-    rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]] = []
-    for n, weight in enumerate([None, *args.weights]):
-        ablation.with_stages([] if weight is None else [WhoSaid(weight)])
-        label = "default" if weight is None else f"who said it, weight {weight}"
-        rows.append(ablation.dev_row(label, f"agentmem-whosaid-{n}")[0])
-    ablation.with_stages([])
-    text = ablation.render(rows, "# Who said it: the named person's own lines (issue 20)",
-                           "HF_HUB_OFFLINE=1 .venv/bin/python eval/exp_who_said.py "
-                           "--weights " + " ".join(str(w) for w in args.weights),
-                           ablation.SPLITS)
-    out = ROOT / "eval" / "results" / "ablation" / "who_said.md"
-    out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}")
+    ablation.stage_experiment(
+        [("default", []), *((f"who said it, weight {w}", [WhoSaid(w)])
+                            for w in args.weights)],
+        prefix="agentmem-whosaid",
+        title="# Who said it: the named person's own lines (issue 20)",
+        command="HF_HUB_OFFLINE=1 .venv/bin/python eval/exp_who_said.py --weights "
+                + " ".join(str(w) for w in args.weights),
+        out="who_said.md")
 
 
 if __name__ == "__main__":
