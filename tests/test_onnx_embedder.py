@@ -17,7 +17,7 @@ import pytest
 
 from agentmem import ConfigError, SentenceTransformerEmbedder
 from agentmem.embed import default_model_path
-from agentmem.embed.onnx import OnnxModel, export_onnx, onnx_unsupported
+from agentmem.embed.onnx import OnnxModel, export_onnx, load_export, onnx_unsupported
 
 TEXTS = [
     "",
@@ -52,10 +52,12 @@ def _model_copy(tmp_path: Path, pooling: dict[str, bool] | None = None) -> Path:
 
 def test_default_backend_is_onnx_and_matches_torch(
         embedder: SentenceTransformerEmbedder) -> None:
-    assert embedder.backend == "onnx"
     torch_embedder = SentenceTransformerEmbedder(backend="torch")
     assert torch_embedder.name == embedder.name  # same vectors, same cache entries
     fast, slow = embedder.embed(TEXTS), torch_embedder.embed(TEXTS)
+    assert embedder.backend == "onnx"  # after embedding: no fallback to torch happened
+    strict = SentenceTransformerEmbedder(backend="onnx").embed(TEXTS)
+    assert np.array_equal(strict, fast)
     assert fast.dtype == np.float32 and fast.shape == (len(TEXTS), embedder.dim)
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     cosines = (fast * slow).sum(axis=1)
@@ -83,6 +85,12 @@ def test_a_model_other_than_mean_pooling_runs_on_torch(tmp_path: Path) -> None:
     assert SentenceTransformerEmbedder(cls).backend == "torch"
     with pytest.raises(ConfigError, match="pooling"):
         SentenceTransformerEmbedder(cls, backend="onnx")
+    prompted = _model_copy(tmp_path / "prompts")
+    cfg = prompted / "config_sentence_transformers.json"
+    cfg.unlink()
+    cfg.write_text(json.dumps({"prompts": {"query": "query: "}, "default_prompt_name": None}))
+    assert onnx_unsupported(prompted) == "it has prompts"
+    assert SentenceTransformerEmbedder(prompted).backend == "torch"
 
 
 def test_auto_falls_back_to_torch_when_the_export_cannot_be_written(
@@ -105,14 +113,49 @@ def test_auto_falls_back_to_torch_when_the_export_cannot_be_written(
         strict.embed(["x"])
 
 
+def test_a_damaged_export_is_reported_and_made_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        embedder: SentenceTransformerEmbedder) -> None:
+    from agentmem import BackendError
+    from agentmem.embed.onnx import onnx_cache_dir
+
+    cache = tmp_path / "models"
+    monkeypatch.setenv("AGENTMEM_MODELS", str(cache))
+    model = _model_copy(tmp_path)
+    first = SentenceTransformerEmbedder(model)
+    first.embed(["export it"])
+    (folder,) = [p for p in onnx_cache_dir().iterdir() if not p.name.startswith(".")]
+    # a damaged description: an error from the tree naming the folder
+    meta = folder / "agentmem_onnx.json"
+    good = meta.read_text()
+    meta.write_text("{}")
+    with pytest.raises(BackendError, match=str(folder)):
+        OnnxModel(folder)
+    meta.write_text(good)
+    # a graph cut short (a crash between write and rename): the next process to load
+    # it exports it once more
+    graph = folder / "model.onnx"
+    graph.write_bytes(graph.read_bytes()[:1000])
+    from sentence_transformers import SentenceTransformer
+
+    again = load_export(model, lambda: SentenceTransformer(str(model), device="cpu"))
+    assert graph.stat().st_size > 1_000_000
+    vectors = again.encode(TEXTS, batch_size=8)
+    assert ((vectors * embedder.embed(TEXTS)).sum(axis=1)).min() > 0.99999
+
+
 _EXPORT = """
-import sys
+import sys, time
 from pathlib import Path
 from agentmem.embed.onnx import export_onnx
 from sentence_transformers import SentenceTransformer
 model = Path(sys.argv[1])
-print(export_onnx(model, lambda: SentenceTransformer(str(model), device="cpu"),
-                  Path(sys.argv[2])), flush=True)
+def load():
+    if sys.argv[3] == "stall":  # inside the export: the temporary folder exists
+        print("exporting", flush=True)
+        time.sleep(600)
+    return SentenceTransformer(str(model), device="cpu")
+print(export_onnx(model, load, Path(sys.argv[2])), flush=True)
 """
 
 
@@ -122,16 +165,11 @@ def test_exports_survive_sigkill_and_concurrent_processes(
     model, cache = _model_copy(tmp_path), tmp_path / "cache"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-c", _EXPORT, str(model), str(cache)]
-    # a process killed while it writes its export leaves no finished folder behind
-    victim = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        partial = list(cache.glob(".*")) if cache.exists() else []
-        if partial:
-            break
-        time.sleep(0.05)
-    assert partial, "the export never started"
-    time.sleep(1.0)  # inside the export (loading the model, tracing it, writing)
+    # a process killed in the middle of its export leaves no finished folder behind
+    victim = subprocess.Popen([*cmd, "stall"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+    assert victim.stdout is not None
+    assert victim.stdout.readline().strip() == b"exporting"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert not [p for p in cache.iterdir() if not p.name.startswith(".")]
@@ -140,7 +178,7 @@ def test_exports_survive_sigkill_and_concurrent_processes(
     for p in leftovers:  # an hour old: the next export deletes them
         os.utime(p, (time.time() - 7200, time.time() - 7200))
     # three processes export at once: all answer with the same complete folder
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    procs = [subprocess.Popen([*cmd, "go"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(3)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [o[1][-2000:] for o in outs]

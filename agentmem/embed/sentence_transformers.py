@@ -58,9 +58,9 @@ def _load(model: str, device: str) -> Any:
 
 @lru_cache(maxsize=4)
 def _load_onnx(model: str, cache: str) -> Any:
-    from .onnx import OnnxModel, export_onnx
+    from .onnx import load_export
 
-    return OnnxModel(export_onnx(Path(model), lambda: _load(model, "cpu"), Path(cache)))
+    return load_export(Path(model), lambda: _load(model, "cpu"), Path(cache))
 
 
 class SentenceTransformerEmbedder:
@@ -73,8 +73,9 @@ class SentenceTransformerEmbedder:
     ``backend``: ``"onnx"`` runs the model through ONNX Runtime (exported once into
     ``~/.cache/agentmem/models/onnx``; on 2 CPU cores 2.1x faster for a query, 1.1x for
     a batch); ``"torch"`` runs sentence-transformers itself; ``"auto"`` (default) takes ONNX
-    on CPU when the model is a transformer with mean pooling and falls back to torch,
-    with a warning, when the export cannot be made. Both give the same vectors (cosine
+    on CPU for the models it was checked for (a WordPiece tokenizer, mean pooling, no
+    prompts: :func:`~agentmem.embed.onnx.onnx_unsupported`) and falls back to torch,
+    with a warning, when the export cannot be made or loaded. Both give the same vectors (cosine
     above 0.99999), so they share a name and an embedding cache.
     """
 
