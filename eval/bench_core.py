@@ -194,6 +194,51 @@ def bench_ingest(real: SentenceTransformerEmbedder, n_turns: int, rounds: int,
     }
 
 
+def search_contents(turns: list[str], turn_vecs: np.ndarray, size: int,
+                    rng: random.Random) -> tuple[list[str], list[np.ndarray]]:
+    """``size`` unit texts, each two distinct LoCoMo turns joined, and their prepared
+    vectors (the normalised mean of the two turns' real vectors)."""
+    contents: list[str] = []
+    vecs: list[np.ndarray] = []
+    seen: set[tuple[int, int]] = set()
+    while len(contents) < size:
+        i, j = rng.randrange(len(turns)), rng.randrange(len(turns))
+        if i == j or (i, j) in seen:
+            continue
+        seen.add((i, j))
+        contents.append(f"{turns[i]} {turns[j]}")
+        v = turn_vecs[i] + turn_vecs[j]
+        vecs.append((v / np.linalg.norm(v)).astype(np.float32))
+    return contents, vecs
+
+
+def build_search_memory(mem: Memory, emb: DerivedEmbedder, contents: list[str],
+                        vecs: list[np.ndarray]) -> float:
+    """Adds ``contents`` for one user in sessions of BATCH turn units, every indexed
+    text served from ``emb``'s table (an error if one is missing); the seconds taken."""
+    # Key the prepared vectors by the text agentmem indexes (the unit's text and its
+    # context turns, as this memory is set), so the build never embeds.
+    window = mem.strategy(Episodic).store.context_turns
+    for b in range(0, len(contents), BATCH):
+        lines = [f"user: {c}" for c in contents[b : b + BATCH]]
+        emb.table.update(prepared(lines, vecs[b : b + BATCH], window))
+    emb.strict = True
+    t0 = time.perf_counter()
+    for b in range(0, len(contents), BATCH):
+        mem.add([{"role": "user", "content": c} for c in contents[b : b + BATCH]],
+                user_id="bench", session_id=f"s{b // BATCH}",
+                timestamp="2024-01-01T00:00:00")
+    build = time.perf_counter() - t0
+    emb.strict = False
+    stats = mem.stats()
+    if emb.misses or stats.pending_index_repairs:
+        raise SystemExit(f"build: {len(emb.misses)} indexed texts had no prepared "
+                         f"vector (e.g. {emb.misses[:1]!r}); "
+                         f"{stats.pending_index_repairs} units left unindexed")
+    assert sum(stats.units.values()) == len(contents)
+    return build
+
+
 def bench_search(real: SentenceTransformerEmbedder, sizes: list[int], n_queries: int,
                  seed: int, profile: int = 0,
                  others: Sequence[SentenceTransformerEmbedder] = ()) -> list[dict[str, float]]:
@@ -206,45 +251,16 @@ def bench_search(real: SentenceTransformerEmbedder, sizes: list[int], n_queries:
     rng.shuffle(questions)
     results = []
     for size in sizes:
-        contents: list[str] = []
-        vecs: list[np.ndarray] = []
-        seen: set[tuple[int, int]] = set()
-        while len(contents) < size:
-            i, j = rng.randrange(len(turns)), rng.randrange(len(turns))
-            if i == j or (i, j) in seen:
-                continue
-            seen.add((i, j))
-            contents.append(f"{turns[i]} {turns[j]}")
-            v = turn_vecs[i] + turn_vecs[j]
-            vecs.append((v / np.linalg.norm(v)).astype(np.float32))
+        contents, vecs = search_contents(turns, turn_vecs, size, rng)
         emb = DerivedEmbedder(real, {})
         with tempfile.TemporaryDirectory() as tmp, Memory(Path(tmp) / "m", embedder=emb,
                                                           granularity="turn") as mem:
-            # Key the prepared vectors by the text agentmem indexes (the unit's text and
-            # its context turns, as this memory is set), so the build never embeds.
-            window = mem.strategy(Episodic).store.context_turns
-            for b in range(0, size, BATCH):
-                lines = [f"user: {c}" for c in contents[b : b + BATCH]]
-                emb.table.update(prepared(lines, vecs[b : b + BATCH], window))
-            emb.strict = True
-            t0 = time.perf_counter()
-            for b in range(0, size, BATCH):
-                mem.add([{"role": "user", "content": c} for c in contents[b : b + BATCH]],
-                        user_id="bench", session_id=f"s{b // BATCH}",
-                        timestamp="2024-01-01T00:00:00")
-            build = time.perf_counter() - t0
-            emb.strict = False
-            stats = mem.stats()
-            if emb.misses or stats.pending_index_repairs:
-                raise SystemExit(f"build: {len(emb.misses)} indexed texts had no prepared "
-                                 f"vector (e.g. {emb.misses[:1]!r}); "
-                                 f"{stats.pending_index_repairs} units left unindexed")
-            assert sum(stats.units.values()) == size
+            build = build_search_memory(mem, emb, contents, vecs)
             qs = questions[:n_queries]
             for q in qs[:10]:  # warm-up: model, connections, Chroma segment load
                 mem.search(q + " warm", user_id="bench", k=5)
             row: dict[str, float] = {"units": size, "build_s": build, "queries": len(qs),
-                                     "context_turns": window}
+                                     "context_turns": mem.strategy(Episodic).store.context_turns}
             backends = [real, *others]
             for other in others:
                 other.embed(["warm-up"])

@@ -240,14 +240,15 @@ class OnnxModel:
     sessions may run from several threads.
     """
 
-    def __init__(self, folder: Path, *, threads: int | None = None) -> None:
+    def __init__(self, folder: Path, *, threads: int | None = None,
+                 spinning: bool = False) -> None:
         try:
-            self._open(folder, threads)
+            self._open(folder, threads, spinning)
         except Exception as exc:
             raise BackendError(f"cannot load the ONNX export in {str(folder)!r}: "
                                f"{type(exc).__name__}: {exc}") from exc
 
-    def _open(self, folder: Path, threads: int | None) -> None:
+    def _open(self, folder: Path, threads: int | None, spinning: bool) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -265,10 +266,11 @@ class OnnxModel:
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
-        # Idle worker threads sleep instead of spinning: a search embeds its query while
-        # SQLite runs the keyword query on the other core (hybrid p95 at 100k units went
-        # from 52 to 42-46 ms on 2 cores; batch throughput did not move).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Idle worker threads sleep instead of spinning (unless ``spinning``): a search
+        # embeds its query while SQLite runs the keyword query on the other core
+        # (eval/probe_onnx_spinning.py, docs/performance.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning",
+                                         "1" if spinning else "0")
         self.session = ort.InferenceSession(str(folder / "model.onnx"), options,
                                             providers=["CPUExecutionProvider"])
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import BackendError, ConfigError
+from .onnx import load_export, onnx_cache_dir, onnx_unsupported
 
 __all__ = ["Backend", "SentenceTransformerEmbedder", "default_model_path"]
 
@@ -58,8 +59,6 @@ def _load(model: str, device: str) -> Any:
 
 @lru_cache(maxsize=4)
 def _load_onnx(model: str, cache: str) -> Any:
-    from .onnx import load_export
-
     return load_export(Path(model), lambda: _load(model, "cpu"), Path(cache))
 
 
@@ -75,8 +74,8 @@ class SentenceTransformerEmbedder:
     a batch); ``"torch"`` runs sentence-transformers itself; ``"auto"`` (default) takes ONNX
     on CPU for the models it was checked for (a WordPiece tokenizer, mean pooling, no
     prompts: :func:`~agentmem.embed.onnx.onnx_unsupported`) and falls back to torch,
-    with a warning, when the export cannot be made or loaded. Both give the same vectors (cosine
-    above 0.99999), so they share a name and an embedding cache.
+    with a warning, when the export cannot be made or loaded. Both give the same vectors
+    (cosine above 0.99999), so they share a name and an embedding cache.
     """
 
     def __init__(
@@ -102,8 +101,6 @@ class SentenceTransformerEmbedder:
         self.dim = self._read_dim(path)
         self.backend: Backend = backend
         self._strict = backend == "onnx"
-        from .onnx import onnx_unsupported
-
         if backend == "onnx":
             reason = "it runs on CPU only" if device != "cpu" else onnx_unsupported(path)
             if reason is not None:
@@ -129,8 +126,6 @@ class SentenceTransformerEmbedder:
 
     def _onnx(self) -> Any | None:
         """The ONNX model, or None after an ``auto`` backend fell back to torch."""
-        from .onnx import onnx_cache_dir
-
         with _LOAD_LOCK:
             try:
                 return _load_onnx(str(self.model_path), str(onnx_cache_dir()))
