@@ -9,7 +9,8 @@ a 2-core machine; agentmem turns spinning off (``agentmem.embed.onnx.OnnxModel``
 probe builds (once, kept in ``--memory``) the memory ``eval/bench_core.py`` builds at
 ``--size`` units, then times the same LoCoMo questions in hybrid mode with the query
 embedded by the packaged model on ONNX Runtime, spinning off and on, alternating per
-round. Figures are printed and written to eval/results/probe_onnx_spinning.json.
+round; and embeds 1,000 LoCoMo turns in batches with each setting. Figures are printed
+and written to eval/results/probe_onnx_spinning.json.
 """
 
 from __future__ import annotations
@@ -89,9 +90,21 @@ def main() -> None:
                 runs[name].append(row)
                 print(f"round {r + 1}, spinning {name}: hybrid p50 {row['p50_ms']:.1f} ms, "
                       f"p95 {row['p95_ms']:.1f} ms", flush=True)
+    turns = [f"{t['speaker']}: {t['text']}" for s in load_sessions() for t in s.turns][:1000]
+    batch: dict[str, list[float]] = {k: [] for k in settings}
+    for model in settings.values():  # warm-up: batch-sized buffers
+        model.embed(turns[:128])
+    for _ in range(args.rounds):  # ingestion's side: turns/s in batches of 64
+        for name, model in settings.items():
+            t0 = time.perf_counter()
+            model.embed(turns)
+            batch[name].append(len(turns) / (time.perf_counter() - t0))
+    print("batch turns/s: " + ", ".join(f"spinning {k} {[round(v) for v in vs]}"
+                                        for k, vs in batch.items()), flush=True)
     report = {"command": "python " + " ".join(["eval/probe_onnx_spinning.py", *sys.argv[1:]]),
               "date": time.strftime("%Y-%m-%d"), "units": args.size,
-              "queries": len(qs), "spinning": runs}
+              "queries": len(qs), "spinning": runs,
+              "batch_turns": len(turns), "batch_turns_per_s": batch}
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
