@@ -42,7 +42,7 @@ from ..errors import BackendError
 __all__ = ["OnnxModel", "export_onnx", "load_export", "onnx_cache_dir", "onnx_unsupported"]
 
 #: the layout of an export and the code that reads it; part of every export's name
-FORMAT = 2
+FORMAT = 3
 
 _SUPPORTED_MODULES = (
     "sentence_transformers.models.Transformer",
@@ -91,8 +91,11 @@ def onnx_unsupported(model: Path) -> str | None:
     st_config = _read_json(model / "config_sentence_transformers.json")
     if any(st_config.get("prompts") or {}) or st_config.get("default_prompt_name"):
         return "it has prompts"
-    if _read_json(model / "tokenizer_config.json").get("padding_side") == "left":
+    tokenizer_config = _read_json(model / "tokenizer_config.json")
+    if tokenizer_config.get("padding_side") == "left":
         return "it pads on the left"
+    if tokenizer_config.get("truncation_side") == "left":
+        return "it truncates on the left"
     return None
 
 
@@ -106,15 +109,26 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _fingerprint(model: Path) -> str:
     """Names an export after :data:`FORMAT` and the content of the model's files (the
-    same model in two environments shares one export; changed weights get a new one)."""
+    same model in two environments shares one export; changed weights get a new one).
+    Symlinked folders are followed; hidden entries (``.git``, ``.cache``) are not part
+    of the model."""
     h = hashlib.sha256(f"agentmem-onnx-{FORMAT}".encode())
-    for f in sorted(model.rglob("*")):
-        if f.is_file():
-            h.update(f"\0{f.relative_to(model)}\0".encode())
-            with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
+    files: list[Path] = []
+    for root, dirs, names in os.walk(model, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files += [Path(root) / n for n in names if not n.startswith(".")]
+    for f in sorted(files):
+        h.update(f"\0{f.relative_to(model)}\0".encode())
+        h.update(_file_digest(f).encode())
     return h.hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def export_onnx(model: Path, load: Callable[[], Any], cache: Path | None = None) -> Path:
@@ -128,7 +142,11 @@ def export_onnx(model: Path, load: Callable[[], Any], cache: Path | None = None)
     reason = onnx_unsupported(model)
     if reason is not None:
         raise BackendError(f"cannot run {str(model)!r} with ONNX Runtime: {reason}")
-    target = (cache or onnx_cache_dir()) / f"{model.name}-{_fingerprint(model)}"
+    try:
+        target = (cache or onnx_cache_dir()) / f"{model.name}-{_fingerprint(model)}"
+    except OSError as exc:
+        raise BackendError(f"cannot read the model {str(model)!r} to name its ONNX "
+                           f"export: {exc}") from exc
     if (target / "agentmem_onnx.json").exists():
         return target
     with _EXPORT_LOCK:
@@ -204,10 +222,11 @@ def _export_into(model: Path, out: Path, load: Callable[[], Any]) -> None:
                           opset_version=17, dynamo=False)
     # sentence-transformers 6 renamed get_sentence_embedding_dimension
     dim_of = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
-    meta = {"format": FORMAT, "max_seq_length": int(st.max_seq_length), "inputs": names,
-            "dim": int(dim_of())}
-    (out / "agentmem_onnx.json").write_text(json.dumps(meta))
+    meta: dict[str, Any] = {"format": FORMAT, "max_seq_length": int(st.max_seq_length),
+                            "inputs": names, "dim": int(dim_of())}
     (out / "tokenizer.json").write_bytes((model / "tokenizer.json").read_bytes())
+    meta["files"] = {n: _file_digest(out / n) for n in ("model.onnx", "tokenizer.json")}
+    (out / "agentmem_onnx.json").write_text(json.dumps(meta))
 
 
 @dataclass(frozen=True)
@@ -220,17 +239,34 @@ class _Meta:
 def load_export(model: Path, load: Callable[[], Any], cache: Path | None = None
                 ) -> OnnxModel:
     """The model's export, loaded; exported first when missing, and once more when the
-    export on disk cannot be loaded (damaged, or cut short by a crash)."""
+    export on disk is damaged (its files differ from the digests it recorded, e.g. cut
+    short by a crash). An intact export that fails to load here (an older onnxruntime,
+    no memory) is left alone for the environments that can load it: the error is raised."""
     folder = export_onnx(model, load, cache)
     try:
         return OnnxModel(folder)
     except BackendError:
+        if not _damaged(folder):
+            raise
         with _EXPORT_LOCK:
             aside = folder.with_name(f".{folder.name}-broken-{os.getpid()}")
             with contextlib.suppress(OSError):  # another process moved it already
                 folder.rename(aside)
             shutil.rmtree(aside, ignore_errors=True)
         return OnnxModel(export_onnx(model, load, cache))
+
+
+def _damaged(folder: Path) -> bool:
+    """Whether an export's files differ from the digests its description recorded (or
+    the description itself is unreadable)."""
+    meta = _read_json(folder / "agentmem_onnx.json")
+    files = meta.get("files")
+    if meta.get("format") != FORMAT or not isinstance(files, dict) or not files:
+        return True
+    try:
+        return any(_file_digest(folder / name) != digest for name, digest in files.items())
+    except OSError:
+        return True
 
 
 class OnnxModel:

@@ -101,6 +101,7 @@ class SentenceTransformerEmbedder:
         self.dim = self._read_dim(path)
         self.backend: Backend = backend
         self._strict = backend == "onnx"
+        self._onnx_cache = str(onnx_cache_dir())  # where this embedder's export lives
         if backend == "onnx":
             reason = "it runs on CPU only" if device != "cpu" else onnx_unsupported(path)
             if reason is not None:
@@ -128,7 +129,7 @@ class SentenceTransformerEmbedder:
         """The ONNX model, or None after an ``auto`` backend fell back to torch."""
         with _LOAD_LOCK:
             try:
-                return _load_onnx(str(self.model_path), str(onnx_cache_dir()))
+                return _load_onnx(str(self.model_path), self._onnx_cache)
             except BackendError as exc:
                 if self._strict:
                     raise
